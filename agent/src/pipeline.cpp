@@ -1,0 +1,342 @@
+#include "pipeline.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <unistd.h>
+
+#include "options.hpp"
+
+namespace webmon::agent {
+namespace {
+
+using sdk::ConfigError;
+using sdk::ConfigNode;
+using sdk::OptionSpec;
+using sdk::OptionType;
+using sdk::SourceLocation;
+
+constexpr OptionSpec kMetricsOptions[] = {
+    {"listen", OptionType::string, nullptr, true,
+     "host:port of the Prometheus text endpoint, e.g. 127.0.0.1:9464"},
+};
+
+constexpr OptionSpec kAgentOptions[] = {
+    {"name", OptionType::string, nullptr, false,
+     "agent name recorded in every check (default: the host name)"},
+    {"plugin_dirs", OptionType::string_list, nullptr, false,
+     "directories searched for plugins before WEBMON_PLUGIN_PATH and the built-in directory"},
+    {"metrics", OptionType::object, nullptr, false, "Prometheus endpoint", kMetricsOptions,
+     std::size(kMetricsOptions)},
+    {"shutdown_timeout", OptionType::duration, "30s", false,
+     "how long a graceful stop may take before the agent gives up and exits 1"},
+    {"buffer_records", OptionType::integer, "10000", false,
+     "records each component's input queue holds before upstream blocks (backpressure)"},
+};
+
+SourceLocation where_of(const YAML::Node& n, const std::string& file) {
+  const YAML::Mark m = n.Mark();
+  if (m.line < 0) {
+    return {file, 0, 0};
+  }
+  return {file, m.line + 1, m.column + 1};
+}
+
+ConfigNode convert(const YAML::Node& n, const std::string& file, const EnvLookup& env) {
+  const SourceLocation where = where_of(n, file);
+  switch (n.Type()) {
+    case YAML::NodeType::Undefined:
+    case YAML::NodeType::Null: {
+      ConfigNode out;
+      out.set_where(where);
+      return out;
+    }
+    case YAML::NodeType::Scalar:
+      try {
+        return ConfigNode(substitute(n.Scalar(), env), where);
+      } catch (const std::runtime_error& e) {
+        throw ConfigError(where.str() + ": " + e.what());
+      }
+    case YAML::NodeType::Sequence: {
+      ConfigNode out = ConfigNode::make_list(where);
+      for (const auto& item : n) {
+        out.push_back(convert(item, file, env));
+      }
+      return out;
+    }
+    case YAML::NodeType::Map: {
+      ConfigNode out = ConfigNode::make_map(where);
+      std::set<std::string> seen;
+      for (const auto& kv : n) {
+        if (!kv.first.IsScalar()) {
+          throw ConfigError(where_of(kv.first, file).str() + ": map keys must be plain names");
+        }
+        const std::string key = kv.first.Scalar();
+        if (!seen.insert(key).second) {
+          throw ConfigError(where_of(kv.first, file).str() + ": duplicate key '" + key + "'");
+        }
+        ConfigNode value = convert(kv.second, file, env);
+        if (value.is_null()) {
+          value.set_where(where_of(kv.first, file));
+        }
+        out.set(key, std::move(value));
+      }
+      return out;
+    }
+  }
+  return {};
+}
+
+bool valid_id(std::string_view id) {
+  if (id.empty() || id.size() > 64) {
+    return false;
+  }
+  for (const char c : id) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+          c == '_' || c == '-' || c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string default_agent_name() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) == 0 && host[0] != '\0') {
+    return host;
+  }
+  return "webmon";
+}
+
+void read_components(const ConfigNode& root, std::string_view section, sdk::PluginKind kind,
+                     PipelineSpec& spec) {
+  const ConfigNode* node = root.find(section);
+  if (node == nullptr || node->is_null()) {
+    return;
+  }
+  if (!node->is_map()) {
+    node->fail("'" + std::string(section) + "' must be a map of component ids to components");
+  }
+  for (const auto& [id, body] : node->entries()) {
+    ComponentSpec c;
+    c.id = id;
+    c.section = kind;
+    c.where = body.where();
+    const std::string who = std::string(sdk::to_string(kind)) + " '" + id + "'";
+    if (!valid_id(id)) {
+      body.fail(who + ": component ids use letters, digits, '_', '-' and '.' (at most 64)");
+    }
+    if (spec.find(id) != nullptr) {
+      body.fail(who + ": the id '" + id + "' is already used by another component");
+    }
+    if (!body.is_map()) {
+      body.fail(who + ": expected a map with at least 'plugin:'");
+    }
+    const ConfigNode* plugin = body.find("plugin");
+    if (plugin == nullptr || !plugin->is_scalar() || plugin->text().empty()) {
+      body.fail(who + ": missing 'plugin:' (the plugin's name, see webmon-agent --list-plugins)");
+    }
+    c.plugin = plugin->text();
+    c.plugin_where = plugin->where();
+    if (const ConfigNode* inputs = body.find("inputs"); inputs != nullptr) {
+      if (kind == sdk::PluginKind::source) {
+        inputs->fail(who + ": sources take no 'inputs'");
+      }
+      if (inputs->is_scalar()) {
+        c.inputs.push_back(inputs->text());
+        c.input_where.push_back(inputs->where());
+      } else if (inputs->is_list()) {
+        for (const auto& item : inputs->items()) {
+          if (!item.is_scalar()) {
+            item.fail(who + ": 'inputs' must list component ids");
+          }
+          c.inputs.push_back(item.text());
+          c.input_where.push_back(item.where());
+        }
+      } else {
+        inputs->fail(who + ": 'inputs' must be a list of component ids");
+      }
+    }
+    if (kind != sdk::PluginKind::source && c.inputs.empty()) {
+      body.fail(who + ": missing 'inputs:' (the ids of the components that feed it)");
+    }
+    c.options = body;
+    c.options.erase("plugin");
+    c.options.erase("inputs");
+    spec.components.push_back(std::move(c));
+  }
+}
+
+void check_topology(const PipelineSpec& spec, const ConfigNode& root) {
+  std::size_t sources = 0;
+  std::size_t sinks = 0;
+  std::map<std::string, std::size_t> consumers;
+  for (const auto& c : spec.components) {
+    sources += c.section == sdk::PluginKind::source ? 1 : 0;
+    sinks += c.section == sdk::PluginKind::sink ? 1 : 0;
+    for (std::size_t i = 0; i < c.inputs.size(); ++i) {
+      const ComponentSpec* in = spec.find(c.inputs[i]);
+      const std::string where = c.input_where[i].str();
+      if (in == nullptr) {
+        throw ConfigError(where + ": " + c.describe() + ": input '" + c.inputs[i] +
+                          "' is not a component of this pipeline");
+      }
+      if (in->section == sdk::PluginKind::sink) {
+        throw ConfigError(where + ": " + c.describe() + ": input '" + c.inputs[i] +
+                          "' is a sink; only sources and transforms can be inputs");
+      }
+      if (in->id == c.id) {
+        throw ConfigError(where + ": " + c.describe() + " lists itself as an input");
+      }
+      for (std::size_t j = 0; j < i; ++j) {
+        if (c.inputs[j] == c.inputs[i]) {
+          throw ConfigError(where + ": " + c.describe() + ": input '" + c.inputs[i] +
+                            "' is listed twice");
+        }
+      }
+      ++consumers[in->id];
+    }
+  }
+  if (sources == 0) {
+    throw ConfigError(root.where().str() + ": the pipeline has no sources (add a 'sources:' section)");
+  }
+  if (sinks == 0) {
+    throw ConfigError(root.where().str() + ": the pipeline has no sinks (add a 'sinks:' section)");
+  }
+  for (const auto& c : spec.components) {
+    if (c.section != sdk::PluginKind::sink && consumers[c.id] == 0) {
+      throw ConfigError(c.where.str() + ": " + c.describe() +
+                        " feeds nothing: list it in the 'inputs' of a transform or sink");
+    }
+  }
+  (void)topological_order(spec);  // throws on cycles
+}
+
+}  // namespace
+
+std::string ComponentSpec::describe() const {
+  return std::string(sdk::to_string(section)) + " '" + id + "'";
+}
+
+const ComponentSpec* PipelineSpec::find(std::string_view id) const noexcept {
+  for (const auto& c : components) {
+    if (c.id == id) {
+      return &c;
+    }
+  }
+  return nullptr;
+}
+
+std::span<const OptionSpec> agent_options() noexcept { return kAgentOptions; }
+
+std::vector<const ComponentSpec*> topological_order(const PipelineSpec& spec) {
+  std::vector<const ComponentSpec*> order;
+  std::map<std::string, int> state;  // 0 new, 1 visiting, 2 done
+  std::vector<std::string> stack;
+  auto visit = [&](auto&& self, const ComponentSpec& c) -> void {
+    int& s = state[c.id];
+    if (s == 2) {
+      return;
+    }
+    if (s == 1) {
+      std::string cycle;
+      bool in = false;
+      for (const auto& id : stack) {
+        in = in || id == c.id;
+        if (in) {
+          cycle += id + " -> ";
+        }
+      }
+      throw ConfigError(c.where.str() + ": " + c.describe() +
+                        ": inputs form a cycle: " + cycle + c.id);
+    }
+    s = 1;
+    stack.push_back(c.id);
+    for (const auto& input : c.inputs) {
+      if (const ComponentSpec* in = spec.find(input)) {
+        self(self, *in);
+      }
+    }
+    stack.pop_back();
+    state[c.id] = 2;
+    order.push_back(&c);
+  };
+  for (const auto& c : spec.components) {
+    visit(visit, c);
+  }
+  return order;
+}
+
+PipelineSpec parse_pipeline(const std::string& text, const std::string& name,
+                            const EnvLookup& env) {
+  YAML::Node doc;
+  try {
+    doc = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(name + ":" + std::to_string(e.mark.line + 1) + ":" +
+                      std::to_string(e.mark.column + 1) + ": invalid YAML: " + e.msg);
+  }
+  ConfigNode root = convert(doc, name, env);
+  if (!root.is_map()) {
+    throw ConfigError(root.where().str() +
+                      ": a pipeline file is a map with 'sources', 'transforms', 'sinks' and an "
+                      "optional 'agent' section");
+  }
+  if (root.where().line == 0) {
+    root.set_where({name, 1, 1});
+  }
+  for (const auto& [key, value] : root.entries()) {
+    if (key != "agent" && key != "sources" && key != "transforms" && key != "sinks") {
+      value.fail("unknown section '" + key + "' (expected agent, sources, transforms, sinks)");
+    }
+  }
+  PipelineSpec spec;
+  spec.file = name;
+  ConfigNode agent = ConfigNode::make_map(root.where());
+  if (const ConfigNode* a = root.find("agent"); a != nullptr && !a->is_null()) {
+    agent = *a;
+  }
+  validate_options(agent, kAgentOptions, "agent");
+  spec.agent.name = agent.get_string("name", default_agent_name());
+  if (agent.has("plugin_dirs")) {
+    spec.agent.plugin_dirs = agent.find("plugin_dirs")->as_string_list();
+  }
+  if (const ConfigNode* m = agent.find("metrics"); m != nullptr && m->is_map()) {
+    spec.agent.metrics_listen = m->get_string("listen");
+  }
+  spec.agent.shutdown_timeout = agent.get_duration("shutdown_timeout", spec.agent.shutdown_timeout);
+  const std::int64_t buffer = agent.get_int("buffer_records", 10'000);
+  if (buffer < 1) {
+    agent.find("buffer_records")->fail("agent: option 'buffer_records' must be at least 1");
+  }
+  spec.agent.buffer_records = static_cast<std::size_t>(buffer);
+
+  read_components(root, "sources", sdk::PluginKind::source, spec);
+  read_components(root, "transforms", sdk::PluginKind::transform, spec);
+  read_components(root, "sinks", sdk::PluginKind::sink, spec);
+  check_topology(spec, root);
+  return spec;
+}
+
+PipelineSpec load_pipeline(const std::string& path, const EnvLookup& env) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw ConfigError(path + ": is a directory, not a pipeline file");
+  }
+  std::ifstream in(path);
+  if (!in) {
+    throw ConfigError(path + ": cannot read the pipeline file (" + std::strerror(errno) + ")");
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return parse_pipeline(buf.str(), path, env);
+}
+
+}  // namespace webmon::agent

@@ -1,0 +1,53 @@
+// The JSON wire format of DESIGN.md ("Kafka wire format"), shared by kafka_sink,
+// kafka_source, the file sink and postgres_sink's rejected table:
+//
+//   {"schema":1,"kind":"http_check","id":"…","time":"2026-11-27T22:00:00.123456Z",
+//    …fields in record order…, "labels":{…}}
+//
+// Timestamps are RFC 3339 UTC strings, doubles always carry a '.' or an exponent so they
+// decode as doubles again, non-finite doubles are written as null.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "webmon/sdk/record.hpp"
+
+namespace webmon::common {
+
+inline constexpr int kWireSchema = 1;
+
+/// Appends the record's JSON object (no newline) to `out`.
+void append_json(const sdk::Record& record, std::string& out);
+
+/// The record's JSON object.
+std::string to_json(const sdk::Record& record);
+
+/// Appends `s` as a JSON string literal (with quotes), escaping as RFC 8259 requires.
+/// Invalid UTF-8 bytes are replaced by U+FFFD so the output is always valid JSON.
+void append_json_string(std::string_view s, std::string& out);
+
+/// Decodes wire-format JSON. Reusable and not thread-safe: keep one per thread.
+class JsonDecoder {
+ public:
+  JsonDecoder();
+  ~JsonDecoder();
+  JsonDecoder(const JsonDecoder&) = delete;
+  JsonDecoder& operator=(const JsonDecoder&) = delete;
+
+  /// Fills `out` from `json`. On failure returns false and sets `error` to the reason
+  /// ("not JSON: …", "missing 'id'", "field 'status_code': expected int or null, got string").
+  /// Fields of known kinds get their schema type (timestamps parsed, ints widened to doubles).
+  bool decode(std::string_view json, sdk::Record& out, std::string& error);
+
+  /// Largest message accepted (bigger ones fail with "message of N bytes exceeds ...").
+  void set_max_bytes(std::size_t max) noexcept { max_bytes_ = max; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::size_t max_bytes_ = 1 << 20;
+};
+
+}  // namespace webmon::common

@@ -1,0 +1,97 @@
+// file sink: one JSON record per line (the Kafka wire format of DESIGN.md), to a file or to
+// standard output ("-"). A batch is acknowledged after it was written (and fsync'ed when
+// `fsync: true`).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "webmon/common/wire.hpp"
+#include "webmon/sdk/sdk.hpp"
+
+namespace webmon::plugins::file {
+namespace {
+
+using sdk::OptionSpec;
+using sdk::OptionType;
+
+constexpr OptionSpec kOptions[] = {
+    {"path", OptionType::string, nullptr, true, "output file, or - for standard output"},
+    {"append", OptionType::boolean, "true", false,
+     "append to an existing file (false truncates it at start)"},
+    {"fsync", OptionType::boolean, "false", false,
+     "fsync after every batch before acknowledging it (durable, slower)"},
+};
+
+class FileSink final : public sdk::Sink {
+ public:
+  FileSink(const sdk::ConfigNode& config, sdk::Context& /*ctx*/)
+      : path_(config.find("path")->as_string()),
+        append_(config.get_bool("append", true)),
+        fsync_(config.get_bool("fsync", false)) {
+    if (path_.empty()) {
+      config.find("path")->fail("option 'path' must not be empty (use - for standard output)");
+    }
+  }
+  ~FileSink() override {
+    if (fd_ > 2) {
+      ::close(fd_);
+    }
+  }
+  FileSink(const FileSink&) = delete;
+  FileSink& operator=(const FileSink&) = delete;
+
+ protected:
+  sdk::Status on_start() override {
+    if (path_ == "-") {
+      fd_ = STDOUT_FILENO;
+      return sdk::Status::ok();
+    }
+    const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append_ ? O_APPEND : O_TRUNC);
+    fd_ = ::open(path_.c_str(), flags, 0644);
+    if (fd_ < 0) {
+      return sdk::Status::error("cannot open '" + path_ + "' for writing: " + std::strerror(errno));
+    }
+    return sdk::Status::ok();
+  }
+
+  sdk::Status on_write(sdk::Batch batch, sdk::Ack ack) override {
+    buffer_.clear();
+    for (const auto& r : batch.records) {
+      common::append_json(r, buffer_);
+      buffer_ += '\n';
+    }
+    std::size_t done = 0;
+    while (done < buffer_.size()) {
+      const ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+      if (n < 0) {
+        if (errno == EINTR) {
+          continue;
+        }
+        return sdk::Status::error("writing '" + path_ + "' failed: " + std::strerror(errno));
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    if (fsync_ && fd_ > 2 && ::fsync(fd_) != 0) {
+      return sdk::Status::error("fsync of '" + path_ + "' failed: " + std::strerror(errno));
+    }
+    ack.resolve(sdk::AckStatus::delivered);
+    return sdk::Status::ok();
+  }
+
+ private:
+  std::string path_;
+  bool append_;
+  bool fsync_;
+  int fd_ = -1;
+  std::string buffer_;
+};
+
+}  // namespace
+}  // namespace webmon::plugins::file
+
+WEBMON_PLUGIN_SINK(webmon::plugins::file::FileSink, "file", "0.1.0",
+                   "Writes records as JSON lines (the Kafka wire format) to a file or stdout",
+                   webmon::plugins::file::kOptions)
