@@ -1,0 +1,126 @@
+// http_check source: checks HTTP(S) targets on their own intervals with libcurl's multi
+// interface (one thread, event-driven) and emits one http_check record per check.
+//
+// Contract (DESIGN.md, http_check record): every record carries all fields of the table, with
+// null where a value does not exist; `time` is the scheduled start; `error` is one of
+// kErrorClasses. Construction parses and validates the whole configuration (including
+// targets_file) and never touches the network; checks start in run().
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "webmon/sdk/sdk.hpp"
+
+namespace webmon::plugins::http_check {
+
+/// A compiled PCRE2 pattern (JIT when available). Not thread-safe: used by the check loop only.
+class Regex {
+ public:
+  /// Throws std::invalid_argument with PCRE2's message and offset.
+  explicit Regex(std::string pattern);
+  ~Regex();
+  Regex(const Regex&) = delete;
+  Regex& operator=(const Regex&) = delete;
+
+  [[nodiscard]] bool search(std::string_view text) const;
+  [[nodiscard]] const std::string& pattern() const noexcept { return pattern_; }
+
+ private:
+  std::string pattern_;
+  void* code_ = nullptr;        // pcre2_code_8*
+  void* match_data_ = nullptr;  // pcre2_match_data_8*
+};
+
+struct StatusRange {
+  int lo;
+  int hi;
+};
+
+/// Parses items such as "200", "200-399", "301-302,404" into ranges; throws
+/// std::invalid_argument naming the bad item.
+std::vector<StatusRange> parse_status_ranges(const std::vector<std::string>& items);
+bool status_accepted(const std::vector<StatusRange>& ranges, long code) noexcept;
+
+enum class IpVersion : std::uint8_t { any, v4, v6 };
+
+/// One target with every option resolved (target value, else plugin-level value or default).
+struct Target {
+  std::string name;
+  std::string url;
+  std::string host;  // from the URL, lower case
+  std::string method;
+  std::chrono::milliseconds interval{};
+  std::chrono::milliseconds timeout{};
+  std::vector<std::string> headers;  // "Name: value"
+  std::optional<std::string> body;
+  std::vector<StatusRange> expect_status;
+  std::string expect_status_text;  // as configured, for messages
+  std::shared_ptr<const Regex> body_regex;
+  std::shared_ptr<const Regex> body_regex_absent;
+  bool follow_redirects = true;
+  long max_redirects = 10;
+  bool tls_verify = true;
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  IpVersion ip_version = IpVersion::any;
+  std::optional<std::string> proxy;
+  std::optional<std::string> username;
+  std::optional<std::string> password;
+  std::optional<std::string> bearer_token;
+  std::uint64_t max_body_size = 0;
+  sdk::Labels labels;
+};
+
+struct Settings {
+  std::vector<Target> targets;  // after sharding
+  std::size_t targets_total = 0;  // before sharding
+  long max_concurrency = 500;
+  bool reuse_connections = false;
+  std::string user_agent;
+  std::size_t batch_size = 500;
+  std::chrono::milliseconds flush_interval{100};
+  bool once = false;
+};
+
+/// Parses and validates the (host-validated, defaults filled) plugin configuration. Throws
+/// sdk::ConfigError naming the position, the target and the option.
+Settings parse_settings(const sdk::ConfigNode& config);
+
+/// The fixed error classes of DESIGN.md.
+inline constexpr std::string_view kErrorClasses[] = {
+    "dns",         "connect",       "timeout",            "tls",
+    "http_status", "body_mismatch", "too_many_redirects", "other"};
+
+/// Error class of a libcurl result code (CURLcode as int); "" for CURLE_OK.
+std::string_view classify_curl_error(int curl_code) noexcept;
+
+/// Deterministic 64-bit hash (FNV-1a) used for start offsets and sharding.
+std::uint64_t stable_hash(std::string_view text) noexcept;
+
+class HttpCheckSource final : public sdk::Source {
+ public:
+  HttpCheckSource(const sdk::ConfigNode& config, sdk::Context& ctx);
+  ~HttpCheckSource() override;
+  HttpCheckSource(const HttpCheckSource&) = delete;
+  HttpCheckSource& operator=(const HttpCheckSource&) = delete;
+
+ protected:
+  sdk::Status on_start() override;
+  sdk::Status on_run() override;
+  void on_stop_requested() override;
+  void on_acknowledge(std::uint64_t token, sdk::AckStatus status) override;
+
+ private:
+  struct Engine;
+  Settings settings_;
+  std::unique_ptr<Engine> engine_;
+};
+
+}  // namespace webmon::plugins::http_check

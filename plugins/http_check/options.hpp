@@ -1,0 +1,92 @@
+// http_check's options table: the one declaration of every option, used by the host (validation,
+// defaults, --list-plugins), by the plugin (targets_file items are checked against kTargetOptions)
+// and by the tests that compare sample.yaml and README.md with it.
+//
+// Per-target options have no default in kTargetOptions: a target that does not set one inherits
+// the plugin-level option of the same name, which carries the default.
+#pragma once
+
+#include "webmon/sdk/plugin.hpp"
+
+namespace webmon::plugins::http_check {
+
+using sdk::OptionSpec;
+using sdk::OptionType;
+
+inline constexpr OptionSpec kShardOptions[] = {
+    {"index", OptionType::integer, nullptr, true, "this agent's shard, 0 <= index < count"},
+    {"count", OptionType::integer, nullptr, true, "number of shards the target list is split into"},
+};
+
+// Options a target may set; each also exists at plugin level as that target's default.
+#define WEBMON_HTTP_CHECK_TARGET_OPTIONS(D)                                                       \
+  {"interval", OptionType::duration, D("30s"), false, "time between two checks of a target"},     \
+      {"timeout", OptionType::duration, D("10s"), false,                                          \
+       "limit for a whole check (DNS, connect, TLS, request, body)"},                             \
+      {"method", OptionType::string, D("GET"), false, "HTTP method (GET, HEAD, POST, PUT, ...)"}, \
+      {"headers", OptionType::string_map, nullptr, false,                                         \
+       "request headers; target headers are merged over plugin-level ones"},                      \
+      {"body", OptionType::string, nullptr, false, "request body (sent with the method above)"},  \
+      {"expect_status", OptionType::string_list, D("200-399"), false,                             \
+       "accepted status codes and ranges, e.g. [200, 301-302, 404]"},                             \
+      {"body_regex", OptionType::string, nullptr, false,                                          \
+       "PCRE2 regular expression the body must match"},                                           \
+      {"body_regex_absent", OptionType::string, nullptr, false,                                   \
+       "PCRE2 regular expression the body must not match"},                                       \
+      {"follow_redirects", OptionType::boolean, D("true"), false, "follow 3xx Location headers"}, \
+      {"max_redirects", OptionType::integer, D("10"), false,                                      \
+       "redirects followed before the check fails with too_many_redirects"},                      \
+      {"tls_verify", OptionType::boolean, D("true"), false,                                       \
+       "verify the server certificate chain and host name"},                                      \
+      {"ca_file", OptionType::string, nullptr, false,                                             \
+       "PEM bundle of trusted CAs (default: the system store)"},                                  \
+      {"cert_file", OptionType::string, nullptr, false, "PEM client certificate (mutual TLS)"},   \
+      {"key_file", OptionType::string, nullptr, false, "PEM private key of cert_file"},           \
+      {"ip_version", OptionType::string, D("any"), false, "address family: any, 4 or 6"},         \
+      {"proxy", OptionType::string, nullptr, false,                                               \
+       "proxy URL; unset = http_proxy/https_proxy/no_proxy from the environment, \"\" = none"},   \
+      {"username", OptionType::string, nullptr, false, "HTTP basic auth user name"},              \
+      {"password", OptionType::string, nullptr, false, "HTTP basic auth password (use ${VAR})",   \
+       nullptr, 0, true},                                                                         \
+      {"bearer_token", OptionType::string, nullptr, false,                                        \
+       "sends Authorization: Bearer <token> (use ${VAR})", nullptr, 0, true},                     \
+      {"labels", OptionType::string_map, nullptr, false,                                          \
+       "labels on every record; target labels are merged over plugin-level ones"},                \
+      {"max_body_size", OptionType::size, D("10MiB"), false,                                      \
+       "a larger body fails the check (error other) instead of being read on"},
+
+#define WEBMON_HTTP_CHECK_NO_DEFAULT(x) nullptr
+#define WEBMON_HTTP_CHECK_DEFAULT(x) x
+
+inline constexpr OptionSpec kTargetOptions[] = {
+    {"url", OptionType::string, nullptr, true, "http:// or https:// URL to check"},
+    {"name", OptionType::string, nullptr, false, "target name in records (default: the url)"},
+    WEBMON_HTTP_CHECK_TARGET_OPTIONS(WEBMON_HTTP_CHECK_NO_DEFAULT)};
+
+inline constexpr OptionSpec kOptions[] = {
+    {"targets", OptionType::object_list, nullptr, false,
+     "targets to check: url (required), name and any per-target option below", kTargetOptions,
+     sizeof(kTargetOptions) / sizeof(kTargetOptions[0])},
+    {"targets_file", OptionType::string, nullptr, false,
+     "YAML file holding a list of targets (same keys as targets); relative to the pipeline file"},
+    {"shard", OptionType::object, nullptr, false,
+     "{index, count}: check only the targets whose name hashes to this shard", kShardOptions,
+     sizeof(kShardOptions) / sizeof(kShardOptions[0])},
+    WEBMON_HTTP_CHECK_TARGET_OPTIONS(WEBMON_HTTP_CHECK_DEFAULT)
+    {"max_concurrency", OptionType::integer, "500", false,
+     "checks in flight at once; due checks wait (and are late) beyond it"},
+    {"reuse_connections", OptionType::boolean, "false", false,
+     "keep connections and TLS sessions between checks (false: every check connects anew)"},
+    {"user_agent", OptionType::string, "webmon-http-check/0.1", false, "User-Agent header"},
+    {"batch_size", OptionType::integer, "500", false, "records per emitted batch (at most)"},
+    {"flush_interval", OptionType::duration, "100ms", false,
+     "longest time a result waits for its batch to fill"},
+    {"once", OptionType::boolean, "false", false,
+     "check every target once, immediately, then finish (smoke tests, cron)"},
+};
+
+#undef WEBMON_HTTP_CHECK_TARGET_OPTIONS
+#undef WEBMON_HTTP_CHECK_NO_DEFAULT
+#undef WEBMON_HTTP_CHECK_DEFAULT
+
+}  // namespace webmon::plugins::http_check
