@@ -63,7 +63,18 @@ std::string substitute(std::string_view text, const EnvLookup& lookup) {
       ++i;
       continue;
     }
-    const std::size_t close = text.find('}', i + 2);
+    // The matching '}' (defaults may themselves contain ${...}).
+    std::size_t close = std::string_view::npos;
+    int depth = 1;
+    for (std::size_t k = i + 2; k < text.size(); ++k) {
+      if (text[k] == '$' && k + 1 < text.size() && text[k + 1] == '{') {
+        ++depth;
+        ++k;
+      } else if (text[k] == '}' && --depth == 0) {
+        close = k;
+        break;
+      }
+    }
     if (close == std::string_view::npos) {
       throw std::runtime_error("unterminated '${' in '" + std::string(text) +
                                "' (write $$ for a literal $)");

@@ -76,7 +76,6 @@ void log(sdk::LogLevel level, std::string_view component, std::string_view messa
       common::append_json_string(component.empty() ? "agent" : component, line);
       line += R"(,"message":)";
       common::append_json_string(message, line);
-      line += '}';
     } else {
       if (!component.empty()) {
         line += '[';

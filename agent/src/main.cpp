@@ -170,8 +170,10 @@ int run_agent(const Cli& cli) {
   if (!runtime.spec().agent.metrics_listen.empty()) {
     try {
       runtime.metrics().serve(runtime.spec().agent.metrics_listen);
+      const std::string& listen = runtime.spec().agent.metrics_listen;
       log(sdk::LogLevel::info, "",
-          "metrics on http://" + runtime.spec().agent.metrics_listen + "/metrics");
+          "metrics on http://" + listen.substr(0, listen.rfind(':')) + ":" +
+              std::to_string(runtime.metrics().port()) + "/metrics");
     } catch (const std::exception& e) {
       log(sdk::LogLevel::error, "", e.what());
       return kExitRuntime;

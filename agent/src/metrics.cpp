@@ -129,7 +129,11 @@ void Metrics::serve(const std::string& listen) {
   server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
   });
-  if (!server_->bind_to_port(host, static_cast<int>(*port))) {
+  port_ = *port == 0 ? server_->bind_to_any_port(host)
+                      : (server_->bind_to_port(host, static_cast<int>(*port))
+                             ? static_cast<int>(*port)
+                             : -1);
+  if (port_ < 0) {
     server_.reset();
     throw std::runtime_error("agent.metrics.listen: cannot listen on " + listen +
                              " (address in use or not local?)");

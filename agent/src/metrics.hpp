@@ -60,11 +60,14 @@ class Metrics {
   /// the address is malformed or cannot be bound.
   void serve(const std::string& listen);
   void stop_serving();
+  /// The bound port (useful with port 0), or -1.
+  int port() const noexcept { return port_; }
 
  private:
   std::deque<ComponentMetrics> components_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
+  int port_ = -1;
 };
 
 }  // namespace webmon::agent

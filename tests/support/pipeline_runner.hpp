@@ -76,3 +76,29 @@ std::string read_file(const std::string& path);
 std::vector<std::string> lines(const std::string& text);
 
 }  // namespace webmon::testing
+
+namespace webmon::testing {
+
+/// A child process with stdout/stderr redirected to files, for tests that signal or kill it
+/// mid-run. The destructor kills (SIGKILL) and reaps a child still running.
+class Child {
+ public:
+  Child(const std::vector<std::string>& argv, const std::string& stdout_path,
+        const std::string& stderr_path, const std::vector<std::string>& env = {});
+  ~Child();
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  [[nodiscard]] int pid() const noexcept { return pid_; }
+  void signal(int sig) const;
+  /// Waits up to `timeout`; returns the exit code, -signal when killed by a signal, or
+  /// nullopt when still running at the deadline.
+  std::optional<int> wait(std::chrono::milliseconds timeout);
+  [[nodiscard]] bool running();
+
+ private:
+  int pid_ = -1;
+  std::optional<int> status_;
+};
+
+}  // namespace webmon::testing

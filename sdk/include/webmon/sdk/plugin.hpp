@@ -270,12 +270,12 @@ class Sink {
     ctx_ = &ctx;
     return detail::guarded([&] { return on_start(); });
   }
-  /// An error (returned or thrown) is logged and counted; the Ack, unless on_write stored it
-  /// elsewhere, is resolved as retryable when on_write's frame ends.
+  /// An error (returned or thrown) is logged; the Ack, unless on_write stored it elsewhere,
+  /// is resolved as retryable when on_write's frame ends (the host counts its records as
+  /// errors).
   virtual void write(Batch&& batch, Ack&& ack) noexcept final {
     const Status s = detail::guarded([&] { return on_write(std::move(batch), std::move(ack)); });
     if (!s) {
-      ctx_->counter("errors").add();
       ctx_->error(s.message());
     }
   }

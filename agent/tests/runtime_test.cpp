@@ -1,0 +1,209 @@
+// The runtime end to end through real plugins: counts, fan-out, acknowledgements,
+// backpressure and graceful stop.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <set>
+#include <thread>
+
+#include "pipeline_runner.hpp"
+
+namespace webmon::agent {
+namespace {
+
+using nlohmann::json;
+using testing::lines;
+using testing::read_file;
+using testing::run_pipeline;
+using testing::TempDir;
+
+const std::string kBroken = WEBMON_TEST_BROKEN_PLUGIN_DIR;
+
+TEST(Runtime, GeneratorCountGivesExactlyNValidJsonRecords) {
+  TempDir dir;
+  const std::string out = dir.path() + "/out.jsonl";
+  auto run = run_pipeline("agent:\n  name: agent-7\nsources:\n  gen:\n    plugin: generator\n"
+                          "    count: 2345\n    targets: 7\ntransforms:\n  labels:\n"
+                          "    plugin: add_fields\n    inputs: [gen]\n"
+                          "    fields: {region: eu-west}\nsinks:\n  out:\n    plugin: file\n"
+                          "    inputs: [labels]\n    path: " + out + "\n");
+  ASSERT_EQ(run.exit_code, 0) << run.config_error;
+  const auto rows = lines(read_file(out));
+  ASSERT_EQ(rows.size(), 2345U);
+  std::set<std::string> ids;
+  std::set<std::string> targets;
+  for (const auto& line : rows) {
+    const json j = json::parse(line);
+    EXPECT_EQ(j.at("schema"), 1);
+    EXPECT_EQ(j.at("kind"), "http_check");
+    EXPECT_EQ(j.at("agent"), "agent-7");
+    EXPECT_EQ(j.at("labels").at("region"), "eu-west");
+    EXPECT_TRUE(j.at("response_time_ms").is_number_float());
+    EXPECT_TRUE(j.at("status_code").is_number_integer());
+    EXPECT_EQ(j.at("time").get<std::string>().size(), 27U);
+    ids.insert(j.at("id").get<std::string>());
+    targets.insert(j.at("target").get<std::string>());
+  }
+  EXPECT_EQ(ids.size(), 2345U);
+  EXPECT_EQ(targets.size(), 7U);
+  EXPECT_EQ(run.counter("gen", "sent"), 2345U);
+  EXPECT_EQ(run.counter("labels", "received"), 2345U);
+  EXPECT_EQ(run.counter("out", "sent"), 2345U);
+  EXPECT_EQ(run.runtime->in_flight(), 0);
+}
+
+TEST(Runtime, FanOutDeliversEveryRecordToEverySink) {
+  TempDir dir;
+  auto run = run_pipeline("sources:\n  gen:\n    plugin: generator\n    count: 1000\n"
+                          "sinks:\n  a:\n    plugin: file\n    inputs: [gen]\n    path: " +
+                          dir.path() + "/a\n  b:\n    plugin: file\n    inputs: [gen]\n    path: " +
+                          dir.path() + "/b\n");
+  ASSERT_EQ(run.exit_code, 0) << run.config_error;
+  const std::string a = read_file(dir.path() + "/a");
+  EXPECT_EQ(lines(a).size(), 1000U);
+  EXPECT_EQ(a, read_file(dir.path() + "/b"));
+  EXPECT_EQ(run.counter("gen", "acked_delivered"), 2U);
+}
+
+struct AckCase {
+  const char* a;
+  const char* b;
+  const char* expected_counter;
+};
+
+void PrintTo(const AckCase& c, std::ostream* os) { *os << c.a << "+" << c.b; }
+
+class AckCombination : public ::testing::TestWithParam<AckCase> {};
+
+TEST_P(AckCombination, WorstStatusReachesTheSource) {
+  const auto& p = GetParam();
+  auto run = run_pipeline(std::string("sources:\n  gen:\n    plugin: generator\n    count: 100\n"
+                                      "    batch_size: 10\nsinks:\n  a:\n    plugin: blackhole\n"
+                                      "    inputs: [gen]\n    status: ") +
+                          p.a + "\n  b:\n    plugin: blackhole\n    inputs: [gen]\n    status: " +
+                          p.b + "\n");
+  ASSERT_EQ(run.exit_code, 0) << run.config_error;
+  for (const char* c : {"acked_delivered", "acked_retryable", "acked_rejected"}) {
+    EXPECT_EQ(run.counter("gen", c), std::string(c) == p.expected_counter ? 10U : 0U) << c;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Runtime, AckCombination,
+    ::testing::Values(AckCase{"delivered", "delivered", "acked_delivered"},
+                      AckCase{"delivered", "retryable", "acked_retryable"},
+                      AckCase{"retryable", "rejected", "acked_rejected"},
+                      AckCase{"rejected", "delivered", "acked_rejected"}));
+
+TEST(Runtime, RecordsDroppedByATransformCountAsDelivered) {
+  testing::RunOptions opts;
+  opts.plugin_dirs = {kBroken};
+  auto run = run_pipeline(
+      "sources:\n  gen:\n    plugin: generator\n    count: 100\n    batch_size: 10\n"
+      "transforms:\n  drop:\n    plugin: dropper\n    inputs: [gen]\n    keep_every: 0\n"
+      "  half:\n    plugin: dropper\n    inputs: [gen]\n    keep_every: 2\n"
+      "sinks:\n  out:\n    plugin: blackhole\n    inputs: [drop, half]\n",
+      opts);
+  ASSERT_EQ(run.exit_code, 0) << run.config_error;
+  EXPECT_EQ(run.counter("gen", "acked_delivered"), 10U);
+  EXPECT_EQ(run.counter("drop", "dropped"), 100U);
+  EXPECT_EQ(run.counter("half", "dropped"), 50U);
+  EXPECT_EQ(run.counter("out", "received"), 50U);
+}
+
+TEST(Runtime, SlowSinkBoundsMemoryAndSlowsTheSource) {
+  testing::RunOptions opts;
+  opts.stop_after = std::chrono::milliseconds(1500);
+  std::atomic<std::int64_t> max_in_flight{0};
+  std::atomic<bool> done{false};
+  opts.during = [&](Runtime& rt) {
+    for (int i = 0; i < 140 && !done; ++i) {
+      max_in_flight = std::max(max_in_flight.load(), rt.in_flight());
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  };
+  // Endless generator; the sink takes 100 ms per 100-record batch (1,000 records/s at most).
+  auto run = run_pipeline(
+      "agent:\n  buffer_records: 500\nsources:\n  gen:\n    plugin: generator\n"
+      "    batch_size: 100\nsinks:\n  out:\n    plugin: blackhole\n    inputs: [gen]\n"
+      "    delay: 100ms\n",
+      opts);
+  done = true;
+  ASSERT_EQ(run.exit_code, 0) << run.config_error;
+  const std::uint64_t emitted = run.counter("gen", "sent");
+  // Unthrottled, the generator makes millions per second. Throttled by the sink it can only
+  // run ahead by the queue (500) plus the batch in the sink and the one being pushed.
+  EXPECT_LE(emitted, 1500U + 500U + 200U);
+  EXPECT_GE(emitted, 500U);
+  EXPECT_LE(max_in_flight.load(), 5 + 2);
+  // Graceful stop drained everything that was emitted.
+  EXPECT_EQ(run.counter("out", "sent"), emitted);
+  EXPECT_EQ(run.runtime->in_flight(), 0);
+}
+
+TEST(Runtime, SigtermMidRunLosesNothingAcknowledged) {
+  TempDir dir;
+  const std::string out = dir.path() + "/out.jsonl";
+  const std::string pipeline = dir.write(
+      "p.yaml", "sources:\n  gen:\n    plugin: generator\n    rate: 20000\nsinks:\n  out:\n"
+                "    plugin: file\n    inputs: [gen]\n    path: " + out + "\n");
+  testing::Child agent({testing::agent_binary(), "--pipeline", pipeline}, dir.path() + "/stdout",
+                       dir.path() + "/stderr");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  ASSERT_TRUE(agent.running()) << read_file(dir.path() + "/stderr");
+  agent.signal(SIGTERM);
+  const auto code = agent.wait(std::chrono::seconds(30));
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0) << read_file(dir.path() + "/stderr");
+  const std::string err = read_file(dir.path() + "/stderr");
+  EXPECT_NE(err.find("received SIGTERM"), std::string::npos) << err;
+  // The generator's own count of records taken by the pipeline equals the file's lines.
+  const std::string key = "source 'gen' (generator): received=0 sent=";
+  const std::size_t pos = err.find(key);
+  ASSERT_NE(pos, std::string::npos) << err;
+  const std::uint64_t sent = std::stoull(err.substr(pos + key.size()));
+  EXPECT_GT(sent, 5000U);
+  EXPECT_EQ(lines(read_file(out)).size(), sent);
+  EXPECT_NE(err.find("sink 'out' (file): received=" + std::to_string(sent) + " sent=" +
+                     std::to_string(sent) + " errors=0"),
+            std::string::npos)
+      << err;
+}
+
+TEST(Runtime, ShutdownTimeoutGivesUpWithExitCode1) {
+  TempDir dir;
+  // Each batch takes 10 s in the sink; a 300 ms shutdown timeout cannot drain it.
+  const std::string pipeline = dir.write(
+      "p.yaml", "agent:\n  shutdown_timeout: 300ms\nsources:\n  gen:\n    plugin: generator\n"
+                "sinks:\n  out:\n    plugin: blackhole\n    inputs: [gen]\n    delay: 10s\n");
+  testing::Child agent({testing::agent_binary(), "--pipeline", pipeline}, dir.path() + "/stdout",
+                       dir.path() + "/stderr");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  agent.signal(SIGINT);
+  const auto code = agent.wait(std::chrono::seconds(5));
+  ASSERT_TRUE(code.has_value()) << "the agent did not give up within 5 s";
+  EXPECT_EQ(*code, 1);
+  EXPECT_NE(read_file(dir.path() + "/stderr").find("shutdown timed out after 300 ms"),
+            std::string::npos);
+}
+
+TEST(Runtime, MetricsRenderAsPrometheusText) {
+  auto run = run_pipeline(
+      "sources:\n  gen:\n    plugin: generator\n    count: 42\nsinks:\n  out:\n"
+      "    plugin: blackhole\n    inputs: [gen]\n");
+  ASSERT_EQ(run.exit_code, 0) << run.config_error;
+  const std::string text = run.runtime->metrics().render();
+  EXPECT_NE(text.find("# TYPE webmon_component_sent_total counter\n"), std::string::npos);
+  EXPECT_NE(text.find("webmon_component_sent_total{component=\"gen\",plugin=\"generator\","
+                      "kind=\"source\"} 42\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("webmon_component_received_total{component=\"out\",plugin=\"blackhole\","
+                      "kind=\"sink\"} 42\n"),
+            std::string::npos)
+      << text;
+}
+
+}  // namespace
+}  // namespace webmon::agent
