@@ -1,0 +1,232 @@
+// Parsing and validation of the shared Kafka connection options (see connection.hpp).
+#include "webmon/kafka/connection.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace webmon::plugins::kafka {
+namespace {
+
+std::string upper(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return s;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+std::string trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())) != 0) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())) != 0) {
+    s.remove_suffix(1);
+  }
+  return std::string(s);
+}
+
+void check_readable(const sdk::ConfigNode& config, const char* option, const std::string& path) {
+  if (path.empty()) {
+    return;
+  }
+  if (::access(path.c_str(), R_OK) != 0) {
+    const int e = errno;
+    config.find(option)->fail("option '" + std::string(option) + "': cannot read '" + path +
+                              "': " + std::strerror(e));
+  }
+}
+
+}  // namespace
+
+bool is_secret_key(std::string_view key) noexcept {
+  const std::string k = lower(std::string(key));
+  return k.find("password") != std::string::npos || k.find("secret") != std::string::npos ||
+         k.find("sasl.oauthbearer.config") != std::string::npos ||
+         k.find("ssl.key.pem") != std::string::npos;
+}
+
+void conf_set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value) {
+  char errstr[512];
+  const rd_kafka_conf_res_t r =
+      rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof errstr);
+  if (r == RD_KAFKA_CONF_OK) {
+    return;
+  }
+  if (r == RD_KAFKA_CONF_UNKNOWN) {
+    throw std::runtime_error("unknown librdkafka property '" + key + "'");
+  }
+  if (is_secret_key(key)) {
+    throw std::runtime_error("invalid value for librdkafka property '" + key + "'");
+  }
+  throw std::runtime_error("invalid value for librdkafka property '" + key + "': " + errstr);
+}
+
+Connection Connection::parse(const sdk::ConfigNode& config,
+                             const std::vector<std::pair<std::string, std::string>>& managed) {
+  Connection c;
+  const sdk::ConfigNode* brokers = config.find("brokers");
+  if (brokers == nullptr || brokers->is_null()) {
+    config.fail("missing required option 'brokers'");
+  }
+  std::string joined;
+  for (const auto& item : brokers->as_string_list()) {
+    std::string_view rest = item;
+    while (!rest.empty()) {
+      const std::size_t comma = rest.find(',');
+      const std::string one = trim(rest.substr(0, comma));
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+      if (one.empty()) {
+        continue;
+      }
+      if (one.find(':') == std::string::npos) {
+        brokers->fail("option 'brokers': '" + one + "' has no port (expected host:port)");
+      }
+      if (!joined.empty()) {
+        joined += ',';
+      }
+      joined += one;
+    }
+  }
+  if (joined.empty()) {
+    brokers->fail("option 'brokers' must name at least one host:port");
+  }
+  c.brokers = joined;
+
+  c.security_protocol = upper(config.get_string("security_protocol", "PLAINTEXT"));
+  if (c.security_protocol != "PLAINTEXT" && c.security_protocol != "SSL" &&
+      c.security_protocol != "SASL_PLAINTEXT" && c.security_protocol != "SASL_SSL") {
+    config.find("security_protocol")
+        ->fail("option 'security_protocol': expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, "
+               "got '" +
+               c.security_protocol + "'");
+  }
+  const bool tls = c.security_protocol == "SSL" || c.security_protocol == "SASL_SSL";
+  const bool sasl = c.security_protocol.rfind("SASL_", 0) == 0;
+
+  c.ca_file = config.get_string("ca_file");
+  c.cert_file = config.get_string("cert_file");
+  c.key_file = config.get_string("key_file");
+  c.key_password = config.get_string("key_password");
+  for (const char* opt : {"ca_file", "cert_file", "key_file", "key_password"}) {
+    if (!tls && !config.get_string(opt).empty()) {
+      config.find(opt)->fail("option '" + std::string(opt) + "' needs security_protocol SSL or " +
+                             "SASL_SSL (it is " + c.security_protocol + ")");
+    }
+  }
+  if (c.cert_file.empty() != c.key_file.empty()) {
+    config.find(c.cert_file.empty() ? "key_file" : "cert_file")
+        ->fail("options 'cert_file' and 'key_file' go together (client certificate and its key)");
+  }
+  check_readable(config, "ca_file", c.ca_file);
+  check_readable(config, "cert_file", c.cert_file);
+  check_readable(config, "key_file", c.key_file);
+
+  c.sasl_mechanism = upper(config.get_string("sasl_mechanism", "SCRAM-SHA-256"));
+  if (c.sasl_mechanism != "PLAIN" && c.sasl_mechanism != "SCRAM-SHA-256" &&
+      c.sasl_mechanism != "SCRAM-SHA-512") {
+    config.find("sasl_mechanism")
+        ->fail("option 'sasl_mechanism': expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got '" +
+               c.sasl_mechanism + "'");
+  }
+  c.sasl_username = config.get_string("sasl_username");
+  c.sasl_password = config.get_string("sasl_password");
+  if (sasl) {
+    if (c.sasl_username.empty()) {
+      config.fail("option 'sasl_username' is required with security_protocol " +
+                  c.security_protocol);
+    }
+    if (c.sasl_password.empty()) {
+      config.fail("option 'sasl_password' is required with security_protocol " +
+                  c.security_protocol);
+    }
+  } else {
+    for (const char* opt : {"sasl_username", "sasl_password"}) {
+      if (!config.get_string(opt).empty()) {
+        config.find(opt)->fail("option '" + std::string(opt) +
+                               "' needs security_protocol SASL_SSL or SASL_PLAINTEXT (it is " +
+                               c.security_protocol + ")");
+      }
+    }
+  }
+  c.connect_timeout = config.get_duration("connect_timeout", std::chrono::seconds(10));
+
+  if (const sdk::ConfigNode* map = config.find("librdkafka"); map != nullptr && !map->is_null()) {
+    if (!map->is_map()) {
+      map->fail("option 'librdkafka': expected a map of librdkafka property names to values");
+    }
+    for (const auto& [key, value] : map->entries()) {
+      for (const auto& [name, instead] : managed) {
+        if (key == name) {
+          value.fail("option 'librdkafka': property '" + key + "' is managed by the plugin" +
+                     (instead.empty() ? std::string(" and cannot be changed")
+                                      : "; use option '" + instead + "'"));
+        }
+      }
+      if (key.find("_cb") != std::string::npos || key == "opaque" ||
+          key == "default_topic_conf") {
+        value.fail("option 'librdkafka': property '" + key + "' cannot be set from a pipeline");
+      }
+      c.librdkafka.emplace_back(key, value.as_string());
+    }
+  }
+  return c;
+}
+
+ConfPtr Connection::make_conf(
+    const sdk::ConfigNode& config,
+    const std::vector<std::pair<std::string, std::string>>& plugin_properties) const {
+  ConfPtr conf(rd_kafka_conf_new());
+  auto set = [&](const std::string& key, const std::string& value, const char* option) {
+    try {
+      conf_set(conf.get(), key, value);
+    } catch (const std::exception& e) {
+      const sdk::ConfigNode* at = option != nullptr ? config.find(option) : nullptr;
+      (at != nullptr ? *at : config)
+          .fail(option != nullptr ? "option '" + std::string(option) + "': " + e.what()
+                                  : std::string(e.what()));
+    }
+  };
+  set("bootstrap.servers", brokers, "brokers");
+  set("security.protocol", lower(security_protocol), "security_protocol");
+  if (!ca_file.empty()) {
+    set("ssl.ca.location", ca_file, "ca_file");
+  }
+  if (!cert_file.empty()) {
+    set("ssl.certificate.location", cert_file, "cert_file");
+    set("ssl.key.location", key_file, "key_file");
+  }
+  if (!key_password.empty()) {
+    set("ssl.key.password", key_password, "key_password");
+  }
+  if (security_protocol.rfind("SASL_", 0) == 0) {
+    set("sasl.mechanisms", sasl_mechanism, "sasl_mechanism");
+    set("sasl.username", sasl_username, "sasl_username");
+    set("sasl.password", sasl_password, "sasl_password");
+  }
+  for (const auto& [k, v] : plugin_properties) {
+    set(k, v, nullptr);
+  }
+  const sdk::ConfigNode* map = config.find("librdkafka");
+  for (const auto& [k, v] : librdkafka) {
+    try {
+      conf_set(conf.get(), k, v);
+    } catch (const std::exception& e) {
+      const sdk::ConfigNode* at = map != nullptr ? map->find(k) : nullptr;
+      (at != nullptr ? *at : config).fail("option 'librdkafka': " + std::string(e.what()));
+    }
+  }
+  return conf;
+}
+
+std::string Connection::describe() const { return security_protocol + " to " + brokers; }
+
+}  // namespace webmon::plugins::kafka

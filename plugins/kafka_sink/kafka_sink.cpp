@@ -1,0 +1,278 @@
+// kafka_sink implementation (see kafka_sink.hpp for the contract).
+#include "kafka_sink.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "webmon/common/wire.hpp"
+
+namespace webmon::plugins::kafka_sink {
+
+using sdk::AckStatus;
+
+/// One written batch: resolved when every produced record got its delivery report. `pending`
+/// starts at one extra reference held by on_write while it produces.
+struct KafkaSink::BatchState {
+  sdk::Ack ack;
+  std::atomic<std::size_t> pending{1};
+  std::atomic<std::uint8_t> worst{0};
+
+  void worsen(AckStatus s) noexcept {
+    auto v = static_cast<std::uint8_t>(s);
+    std::uint8_t cur = worst.load();
+    while (cur < v && !worst.compare_exchange_weak(cur, v)) {
+    }
+  }
+};
+
+namespace {
+
+std::vector<std::pair<std::string, std::string>> managed_properties() {
+  return {{"bootstrap.servers", "brokers"},
+          {"metadata.broker.list", "brokers"},
+          {"security.protocol", "security_protocol"},
+          {"ssl.ca.location", "ca_file"},
+          {"ssl.certificate.location", "cert_file"},
+          {"ssl.key.location", "key_file"},
+          {"ssl.key.password", "key_password"},
+          {"sasl.mechanisms", "sasl_mechanism"},
+          {"sasl.mechanism", "sasl_mechanism"},
+          {"sasl.username", "sasl_username"},
+          {"sasl.password", "sasl_password"},
+          {"enable.idempotence", ""},
+          {"acks", ""},
+          {"request.required.acks", ""},
+          {"compression.codec", "compression"},
+          {"compression.type", "compression"},
+          {"linger.ms", "linger"},
+          {"queue.buffering.max.ms", "linger"},
+          {"queue.buffering.max.messages", "queue_max_records"},
+          {"queue.buffering.max.kbytes", "queue_max_size"},
+          {"message.timeout.ms", "delivery_timeout"},
+          {"delivery.timeout.ms", "delivery_timeout"}};
+}
+
+}  // namespace
+
+KafkaSink::KafkaSink(const sdk::ConfigNode& config, sdk::Context& ctx)
+    : conn_(kafka::Connection::parse(config, managed_properties())),
+      topic_(config.get_string("topic")),
+      hooks_(ctx, "producer") {
+  if (topic_.empty()) {
+    config.find("topic")->fail("option 'topic' must not be empty");
+  }
+  std::string compression = config.get_string("compression", "none");
+  std::transform(compression.begin(), compression.end(), compression.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (compression != "none" && compression != "gzip" && compression != "snappy" &&
+      compression != "lz4" && compression != "zstd") {
+    config.find("compression")
+        ->fail("option 'compression': expected none, gzip, snappy, lz4 or zstd, got '" +
+               compression + "'");
+  }
+  const auto linger = config.get_duration("linger", std::chrono::milliseconds(5));
+  if (linger > std::chrono::milliseconds(900'000)) {
+    config.find("linger")->fail("option 'linger' must be at most 15m");
+  }
+  const std::int64_t max_records = config.get_int("queue_max_records", 100'000);
+  if (max_records < 1 || max_records > 10'000'000) {
+    config.find("queue_max_records")
+        ->fail("option 'queue_max_records' must be between 1 and 10000000");
+  }
+  const std::uint64_t max_size = config.get_size("queue_max_size", 256ULL << 20U);
+  if (max_size < 1024 || max_size > (2147483647ULL << 10U)) {
+    config.find("queue_max_size")->fail("option 'queue_max_size' must be between 1KiB and 2TiB");
+  }
+  const auto timeout = config.get_duration("delivery_timeout", std::chrono::milliseconds(0));
+  if (timeout.count() != 0 && timeout <= linger) {
+    config.find("delivery_timeout")
+        ->fail("option 'delivery_timeout' must be 0 (never) or longer than 'linger'");
+  }
+  if (timeout.count() > 2147483647) {
+    config.find("delivery_timeout")->fail("option 'delivery_timeout' is too long (max 24d)");
+  }
+  const std::vector<std::pair<std::string, std::string>> props = {
+      {"enable.idempotence", "true"},
+      {"acks", "all"},
+      {"compression.codec", compression},
+      {"linger.ms", std::to_string(linger.count())},
+      {"queue.buffering.max.messages", std::to_string(max_records)},
+      {"queue.buffering.max.kbytes", std::to_string(std::max<std::uint64_t>(1, max_size >> 10U))},
+      {"message.timeout.ms", std::to_string(timeout.count())},
+      // Same key → same partition as the Java client's default partitioner.
+      {"partitioner", "murmur2_random"},
+  };
+  conf_ = conn_.make_conf(config, props);
+}
+
+KafkaSink::~KafkaSink() {
+  stop_poller();
+  if (rk_) {
+    // Anything still queued (flush was not called or timed out) resolves as retryable.
+    rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(rk_.get(), 0);
+    rd_kafka_flush(rk_.get(), 1000);
+  }
+  rkt_.reset();
+  rk_.reset();
+}
+
+sdk::Status KafkaSink::on_start() {
+  rejected_records_ = &ctx().counter("rejected_records");
+  failed_records_ = &ctx().counter("retryable_records");
+  queue_full_waits_ = &ctx().counter("queue_full_waits");
+  hooks_.owner = this;
+  hooks_.install(conf_.get());
+  rd_kafka_conf_set_dr_msg_cb(conf_.get(), &KafkaSink::dr_msg_cb);
+  rk_ = kafka::make_client(RD_KAFKA_PRODUCER, std::move(conf_));
+  rkt_.reset(rd_kafka_topic_new(rk_.get(), topic_.c_str(), nullptr));
+  if (!rkt_) {
+    return sdk::Status::error("cannot create topic handle for '" + topic_ +
+                              "': " + rd_kafka_err2str(rd_kafka_last_error()));
+  }
+  sdk::Status s = kafka::check_connection(rk_.get(), hooks_, conn_, conn_.connect_timeout);
+  if (!s) {
+    return s;
+  }
+  poller_ = std::thread([this] {
+    while (!poller_stop_.load(std::memory_order_relaxed)) {
+      rd_kafka_poll(rk_.get(), 100);
+    }
+  });
+  ctx().info("producing to topic '" + topic_ + "' (" + conn_.describe() + ")");
+  return sdk::Status::ok();
+}
+
+void KafkaSink::stop_poller() {
+  poller_stop_ = true;
+  if (poller_.joinable()) {
+    poller_.join();
+  }
+}
+
+void KafkaSink::finish_one(BatchState* state, AckStatus status) {
+  if (status != AckStatus::delivered) {
+    state->worsen(status);
+  }
+  if (state->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    state->ack.resolve(static_cast<AckStatus>(state->worst.load()));
+    delete state;
+    outstanding_batches_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+}
+
+void KafkaSink::dr_msg_cb(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* /*opaque*/) {
+  auto* self = static_cast<KafkaSink*>(kafka::ClientHooks::of(rk).owner);
+  auto* state = static_cast<BatchState*>(msg->_private);
+  AckStatus status = AckStatus::delivered;
+  if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (kafka::is_permanent_produce_error(msg->err)) {
+      status = AckStatus::rejected;
+      self->rejected_records_->add();
+    } else {
+      status = AckStatus::retryable;
+      self->failed_records_->add();
+    }
+    if (msg->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE &&
+        msg->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+      self->ctx().error(std::string("record not delivered to '") + self->topic_ + "' (" +
+                        rd_kafka_err2name(msg->err) + "): " + rd_kafka_err2str(msg->err));
+    }
+  }
+  if (state != nullptr) {
+    self->finish_one(state, status);
+  }
+}
+
+sdk::Status KafkaSink::on_write(sdk::Batch batch, sdk::Ack ack) {
+  if (batch.records.empty()) {
+    ack.resolve(AckStatus::delivered);
+    return sdk::Status::ok();
+  }
+  auto* state = new BatchState{};
+  state->ack = std::move(ack);
+  state->pending.store(batch.records.size() + 1);
+  outstanding_batches_.fetch_add(1, std::memory_order_acq_rel);
+  std::size_t i = 0;
+  for (; i < batch.records.size(); ++i) {
+    const sdk::Record& r = batch.records[i];
+    buffer_.clear();
+    common::append_json(r, buffer_);
+    const std::string* key = r.get<std::string>("target");
+    for (;;) {
+      rd_kafka_headers_t* hdrs = rd_kafka_headers_new(2);
+      rd_kafka_header_add(hdrs, "content-type", -1, "application/json", 16);
+      rd_kafka_header_add(hdrs, "webmon-schema", -1, "1", 1);
+      kafka::Produce msg;
+      msg.rkt = rkt_.get();
+      msg.value = buffer_;
+      if (key != nullptr) {
+        msg.key = *key;
+      }
+      msg.headers = hdrs;
+      msg.opaque = state;
+      const rd_kafka_resp_err_t err = kafka::produce(rk_.get(), msg);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        break;
+      }
+      rd_kafka_headers_destroy(hdrs);
+      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        // Backpressure: wait for delivery reports to make room. Never dropped.
+        queue_full_waits_->add();
+        rd_kafka_poll(rk_.get(), 20);
+        continue;
+      }
+      const AckStatus status =
+          kafka::is_permanent_produce_error(err) ? AckStatus::rejected : AckStatus::retryable;
+      (status == AckStatus::rejected ? rejected_records_ : failed_records_)->add();
+      ctx().error("record " + r.id + " not produced to '" + topic_ + "' (" +
+                  rd_kafka_err2name(err) + "): " + rd_kafka_err2str(err));
+      finish_one(state, status);
+      break;
+    }
+    if (hooks_.fatal()) {
+      ++i;
+      break;
+    }
+  }
+  // Records never handed to librdkafka (fatal producer error) are retryable.
+  for (; i < batch.records.size(); ++i) {
+    finish_one(state, AckStatus::retryable);
+  }
+  finish_one(state, AckStatus::delivered);  // on_write's own reference
+  rd_kafka_poll(rk_.get(), 0);
+  if (hooks_.fatal()) {
+    return sdk::Status::error("the Kafka producer hit a fatal error; records are not delivered");
+  }
+  return sdk::Status::ok();
+}
+
+sdk::Status KafkaSink::on_flush(std::chrono::milliseconds timeout) {
+  if (!rk_) {
+    return sdk::Status::ok();
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  do {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    err = rd_kafka_flush(rk_.get(), static_cast<int>(std::clamp<std::int64_t>(
+                                        left.count(), 0, 1000)));
+  } while (err == RD_KAFKA_RESP_ERR__TIMED_OUT && std::chrono::steady_clock::now() < deadline);
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR && outstanding_batches_.load() == 0) {
+    stop_poller();
+    return sdk::Status::ok();
+  }
+  const int left = rd_kafka_outq_len(rk_.get());
+  rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  // Purged messages get their delivery reports (as retryable) from these polls.
+  for (int n = 0; n < 50 && outstanding_batches_.load() > 0; ++n) {
+    rd_kafka_poll(rk_.get(), 20);
+  }
+  stop_poller();
+  return sdk::Status::error("flush timed out after " + std::to_string(timeout.count()) +
+                            " ms: " + std::to_string(left) +
+                            " records not confirmed by Kafka were reported retryable");
+}
+
+}  // namespace webmon::plugins::kafka_sink

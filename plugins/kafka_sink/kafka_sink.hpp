@@ -1,0 +1,74 @@
+// kafka_sink: writes records to a Kafka topic in the wire format of DESIGN.md (JSON value,
+// key = target, headers content-type and webmon-schema) with an idempotent producer (acks=all).
+//
+// Contract: a batch's Ack is resolved `delivered` only once the broker confirmed every record
+// of it; `rejected` when a record can never be stored (e.g. larger than the broker accepts);
+// `retryable` when records were not confirmed before shutdown. Messages never time out while
+// Kafka is unreachable (message.timeout.ms = 0 by default): the local queue fills and write()
+// blocks, which is backpressure upstream. flush() waits for confirmations up to its timeout,
+// then purges what is left and resolves it retryable.
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "webmon/kafka/client.hpp"
+#include "webmon/kafka/connection.hpp"
+#include "webmon/sdk/plugin.hpp"
+
+namespace webmon::plugins::kafka_sink {
+
+inline constexpr sdk::OptionSpec kOptions[] = {
+    WEBMON_KAFKA_CONNECTION_OPTIONS,
+    {"topic", sdk::OptionType::string, nullptr, true, "topic the records are written to"},
+    {"compression", sdk::OptionType::string, "none", false,
+     "compression of produced batches: none, gzip, snappy, lz4 or zstd"},
+    {"linger", sdk::OptionType::duration, "5ms", false,
+     "how long the producer waits to fill a request (librdkafka linger.ms)"},
+    {"queue_max_records", sdk::OptionType::integer, "100000", false,
+     "records held locally while waiting for the broker; when full, writes block "
+     "(backpressure)"},
+    {"queue_max_size", sdk::OptionType::size, "256MiB", false,
+     "bytes held locally while waiting for the broker; when full, writes block"},
+    {"delivery_timeout", sdk::OptionType::duration, "0", false,
+     "give up on a record not confirmed in this time and report its batch retryable; "
+     "0 = never (keep retrying while Kafka is unreachable)"},
+};
+
+class KafkaSink final : public sdk::Sink {
+ public:
+  KafkaSink(const sdk::ConfigNode& config, sdk::Context& ctx);
+  ~KafkaSink() override;
+  KafkaSink(const KafkaSink&) = delete;
+  KafkaSink& operator=(const KafkaSink&) = delete;
+
+  struct BatchState;
+
+ protected:
+  sdk::Status on_start() override;
+  sdk::Status on_write(sdk::Batch batch, sdk::Ack ack) override;
+  sdk::Status on_flush(std::chrono::milliseconds timeout) override;
+
+ private:
+  static void dr_msg_cb(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
+  void finish_one(BatchState* state, sdk::AckStatus status);
+  void stop_poller();
+
+  kafka::Connection conn_;
+  std::string topic_;
+  kafka::ConfPtr conf_;
+  kafka::ClientHooks hooks_;
+  kafka::ClientPtr rk_;
+  kafka::TopicPtr rkt_;
+  std::thread poller_;
+  std::atomic<bool> poller_stop_{false};
+  std::atomic<std::int64_t> outstanding_batches_{0};
+  std::string buffer_;
+  sdk::Counter* rejected_records_ = nullptr;
+  sdk::Counter* failed_records_ = nullptr;
+  sdk::Counter* queue_full_waits_ = nullptr;
+};
+
+}  // namespace webmon::plugins::kafka_sink

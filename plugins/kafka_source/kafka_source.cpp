@@ -1,0 +1,913 @@
+// kafka_source implementation (see kafka_source.hpp for the contract).
+#include "kafka_source.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace webmon::plugins::kafka_source {
+
+using sdk::AckStatus;
+
+namespace {
+
+constexpr std::size_t kTruncatedDlqBytes = 64 * 1024;
+
+std::vector<std::pair<std::string, std::string>> managed_properties() {
+  return {{"bootstrap.servers", "brokers"},
+          {"metadata.broker.list", "brokers"},
+          {"security.protocol", "security_protocol"},
+          {"ssl.ca.location", "ca_file"},
+          {"ssl.certificate.location", "cert_file"},
+          {"ssl.key.location", "key_file"},
+          {"ssl.key.password", "key_password"},
+          {"sasl.mechanisms", "sasl_mechanism"},
+          {"sasl.mechanism", "sasl_mechanism"},
+          {"sasl.username", "sasl_username"},
+          {"sasl.password", "sasl_password"},
+          {"group.id", "group_id"},
+          {"auto.offset.reset", "start_from"},
+          {"enable.auto.commit", ""},
+          {"enable.auto.offset.store", ""},
+          {"enable.idempotence", ""},
+          {"acks", ""}};
+}
+
+void add_header(rd_kafka_headers_t* h, const char* name, const std::string& value) {
+  rd_kafka_header_add(h, name, -1, value.data(), static_cast<ssize_t>(value.size()));
+}
+
+}  // namespace
+
+KafkaSource::DlqMessage::~DlqMessage() {
+  if (headers != nullptr) {
+    rd_kafka_headers_destroy(headers);
+  }
+}
+
+KafkaSource::KafkaSource(const sdk::ConfigNode& config, sdk::Context& ctx)
+    : conn_(kafka::Connection::parse(config, managed_properties())),
+      topics_(config.find("topics")->as_string_list()),
+      group_id_(config.get_string("group_id", "webmon")),
+      dead_letter_topic_(config.get_string("dead_letter_topic")),
+      max_in_flight_(config.get_int("max_in_flight", 20'000)),
+      batch_size_(static_cast<std::size_t>(std::max<std::int64_t>(1, config.get_int("batch_size", 1000)))),
+      batch_timeout_(config.get_duration("batch_timeout", std::chrono::milliseconds(100))),
+      commit_interval_(config.get_duration("commit_interval", std::chrono::seconds(1))),
+      max_message_size_(config.get_size("max_message_size", 1U << 20U)),
+      drain_timeout_(config.get_duration("drain_timeout", std::chrono::seconds(10))),
+      retry_backoff_(config.get_duration("retry_backoff", std::chrono::seconds(1))),
+      consumer_hooks_(ctx, "consumer"),
+      dlq_hooks_(ctx, "dead-letter producer") {
+  if (topics_.empty()) {
+    config.find("topics")->fail("option 'topics' must name at least one topic");
+  }
+  for (const auto& t : topics_) {
+    if (t.empty() || t.size() > 249) {
+      config.find("topics")->fail("option 'topics': topic names have 1 to 249 characters");
+    }
+  }
+  if (group_id_.empty()) {
+    config.find("group_id")->fail("option 'group_id' must not be empty");
+  }
+  std::string start = config.get_string("start_from", "earliest");
+  if (start != "earliest" && start != "latest") {
+    config.find("start_from")
+        ->fail("option 'start_from': expected earliest or latest, got '" + start + "'");
+  }
+  for (const auto& t : topics_) {
+    if (dlq_topic_for(t) == t) {
+      config.find("dead_letter_topic")
+          ->fail("option 'dead_letter_topic' must differ from the consumed topic '" + t + "'");
+    }
+  }
+  if (max_in_flight_ < 1 || max_in_flight_ > 10'000'000) {
+    config.find("max_in_flight")->fail("option 'max_in_flight' must be between 1 and 10000000");
+  }
+  const std::int64_t bs = config.get_int("batch_size", 1000);
+  if (bs < 1 || bs > 100'000) {
+    config.find("batch_size")->fail("option 'batch_size' must be between 1 and 100000");
+  }
+  if (batch_timeout_.count() < 1) {
+    config.find("batch_timeout")->fail("option 'batch_timeout' must be at least 1ms");
+  }
+  if (commit_interval_.count() < 1) {
+    config.find("commit_interval")->fail("option 'commit_interval' must be at least 1ms");
+  }
+  if (max_message_size_ < 64 || max_message_size_ > (1ULL << 30U)) {
+    config.find("max_message_size")
+        ->fail("option 'max_message_size' must be between 64 and 1GiB");
+  }
+  decoder_.set_max_bytes(max_message_size_);
+
+  consumer_conf_ = conn_.make_conf(config, {{"group.id", group_id_},
+                                            {"enable.auto.commit", "false"},
+                                            {"enable.auto.offset.store", "false"},
+                                            {"auto.offset.reset", start},
+                                            {"enable.partition.eof", "false"}});
+  dlq_conf_ = conn_.make_conf(config, {{"enable.idempotence", "true"},
+                                       {"acks", "all"},
+                                       {"message.timeout.ms", "0"},
+                                       {"linger.ms", "5"}});
+}
+
+KafkaSource::~KafkaSource() {
+  if (queue_ != nullptr) {
+    rd_kafka_queue_destroy(queue_);
+  }
+  consumer_.reset();
+  if (dlq_) {
+    rd_kafka_purge(dlq_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_flush(dlq_.get(), 1000);
+  }
+  dlq_.reset();
+}
+
+std::string KafkaSource::dlq_topic_for(const std::string& topic) const {
+  return dead_letter_topic_.empty() ? topic + ".dlq" : dead_letter_topic_;
+}
+
+sdk::Status KafkaSource::on_start() {
+  dead_lettered_ = &ctx().counter("dead_lettered");
+  rejected_ = &ctx().counter("rejected_records");
+  retried_ = &ctx().counter("retried_batches");
+  commits_ = &ctx().counter("commits");
+
+  dlq_hooks_.owner = this;
+  dlq_hooks_.install(dlq_conf_.get());
+  rd_kafka_conf_set_dr_msg_cb(dlq_conf_.get(), &KafkaSource::dlq_dr_cb);
+  dlq_ = kafka::make_client(RD_KAFKA_PRODUCER, std::move(dlq_conf_));
+
+  consumer_hooks_.owner = this;
+  consumer_hooks_.install(consumer_conf_.get());
+  rd_kafka_conf_set_rebalance_cb(consumer_conf_.get(), &KafkaSource::rebalance_cb);
+  rd_kafka_conf_set_offset_commit_cb(consumer_conf_.get(), &KafkaSource::commit_cb);
+  consumer_ = kafka::make_client(RD_KAFKA_CONSUMER, std::move(consumer_conf_));
+  sdk::Status s =
+      kafka::check_connection(consumer_.get(), consumer_hooks_, conn_, conn_.connect_timeout);
+  if (!s) {
+    return s;
+  }
+  rd_kafka_poll_set_consumer(consumer_.get());
+  queue_ = rd_kafka_queue_get_consumer(consumer_.get());
+
+  rd_kafka_topic_partition_list_t* subs =
+      rd_kafka_topic_partition_list_new(static_cast<int>(topics_.size()));
+  for (const auto& t : topics_) {
+    rd_kafka_topic_partition_list_add(subs, t.c_str(), RD_KAFKA_PARTITION_UA);
+  }
+  const rd_kafka_resp_err_t err = rd_kafka_subscribe(consumer_.get(), subs);
+  rd_kafka_topic_partition_list_destroy(subs);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return sdk::Status::error(std::string("cannot subscribe: ") + rd_kafka_err2str(err));
+  }
+  std::string names;
+  for (const auto& t : topics_) {
+    names += (names.empty() ? "" : ", ") + t;
+  }
+  ctx().info("consuming " + names + " as group '" + group_id_ + "' (" + conn_.describe() + ")");
+  return sdk::Status::ok();
+}
+
+void KafkaSource::on_stop_requested() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (queue_ != nullptr) {
+    rd_kafka_queue_yield(queue_);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Partition bookkeeping (mu_ held where the name says so)
+
+KafkaSource::Partition* KafkaSource::find_partition(const char* topic, std::int32_t partition) {
+  if (last_part_ < parts_.size()) {
+    Partition* p = parts_[last_part_].get();
+    if (p->partition == partition && p->topic == topic) {
+      return p;
+    }
+  }
+  for (std::uint32_t i = 0; i < parts_.size(); ++i) {
+    Partition* p = parts_[i].get();
+    if (p->partition == partition && p->topic == topic) {
+      last_part_ = i;
+      return p;
+    }
+  }
+  return nullptr;
+}
+
+std::uint32_t KafkaSource::partition_index(const std::string& topic, std::int32_t partition) {
+  for (std::uint32_t i = 0; i < parts_.size(); ++i) {
+    if (parts_[i]->partition == partition && parts_[i]->topic == topic) {
+      return i;
+    }
+  }
+  auto p = std::make_unique<Partition>();
+  p->topic = topic;
+  p->partition = partition;
+  parts_.push_back(std::move(p));
+  return static_cast<std::uint32_t>(parts_.size() - 1);
+}
+
+void KafkaSource::mark_done_locked(const Ref& ref) {
+  if (ref.part >= parts_.size()) {
+    return;
+  }
+  Partition& p = *parts_[ref.part];
+  if (p.generation != ref.generation || p.pending.empty()) {
+    return;
+  }
+  auto it = std::lower_bound(p.pending.begin(), p.pending.end(), ref.offset,
+                             [](const Entry& e, std::int64_t o) { return e.offset < o; });
+  if (it == p.pending.end() || it->offset != ref.offset || it->done) {
+    return;
+  }
+  it->done = true;
+  --in_flight_;
+  while (!p.pending.empty() && p.pending.front().done) {
+    p.pending.pop_front();
+  }
+}
+
+void KafkaSource::rewind_locked(Partition& p, std::int64_t offset) {
+  auto it = std::lower_bound(p.pending.begin(), p.pending.end(), offset,
+                             [](const Entry& e, std::int64_t o) { return e.offset < o; });
+  for (auto jt = it; jt != p.pending.end(); ++jt) {
+    if (!jt->done) {
+      --in_flight_;
+    }
+  }
+  p.pending.erase(it, p.pending.end());
+  if (p.next_offset < 0 || offset < p.next_offset) {
+    p.next_offset = offset;
+  }
+}
+
+std::size_t KafkaSource::not_done_locked(const std::vector<std::uint32_t>& parts) const {
+  std::size_t n = 0;
+  for (const std::uint32_t i : parts) {
+    for (const Entry& e : parts_[i]->pending) {
+      n += e.done ? 0 : 1;
+    }
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Acknowledgements (any thread)
+
+void KafkaSource::on_acknowledge(std::uint64_t token, AckStatus status) {
+  std::unique_lock lock(mu_);
+  auto it = batches_.find(token);
+  if (it == batches_.end()) {
+    return;
+  }
+  BatchInfo info = std::move(it->second);
+  batches_.erase(it);
+  switch (status) {
+    case AckStatus::delivered:
+      for (const Ref& r : info.refs) {
+        mark_done_locked(r);
+      }
+      break;
+    case AckStatus::retryable: {
+      // Read the batch again: every partition from the batch's first record in it.
+      std::map<std::uint32_t, std::int64_t> first;
+      for (const Ref& r : info.refs) {
+        if (r.part < parts_.size() && parts_[r.part]->generation == r.generation) {
+          auto [f, inserted] = first.emplace(r.part, r.offset);
+          if (!inserted) {
+            f->second = std::min(f->second, r.offset);
+          }
+        }
+      }
+      for (const auto& [part, offset] : first) {
+        rewinds_.emplace_back(part, offset);
+      }
+      retried_->add();
+      break;
+    }
+    case AckStatus::rejected:
+      rejected_->add(info.refs.size());
+      for (std::size_t i = 0; i < info.refs.size(); ++i) {
+        const Ref& r = info.refs[i];
+        if (r.part >= parts_.size() || parts_[r.part]->generation != r.generation) {
+          continue;
+        }
+        const RawSpan& s = info.spans[i];
+        const Partition& p = *parts_[r.part];
+        dlq_work_.push_back(make_dlq(r, dlq_topic_for(p.topic),
+                                     std::string_view(info.raw).substr(s.key_off, s.key_len),
+                                     s.key_len > 0,
+                                     std::string_view(info.raw).substr(s.value_off, s.value_len),
+                                     nullptr, p.partition, "rejected by a sink"));
+      }
+      break;
+  }
+  lock.unlock();
+  cv_.notify_all();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dead-letter topic
+
+std::unique_ptr<KafkaSource::DlqMessage> KafkaSource::make_dlq(
+    const Ref& ref, const std::string& topic, std::string_view key, bool has_key,
+    std::string_view value, const rd_kafka_headers_t* original, std::int32_t partition,
+    const std::string& reason) {
+  auto m = std::make_unique<DlqMessage>();
+  m->ref = ref;
+  m->topic = topic;
+  m->key.assign(key);
+  m->has_key = has_key;
+  m->value.assign(value);
+  m->headers = original != nullptr ? rd_kafka_headers_copy(original) : rd_kafka_headers_new(5);
+  add_header(m->headers, "webmon-dlq-reason", reason);
+  add_header(m->headers, "webmon-dlq-topic", parts_[ref.part]->topic);
+  add_header(m->headers, "webmon-dlq-partition", std::to_string(partition));
+  add_header(m->headers, "webmon-dlq-offset", std::to_string(ref.offset));
+  add_header(m->headers, "webmon-dlq-agent", ctx().agent_name());
+  return m;
+}
+
+void KafkaSource::send_to_dlq(std::unique_ptr<DlqMessage> m) {
+  rd_kafka_headers_t* hdrs = rd_kafka_headers_copy(m->headers);
+  DlqMessage* raw = m.get();
+  for (;;) {
+    kafka::Produce msg;
+    msg.topic = raw->topic.c_str();
+    msg.value = raw->value;
+    if (raw->has_key) {
+      msg.key = std::string_view(raw->key.data(), raw->key.size());
+      if (msg.key.data() == nullptr) {
+        msg.key = std::string_view("", 0);
+      }
+    }
+    msg.headers = hdrs;
+    msg.opaque = raw;
+    msg.copy = false;
+    const rd_kafka_resp_err_t err = kafka::produce(dlq_.get(), msg);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      (void)m.release();  // owned by the delivery report now
+      return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      rd_kafka_poll(dlq_.get(), 50);
+      continue;
+    }
+    rd_kafka_headers_destroy(hdrs);
+    if (kafka::is_permanent_produce_error(err) && !raw->truncated) {
+      const std::size_t size = raw->value.size();
+      raw->value.resize(std::min(size, kTruncatedDlqBytes));
+      raw->truncated = true;
+      add_header(raw->headers, "webmon-dlq-truncated-from", std::to_string(size));
+      hdrs = rd_kafka_headers_copy(raw->headers);
+      continue;
+    }
+    ctx().error("cannot write to dead-letter topic '" + raw->topic + "' (" +
+                rd_kafka_err2name(err) + "); will retry");
+    std::lock_guard lock(mu_);
+    dlq_work_.push_back(std::move(m));
+    return;
+  }
+}
+
+void KafkaSource::dlq_dr_cb(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* /*opaque*/) {
+  auto* self = static_cast<KafkaSource*>(kafka::ClientHooks::of(rk).owner);
+  std::unique_ptr<DlqMessage> m(static_cast<DlqMessage*>(msg->_private));
+  if (!m) {
+    return;
+  }
+  if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    self->dead_lettered_->add();
+    std::lock_guard lock(self->mu_);
+    self->mark_done_locked(m->ref);
+    return;
+  }
+  if (msg->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || msg->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+    return;  // shutting down: not committed, read again next time
+  }
+  if (kafka::is_permanent_produce_error(msg->err) && !m->truncated) {
+    const std::size_t size = m->value.size();
+    m->value.resize(std::min(size, kTruncatedDlqBytes));
+    m->truncated = true;
+    add_header(m->headers, "webmon-dlq-truncated-from", std::to_string(size));
+  } else {
+    self->ctx().error("dead-letter message to '" + m->topic + "' not delivered (" +
+                      rd_kafka_err2name(msg->err) + "); will retry");
+  }
+  std::lock_guard lock(self->mu_);
+  self->dlq_work_.push_back(std::move(m));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rebalance and commits (run thread)
+
+void KafkaSource::rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                               rd_kafka_topic_partition_list_t* parts, void* /*opaque*/) {
+  auto* self = static_cast<KafkaSource*>(kafka::ClientHooks::of(rk).owner);
+  self->on_rebalance(err, parts);
+}
+
+void KafkaSource::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* list) {
+  rd_kafka_t* rk = consumer_.get();
+  const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  std::string names;
+  for (int i = 0; i < list->cnt; ++i) {
+    names += (i > 0 ? ", " : "") + std::string(list->elems[i].topic) + "/" +
+             std::to_string(list->elems[i].partition);
+  }
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    {
+      std::lock_guard lock(mu_);
+      for (int i = 0; i < list->cnt; ++i) {
+        Partition& p = *parts_[partition_index(list->elems[i].topic, list->elems[i].partition)];
+        p.assigned = true;
+        p.pending.clear();
+        p.next_offset = -1;
+        p.committed = -1;
+        p.retry_paused = false;
+        p.rewind_to = -1;
+      }
+    }
+    ctx().info("assigned " + (names.empty() ? std::string("no partitions") : names));
+    if (cooperative) {
+      rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, list);
+      if (e != nullptr) {
+        ctx().error(std::string("incremental assign failed: ") + rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+      }
+    } else {
+      rd_kafka_assign(rk, list);
+    }
+    if (cap_paused_) {
+      rd_kafka_pause_partitions(rk, list);
+    }
+    return;
+  }
+
+  // Revoked (or lost): give in-flight records of these partitions a chance to be acknowledged,
+  // commit what is delivered, forget them.
+  const bool lost = err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS || rd_kafka_assignment_lost(rk);
+  std::vector<std::uint32_t> revoked;
+  {
+    std::lock_guard lock(mu_);
+    for (int i = 0; i < list->cnt; ++i) {
+      if (find_partition(list->elems[i].topic, list->elems[i].partition) != nullptr) {
+        revoked.push_back(last_part_);
+      }
+    }
+  }
+  // Records of revoked partitions not emitted yet are dropped (they are not committed).
+  if (!current_.records.empty()) {
+    sdk::Batch kept;
+    BatchInfo kept_info;
+    std::lock_guard lock(mu_);
+    for (std::size_t i = 0; i < current_.records.size(); ++i) {
+      const Ref& r = current_info_.refs[i];
+      if (std::find(revoked.begin(), revoked.end(), r.part) != revoked.end()) {
+        continue;
+      }
+      kept.records.push_back(std::move(current_.records[i]));
+      kept_info.refs.push_back(r);
+      const RawSpan& s = current_info_.spans[i];
+      RawSpan n{kept_info.raw.size(), s.value_len, 0, s.key_len};
+      kept_info.raw.append(current_info_.raw, s.value_off, s.value_len);
+      n.key_off = kept_info.raw.size();
+      kept_info.raw.append(current_info_.raw, s.key_off, s.key_len);
+      kept_info.spans.push_back(n);
+    }
+    current_ = std::move(kept);
+    current_info_ = std::move(kept_info);
+  }
+  if (!lost) {
+    bool stopping = false;
+    {
+      std::lock_guard lock(mu_);
+      stopping = stopping_;
+    }
+    // On stop the run loop has drained already; otherwise wait for this rebalance.
+    if (!stopping) {
+      wait_for_partitions(revoked, Clock::now() + drain_timeout_);
+    }
+    commit(true, &revoked);
+  }
+  {
+    std::lock_guard lock(mu_);
+    for (const std::uint32_t i : revoked) {
+      Partition& p = *parts_[i];
+      std::size_t not_done = 0;
+      for (const Entry& e : p.pending) {
+        not_done += e.done ? 0 : 1;
+      }
+      in_flight_ -= static_cast<std::int64_t>(not_done);
+      p.pending.clear();
+      p.assigned = false;
+      ++p.generation;
+      p.retry_paused = false;
+      p.rewind_to = -1;
+    }
+  }
+  ctx().info(std::string(lost ? "lost " : "revoked ") +
+             (names.empty() ? std::string("no partitions") : names));
+  if (cooperative) {
+    rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk, list);
+    if (e != nullptr) {
+      rd_kafka_error_destroy(e);
+    }
+  } else {
+    rd_kafka_assign(rk, nullptr);
+  }
+  cv_.notify_all();
+}
+
+void KafkaSource::wait_for_partitions(const std::vector<std::uint32_t>& parts,
+                                      Clock::time_point deadline) {
+  for (;;) {
+    pump_dlq();
+    std::unique_lock lock(mu_);
+    // A retryable batch of these partitions is not read again here: only make sure nothing
+    // from its first record on is committed.
+    for (auto it = rewinds_.begin(); it != rewinds_.end();) {
+      if (std::find(parts.begin(), parts.end(), it->first) != parts.end()) {
+        rewind_locked(*parts_[it->first], it->second);
+        it = rewinds_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    const std::size_t n = not_done_locked(parts);
+    if (n == 0) {
+      return;
+    }
+    if (Clock::now() >= deadline) {
+      ctx().warn(std::to_string(n) + " records not acknowledged within drain_timeout (" +
+                 std::to_string(drain_timeout_.count()) +
+                 " ms); their offsets are not committed (they will be read again)");
+      return;
+    }
+    cv_.wait_for(lock, std::chrono::milliseconds(20));
+  }
+}
+
+void KafkaSource::commit_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t* /*offsets*/, void* /*opaque*/) {
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET) {
+    return;
+  }
+  auto* self = static_cast<KafkaSource*>(kafka::ClientHooks::of(rk).owner);
+  self->ctx().warn(std::string("offset commit failed (") + rd_kafka_err2name(err) +
+                   "); retrying at the next commit");
+  std::lock_guard lock(self->mu_);
+  self->recommit_ = true;
+}
+
+void KafkaSource::commit(bool sync, const std::vector<std::uint32_t>* only) {
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(8);
+  {
+    std::lock_guard lock(mu_);
+    const bool all = std::exchange(recommit_, false);
+    for (std::uint32_t i = 0; i < parts_.size(); ++i) {
+      if (only != nullptr && std::find(only->begin(), only->end(), i) == only->end()) {
+        continue;
+      }
+      Partition& p = *parts_[i];
+      if (!p.assigned) {
+        continue;
+      }
+      const std::int64_t committable = !p.pending.empty() ? p.pending.front().offset
+                                                          : p.next_offset;
+      if (committable < 0 || (committable == p.committed && !all)) {
+        continue;
+      }
+      rd_kafka_topic_partition_list_add(list, p.topic.c_str(), p.partition)->offset = committable;
+      p.committed = committable;
+    }
+  }
+  if (list->cnt > 0) {
+    const rd_kafka_resp_err_t err = rd_kafka_commit(consumer_.get(), list, sync ? 0 : 1);
+    commits_->add();
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+      ctx().warn(std::string("offset commit failed (") + rd_kafka_err2name(err) + ")");
+      std::lock_guard lock(mu_);
+      recommit_ = true;
+    }
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The consume loop (run thread)
+
+void KafkaSource::set_cap_pause(bool pause) {
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(8);
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& p : parts_) {
+      if (p->assigned && !p->retry_paused) {
+        rd_kafka_topic_partition_list_add(list, p->topic.c_str(), p->partition);
+      }
+    }
+  }
+  if (pause) {
+    rd_kafka_pause_partitions(consumer_.get(), list);
+  } else {
+    rd_kafka_resume_partitions(consumer_.get(), list);
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  cap_paused_ = pause;
+}
+
+void KafkaSource::pump_dlq() {
+  rd_kafka_poll(dlq_.get(), 0);
+  std::vector<std::unique_ptr<DlqMessage>> work;
+  {
+    std::lock_guard lock(mu_);
+    work.swap(dlq_work_);
+  }
+  for (auto& m : work) {
+    send_to_dlq(std::move(m));
+  }
+}
+
+void KafkaSource::service() {
+  pump_dlq();
+  std::vector<std::pair<std::uint32_t, std::int64_t>> rewinds;
+  {
+    std::lock_guard lock(mu_);
+    if (current_.records.empty()) {
+      rewinds.swap(rewinds_);
+    }
+  }
+  const auto now = Clock::now();
+  {
+    // Retryable batches: pause the partition now, seek back and resume after the backoff.
+    for (const auto& [part, offset] : rewinds) {
+      std::lock_guard lock(mu_);
+      Partition& p = *parts_[part];
+      if (!p.assigned) {
+        continue;
+      }
+      rewind_locked(p, offset);
+      p.rewind_to = p.rewind_to < 0 ? offset : std::min(p.rewind_to, offset);
+      p.resume_at = now + retry_backoff_;
+      if (!p.retry_paused) {
+        p.retry_paused = true;
+        rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, p.topic.c_str(), p.partition);
+        rd_kafka_pause_partitions(consumer_.get(), l);
+        rd_kafka_topic_partition_list_destroy(l);
+      }
+    }
+    std::vector<std::uint32_t> due;
+    {
+      std::lock_guard lock(mu_);
+      for (std::uint32_t i = 0; i < parts_.size(); ++i) {
+        if (parts_[i]->retry_paused && parts_[i]->assigned && now >= parts_[i]->resume_at) {
+          due.push_back(i);
+        }
+      }
+    }
+    for (const std::uint32_t i : due) {
+      rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(1);
+      std::int64_t offset = 0;
+      {
+        std::lock_guard lock(mu_);
+        Partition& p = *parts_[i];
+        offset = p.rewind_to;
+        rd_kafka_topic_partition_list_add(l, p.topic.c_str(), p.partition)->offset = offset;
+        p.retry_paused = false;
+        p.rewind_to = -1;
+      }
+      rd_kafka_error_t* e = rd_kafka_seek_partitions(consumer_.get(), l, 5000);
+      if (e != nullptr) {
+        ctx().error(std::string("seek failed: ") + rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+      }
+      if (!cap_paused_) {
+        rd_kafka_resume_partitions(consumer_.get(), l);
+      }
+      ctx().debug("reading " + std::string(l->elems[0].topic) + "/" +
+                  std::to_string(l->elems[0].partition) + " again from offset " +
+                  std::to_string(offset));
+      rd_kafka_topic_partition_list_destroy(l);
+    }
+    if (now - last_commit_ >= commit_interval_) {
+      commit(false, nullptr);
+      last_commit_ = now;
+    }
+  }
+}
+
+bool KafkaSource::emit_current() {
+  if (current_.records.empty()) {
+    return true;
+  }
+  const std::uint64_t token = ++next_token_;
+  {
+    std::lock_guard lock(mu_);
+    batches_.emplace(token, std::move(current_info_));
+  }
+  current_info_ = BatchInfo{};
+  current_.token = token;
+  sdk::Batch b = std::move(current_);
+  current_ = sdk::Batch{};
+  current_.records.reserve(batch_size_);
+  if (!ctx().emit(std::move(b))) {
+    std::lock_guard lock(mu_);
+    batches_.erase(token);
+    return false;
+  }
+  return true;
+}
+
+void KafkaSource::handle_messages(rd_kafka_message_t** msgs, std::size_t n) {
+  // Decode without the lock (acknowledgements keep flowing), then track under one lock.
+  if (decoded_.size() < n) {
+    decoded_.resize(n);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    rd_kafka_message_t* m = msgs[i];
+    Decoded& d = decoded_[i];
+    d.skip = true;
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        ctx().counter("errors").add();
+        const auto now = Clock::now();
+        auto& last = error_logged_[static_cast<int>(m->err)];
+        if (last == Clock::time_point{} || now - last >= std::chrono::seconds(10)) {
+          last = now;
+          ctx().warn(std::string("consume error (") + rd_kafka_err2name(m->err) +
+                     "): " + rd_kafka_message_errstr(m));
+        }
+      }
+      continue;
+    }
+    Partition* p = find_partition(rd_kafka_topic_name(m->rkt), m->partition);
+    if (p == nullptr || !p->assigned || p->retry_paused) {
+      continue;  // revoked, or waiting to be read again: not tracked, not committed
+    }
+    d.skip = false;
+    d.part = last_part_;
+    if (m->payload == nullptr) {
+      d.ok = false;
+      d.error = "empty message (null value)";
+    } else {
+      d.ok = decoder_.decode(
+          std::string_view(static_cast<const char*>(m->payload), m->len), d.record, d.error);
+    }
+  }
+
+  std::lock_guard lock(mu_);
+  for (std::size_t i = 0; i < n; ++i) {
+    Decoded& d = decoded_[i];
+    if (d.skip) {
+      continue;
+    }
+    rd_kafka_message_t* m = msgs[i];
+    Partition& p = *parts_[d.part];
+    if (p.next_offset >= 0 && m->offset < p.next_offset) {
+      rewind_locked(p, m->offset);  // the position went back (seek, re-assignment)
+    }
+    p.pending.push_back(Entry{m->offset, false});
+    p.next_offset = m->offset + 1;
+    ++in_flight_;
+    const Ref ref{d.part, p.generation, m->offset};
+    const std::string_view value(static_cast<const char*>(m->payload),
+                                 m->payload != nullptr ? m->len : 0);
+    const std::string_view key(static_cast<const char*>(m->key),
+                               m->key != nullptr ? m->key_len : 0);
+    if (d.ok) {
+      if (current_.records.empty()) {
+        current_since_ = Clock::now();
+      }
+      current_.records.push_back(std::move(d.record));
+      current_info_.refs.push_back(ref);
+      RawSpan span{current_info_.raw.size(), value.size(), 0, key.size()};
+      current_info_.raw.append(value);
+      span.key_off = current_info_.raw.size();
+      current_info_.raw.append(key);
+      current_info_.spans.push_back(span);
+      continue;
+    }
+    rd_kafka_headers_t* hdrs = nullptr;
+    (void)rd_kafka_message_headers(m, &hdrs);
+    const auto now = Clock::now();
+    if (now - dlq_log_window_ > std::chrono::seconds(10)) {
+      dlq_log_window_ = now;
+      dlq_logged_ = 0;
+    }
+    if (++dlq_logged_ <= 5) {
+      ctx().warn("message " + p.topic + "/" + std::to_string(m->partition) + "@" +
+                 std::to_string(m->offset) + " goes to the dead-letter topic: " + d.error);
+    }
+    ctx().counter("decode_errors").add();
+    dlq_work_.push_back(make_dlq(ref, dlq_topic_for(p.topic), key, m->key != nullptr, value, hdrs,
+                                 m->partition, d.error));
+  }
+}
+
+sdk::Status KafkaSource::on_run() {
+  rd_kafka_t* rk = consumer_.get();
+  msgs_.resize(std::min<std::size_t>(batch_size_, 10'000));
+  current_.records.reserve(batch_size_);
+  last_commit_ = Clock::now();
+  bool aborted = false;
+  while (!ctx().stop_requested()) {
+    service();
+    if (consumer_hooks_.fatal()) {
+      return sdk::Status::error("the Kafka consumer hit a fatal error");
+    }
+    std::int64_t in_flight = 0;
+    {
+      std::unique_lock lock(mu_);
+      in_flight = in_flight_;
+      if (in_flight >= max_in_flight_ && current_.records.empty()) {
+        cv_.wait_for(lock, std::chrono::milliseconds(50));
+        in_flight = in_flight_;
+      }
+    }
+    if (in_flight >= max_in_flight_) {
+      if (!current_.records.empty()) {
+        if (!emit_current()) {
+          aborted = true;
+          break;
+        }
+        continue;
+      }
+      const auto now = Clock::now();
+      if (cap_since_ == Clock::time_point{}) {
+        cap_since_ = now;
+      }
+      // Still polling (for rebalances and the session) but with partitions paused.
+      if (!cap_paused_ && now - cap_since_ > std::chrono::seconds(1)) {
+        set_cap_pause(true);
+      }
+      if (!cap_paused_) {
+        continue;
+      }
+    } else {
+      cap_since_ = {};
+      if (cap_paused_ && in_flight <= max_in_flight_ / 2) {
+        set_cap_pause(false);
+      }
+    }
+    std::size_t room = batch_size_ - current_.records.size();
+    {
+      room = std::min<std::size_t>(
+        room, static_cast<std::size_t>(std::max<std::int64_t>(1, max_in_flight_ - in_flight)));
+    }
+    room = std::clamp<std::size_t>(room, 1, msgs_.size());
+    int timeout_ms = 100;
+    if (!current_.records.empty()) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          current_since_ + batch_timeout_ - Clock::now());
+      timeout_ms = static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, 100));
+    }
+    const ssize_t n = rd_kafka_consume_batch_queue(queue_, timeout_ms, msgs_.data(), room);
+    if (n > 0) {
+      handle_messages(msgs_.data(), static_cast<std::size_t>(n));
+      for (ssize_t i = 0; i < n; ++i) {
+        rd_kafka_message_destroy(msgs_[static_cast<std::size_t>(i)]);
+      }
+    }
+    if (!current_.records.empty() &&
+        (current_.records.size() >= batch_size_ ||
+         Clock::now() - current_since_ >= batch_timeout_)) {
+      if (!emit_current()) {
+        aborted = true;
+        break;
+      }
+    }
+  }
+  if (!aborted) {
+    (void)emit_current();
+  }
+  // Stop: wait for what is in flight, commit it, leave the group.
+  {
+    std::vector<std::uint32_t> all;
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+      for (std::uint32_t i = 0; i < parts_.size(); ++i) {
+        all.push_back(i);
+      }
+    }
+    if (!aborted) {
+      wait_for_partitions(all, Clock::now() + drain_timeout_);
+    }
+    commit(true, nullptr);
+  }
+  const rd_kafka_resp_err_t err = rd_kafka_consumer_close(rk);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    ctx().warn(std::string("closing the consumer: ") + rd_kafka_err2str(err));
+  }
+  rd_kafka_flush(dlq_.get(), 2000);
+  ctx().info("stopped; dead-lettered " + std::to_string(dead_lettered_->get()) + " messages");
+  return sdk::Status::ok();
+}
+
+}  // namespace webmon::plugins::kafka_source

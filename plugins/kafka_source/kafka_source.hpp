@@ -1,0 +1,208 @@
+// kafka_source: consumes wire-format records (DESIGN.md) from Kafka topics in a consumer group
+// and emits them as batches, at-least-once.
+//
+// Contract:
+//  * An offset is committed only when every record before it in its partition was
+//    acknowledged `delivered` by all sinks, or was written to the dead-letter topic (DLQ) and
+//    confirmed by the broker. Commits happen every `commit_interval`, on rebalance (for the
+//    revoked partitions, after waiting up to `drain_timeout` for their records) and on stop.
+//  * A batch acknowledged `retryable` is read again: its partitions pause for `retry_backoff`,
+//    then seek back to the first record of the batch.
+//  * A batch acknowledged `rejected` can never be stored: its records go to the DLQ (reason
+//    "rejected by a sink") and are then committed.
+//  * Messages that fail decoding or validation, or exceed `max_message_size`, go to the DLQ with
+//    headers webmon-dlq-reason / -topic / -partition / -offset (original key, value and
+//    headers kept), are counted (dead_lettered) and the partition moves on.
+//  * At most `max_in_flight` records are emitted and not yet resolved; past that, consumption
+//    waits (and pauses the partitions after a second, so the group session stays alive).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "webmon/common/wire.hpp"
+#include "webmon/kafka/client.hpp"
+#include "webmon/kafka/connection.hpp"
+#include "webmon/sdk/plugin.hpp"
+
+namespace webmon::plugins::kafka_source {
+
+inline constexpr sdk::OptionSpec kOptions[] = {
+    WEBMON_KAFKA_CONNECTION_OPTIONS,
+    {"topics", sdk::OptionType::string_list, nullptr, true, "topics to consume"},
+    {"group_id", sdk::OptionType::string, "webmon", false,
+     "consumer group; committed offsets belong to it"},
+    {"start_from", sdk::OptionType::string, "earliest", false,
+     "where a group without committed offsets starts: earliest or latest"},
+    {"dead_letter_topic", sdk::OptionType::string, nullptr, false,
+     "topic for messages that cannot be decoded or were rejected by a sink; default <topic>.dlq "
+     "(per consumed topic)"},
+    {"max_in_flight", sdk::OptionType::integer, "20000", false,
+     "records emitted and not yet acknowledged (or waiting for the DLQ) at most"},
+    {"batch_size", sdk::OptionType::integer, "1000", false, "records per emitted batch at most"},
+    {"batch_timeout", sdk::OptionType::duration, "100ms", false,
+     "how long a partial batch waits for more records before it is emitted"},
+    {"commit_interval", sdk::OptionType::duration, "1s", false,
+     "how often delivered offsets are committed (also on rebalance and on stop)"},
+    {"max_message_size", sdk::OptionType::size, "1MiB", false,
+     "larger messages go to the dead-letter topic"},
+    {"drain_timeout", sdk::OptionType::duration, "10s", false,
+     "on stop or rebalance, how long to wait for in-flight records to be acknowledged before "
+     "the final commit"},
+    {"retry_backoff", sdk::OptionType::duration, "1s", false,
+     "after a batch is acknowledged retryable, wait this long before reading it again"},
+};
+
+class KafkaSource final : public sdk::Source {
+ public:
+  KafkaSource(const sdk::ConfigNode& config, sdk::Context& ctx);
+  ~KafkaSource() override;
+  KafkaSource(const KafkaSource&) = delete;
+  KafkaSource& operator=(const KafkaSource&) = delete;
+
+ protected:
+  sdk::Status on_start() override;
+  sdk::Status on_run() override;
+  void on_stop_requested() override;
+  void on_acknowledge(std::uint64_t token, sdk::AckStatus status) override;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  struct Entry {
+    std::int64_t offset;
+    bool done;
+  };
+  /// Offsets of one assigned partition that are read and not yet committable, in order.
+  struct Partition {
+    std::string topic;
+    std::int32_t partition = 0;
+    std::uint64_t generation = 0;  // bumped when the partition is revoked
+    bool assigned = false;
+    std::deque<Entry> pending;
+    std::int64_t next_offset = -1;  // offset after the last one tracked
+    std::int64_t committed = -1;    // last committed (or sent) offset
+    bool retry_paused = false;
+    std::int64_t rewind_to = -1;
+    Clock::time_point resume_at{};
+  };
+  struct Ref {
+    std::uint32_t part;
+    std::uint64_t generation;
+    std::int64_t offset;
+  };
+  struct RawSpan {
+    std::size_t value_off, value_len, key_off, key_len;
+  };
+  /// What an emitted batch needs when its acknowledgement arrives.
+  struct BatchInfo {
+    std::vector<Ref> refs;
+    std::string raw;  // values and keys, for the DLQ when a sink rejects the batch
+    std::vector<RawSpan> spans;
+  };
+  /// One message on its way to the DLQ (the delivery report's opaque).
+  struct DlqMessage {
+    Ref ref;
+    std::string topic;  // DLQ topic
+    std::string key, value;
+    bool has_key = false;
+    rd_kafka_headers_t* headers = nullptr;  // original headers plus webmon-dlq-*
+    bool truncated = false;
+    ~DlqMessage();
+  };
+
+  static void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                           rd_kafka_topic_partition_list_t* parts, void* opaque);
+  static void commit_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                        rd_kafka_topic_partition_list_t* offsets, void* opaque);
+  static void dlq_dr_cb(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
+
+  void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
+  Partition* find_partition(const char* topic, std::int32_t partition);
+  std::uint32_t partition_index(const std::string& topic, std::int32_t partition);
+  void handle_messages(rd_kafka_message_t** msgs, std::size_t n);
+  bool emit_current();
+  void service();
+  void pump_dlq();
+  void commit(bool sync, const std::vector<std::uint32_t>* only);
+  void mark_done_locked(const Ref& ref);
+  void rewind_locked(Partition& p, std::int64_t offset);
+  void send_to_dlq(std::unique_ptr<DlqMessage> m);
+  std::unique_ptr<DlqMessage> make_dlq(const Ref& ref, const std::string& topic,
+                                       std::string_view key, bool has_key,
+                                       std::string_view value,
+                                       const rd_kafka_headers_t* original, std::int32_t partition,
+                                       const std::string& reason);
+  std::string dlq_topic_for(const std::string& topic) const;
+  void wait_for_partitions(const std::vector<std::uint32_t>& parts, Clock::time_point deadline);
+  std::size_t not_done_locked(const std::vector<std::uint32_t>& parts) const;
+  void set_cap_pause(bool pause);
+
+  kafka::Connection conn_;
+  std::vector<std::string> topics_;
+  std::string group_id_;
+  std::string dead_letter_topic_;
+  std::int64_t max_in_flight_;
+  std::size_t batch_size_;
+  std::chrono::milliseconds batch_timeout_;
+  std::chrono::milliseconds commit_interval_;
+  std::size_t max_message_size_;
+  std::chrono::milliseconds drain_timeout_;
+  std::chrono::milliseconds retry_backoff_;
+
+  kafka::ConfPtr consumer_conf_;
+  kafka::ConfPtr dlq_conf_;
+  kafka::ClientHooks consumer_hooks_;
+  kafka::ClientHooks dlq_hooks_;
+  kafka::ClientPtr consumer_;
+  kafka::ClientPtr dlq_;
+  rd_kafka_queue_t* queue_ = nullptr;
+  common::JsonDecoder decoder_;
+
+  // Shared with acknowledgements and delivery reports.
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Partition>> parts_;
+  std::unordered_map<std::uint64_t, BatchInfo> batches_;
+  std::vector<std::pair<std::uint32_t, std::int64_t>> rewinds_;  // (part, offset)
+  std::vector<std::unique_ptr<DlqMessage>> dlq_work_;  // waiting to be (re)produced
+  std::int64_t in_flight_ = 0;                         // tracked entries not done
+  bool stopping_ = false;
+  bool recommit_ = false;
+
+  // Run-thread state.
+  sdk::Batch current_;
+  BatchInfo current_info_;
+  Clock::time_point current_since_{};
+  std::uint64_t next_token_ = 0;
+  Clock::time_point last_commit_{};
+  bool cap_paused_ = false;
+  Clock::time_point cap_since_{};
+  std::uint32_t last_part_ = UINT32_MAX;
+  std::vector<rd_kafka_message_t*> msgs_;
+  struct Decoded {
+    bool skip = true;
+    bool ok = false;
+    std::uint32_t part = 0;
+    sdk::Record record;
+    std::string error;
+  };
+  std::vector<Decoded> decoded_;
+
+  sdk::Counter* dead_lettered_ = nullptr;
+  sdk::Counter* rejected_ = nullptr;
+  sdk::Counter* retried_ = nullptr;
+  sdk::Counter* commits_ = nullptr;
+  std::uint64_t dlq_logged_ = 0;
+  std::map<int, Clock::time_point> error_logged_;
+  Clock::time_point dlq_log_window_{};
+};
+
+}  // namespace webmon::plugins::kafka_source
