@@ -1,0 +1,302 @@
+// postgres_sink unit tests: configuration, validation, COPY encoding, classification, the
+// sample pipeline and README. No server needed.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "fake_context.hpp"
+#include "options.hpp"
+#include "pipeline_runner.hpp"
+#include "rows.hpp"
+#include "schema.hpp"
+#include "sink.hpp"
+#include "webmon/common/schema.hpp"
+
+namespace webmon::plugins::postgres_sink {
+namespace {
+
+using testing::FakeContext;
+using testing::make_check;
+
+sdk::ConfigNode config(std::initializer_list<std::pair<const char*, const char*>> kv) {
+  sdk::ConfigNode m = sdk::ConfigNode::make_map({"pipeline.yaml", 3, 5});
+  for (const auto& [k, v] : kv) {
+    m.set(k, sdk::ConfigNode(v, {"pipeline.yaml", 7, 9}));
+  }
+  return m;
+}
+
+std::string config_error(std::initializer_list<std::pair<const char*, const char*>> kv) {
+  FakeContext ctx;
+  try {
+    PostgresSink sink(config(kv), ctx);
+  } catch (const sdk::ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(PostgresSinkConfig, ValidConfigBuildsWithDefaults) {
+  FakeContext ctx;
+  PostgresSink sink(config({{"host", "127.0.0.1"}, {"user", "webmon"}}), ctx);
+  const Options& o = sink.options();
+  EXPECT_EQ(o.schema, "webmon");
+  EXPECT_EQ(o.batch_size, 5000U);
+  EXPECT_EQ(o.flush_interval, std::chrono::milliseconds(200));
+  EXPECT_EQ(o.partition_interval, std::chrono::hours(24));
+  EXPECT_EQ(o.retention.count(), 0);
+  ASSERT_NE(o.conn.find("sslmode"), nullptr);
+  EXPECT_EQ(*o.conn.find("sslmode"), "verify-full");
+  EXPECT_EQ(*o.conn.find("connect_timeout"), "10");
+  EXPECT_EQ(o.target, "127.0.0.1 as webmon (sslmode=verify-full)");
+}
+
+TEST(PostgresSinkConfig, OptionsOverrideConninfoAndSecretsStayOutOfMessages) {
+  FakeContext ctx;
+  PostgresSink sink(config({{"conninfo", "host=db.example port=6543 password=s3cret sslmode=require"},
+                            {"port", "15432"},
+                            {"database", "checks"},
+                            {"password", "hunter2"}}),
+                    ctx);
+  const Options& o = sink.options();
+  EXPECT_EQ(*o.conn.find("port"), "15432");
+  EXPECT_EQ(*o.conn.find("password"), "hunter2");
+  EXPECT_EQ(o.conn.find("sslmode"), nullptr);  // conninfo's sslmode=require stays in effect
+  EXPECT_NE(o.target.find("(sslmode=require)"), std::string::npos) << o.target;
+  EXPECT_EQ(o.target.find("s3cret"), std::string::npos);
+  EXPECT_EQ(o.target.find("hunter2"), std::string::npos);
+  EXPECT_NE(o.target.find("/checks"), std::string::npos);
+
+  const std::string err = config_error({{"conninfo", "host=x password=s3cret bogus"}});
+  EXPECT_NE(err.find("pipeline.yaml:7:9: option 'conninfo' is not a valid"), std::string::npos)
+      << err;
+  EXPECT_EQ(err.find("s3cret"), std::string::npos) << err;
+}
+
+TEST(PostgresSinkConfig, SecretsAreMarkedInTheOptionsTable) {
+  for (const auto& o : kOptions) {
+    const std::string name = o.name;
+    EXPECT_EQ(o.secret, name == "password" || name == "conninfo") << name;
+  }
+}
+
+TEST(PostgresSinkConfig, BadValuesAreRejectedWithPosition) {
+  EXPECT_NE(config_error({{"sslmode", "verify"}}).find("pipeline.yaml:7:9: option 'sslmode' must be one of"),
+            std::string::npos);
+  EXPECT_NE(config_error({{"schema", "Bad-Name"}}).find("option 'schema' must be a lower-case identifier"),
+            std::string::npos);
+  EXPECT_NE(config_error({{"port", "70000"}}).find("option 'port' must be between 1 and 65535"),
+            std::string::npos);
+  EXPECT_NE(config_error({{"port", "abc"}}).find("expected an integer"), std::string::npos);
+  EXPECT_NE(config_error({{"batch_size", "0"}}).find("option 'batch_size'"), std::string::npos);
+  EXPECT_NE(config_error({{"batch_size", "100"}, {"buffer_rows", "50"}})
+                .find("option 'buffer_rows' must be at least batch_size (100)"),
+            std::string::npos);
+  EXPECT_NE(config_error({{"partition_interval", "90m"}}).find("whole number of hours"),
+            std::string::npos);
+  EXPECT_NE(config_error({{"retention", "2h"}}).find("at least partition_interval"),
+            std::string::npos);
+  EXPECT_NE(config_error({{"host", ""}}).find("option 'host' must not be empty"),
+            std::string::npos);
+  EXPECT_NE(config_error({{"retry_backoff", "1s"}, {"retry_backoff_max", "500ms"}})
+                .find("option 'retry_backoff_max'"),
+            std::string::npos);
+  EXPECT_EQ(config_error({{"partition_interval", "6h"}, {"retention", "7d"}}), "");
+}
+
+TEST(PostgresSinkConfig, ConstructorDoesNotConnect) {
+  // Nothing listens on port 1; constructing must still succeed (validation only).
+  EXPECT_EQ(config_error({{"host", "127.0.0.1"}, {"port", "1"}}), "");
+}
+
+TEST(PostgresSinkConfig, UnreachableServerFailsStartClearly) {
+  FakeContext ctx;
+  PostgresSink sink(config({{"host", "127.0.0.1"}, {"port", "1"}, {"sslmode", "disable"},
+                            {"password", "hunter2"}, {"start_timeout", "300ms"},
+                            {"connect_timeout", "1s"}}),
+                    ctx);
+  const sdk::Status s = static_cast<sdk::Sink&>(sink).start(ctx);
+  ASSERT_FALSE(s.is_ok());
+  EXPECT_NE(s.message().find("cannot use PostgreSQL at 127.0.0.1:1"), std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("Connection refused"), std::string::npos) << s.message();
+  EXPECT_EQ(s.message().find("hunter2"), std::string::npos);
+  EXPECT_EQ(ctx.all_logs().find("hunter2"), std::string::npos);
+  EXPECT_TRUE(static_cast<sdk::Sink&>(sink).flush(std::chrono::milliseconds(0)).is_ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+
+constexpr std::int64_t kNow = 1'790'000'000'000'000LL;  // 2026-09-21
+const TimeWindow kWindow{946'684'800'000'000LL, kNow + 3'600'000'000LL};
+
+std::optional<std::string> check_with(const std::string& field, sdk::Value v) {
+  sdk::Record r = make_check(sdk::Timestamp{kNow}, "t", true, 12.5);
+  r.set(field, std::move(v));
+  return validate(r, kWindow);
+}
+
+TEST(PostgresSinkValidate, AcceptsAGoodRecord) {
+  EXPECT_EQ(validate(make_check(sdk::Timestamp{kNow}, "t", true, 12.5), kWindow), std::nullopt);
+  EXPECT_EQ(validate(make_check(sdk::Timestamp{kNow}, "t", false, 0), kWindow), std::nullopt);
+}
+
+TEST(PostgresSinkValidate, RejectsWithReasons) {
+  EXPECT_EQ(check_with("status_code", std::int64_t{99}),
+            "field 'status_code': 99 is not an HTTP status (100-599)");
+  EXPECT_EQ(check_with("status_code", std::int64_t{600}),
+            "field 'status_code': 600 is not an HTTP status (100-599)");
+  EXPECT_EQ(check_with("status_code", std::string("200")),
+            "field 'status_code': expected int or null, got string");
+  EXPECT_EQ(check_with("response_time_ms", -1.0),
+            "field 'response_time_ms': negative duration -1");
+  EXPECT_EQ(check_with("dns_ms", std::numeric_limits<double>::infinity()),
+            "field 'dns_ms': not a finite number");
+  EXPECT_EQ(check_with("target", sdk::Value()), "field 'target': required string is null");
+  EXPECT_EQ(check_with("body_bytes", std::int64_t{-5}), "field 'body_bytes': negative size -5");
+  EXPECT_EQ(check_with("error", std::string("kaboom")).value().substr(0, 37),
+            "field 'error': 'kaboom' is not an err");
+  EXPECT_EQ(check_with("remote_ip", std::string("300.1.1.1")),
+            "field 'remote_ip': '300.1.1.1' is not an IP address");
+  EXPECT_EQ(check_with("remote_ip", std::string("2001:db8::1")), std::nullopt);
+  EXPECT_EQ(check_with("url", std::string("https://x/\xff")),
+            "field 'url': not valid UTF-8 or contains a NUL byte");
+  EXPECT_EQ(check_with("url", std::string("a\0b", 3)),
+            "field 'url': not valid UTF-8 or contains a NUL byte");
+  EXPECT_EQ(check_with("lateness_ms", -0.25), std::nullopt);
+
+  sdk::Record r = make_check(sdk::Timestamp{kNow}, "t", true, 1);
+  r.fields.erase(r.fields.begin() + 2);  // method
+  EXPECT_EQ(validate(r, kWindow), "field 'method': required string is missing");
+  r = make_check(sdk::Timestamp{kNow}, "t", true, 1);
+  r.id = "not-a-uuid";
+  EXPECT_EQ(validate(r, kWindow), "id 'not-a-uuid' is not a UUID");
+  r = make_check(sdk::Timestamp{kNow}, "t", true, 1);
+  r.kind = "dns_check";
+  EXPECT_EQ(validate(r, kWindow), "unknown record kind 'dns_check' (this sink stores http_check)");
+  r = make_check(sdk::Timestamp{kNow + 2 * 3'600'000'000LL}, "t", true, 1);
+  EXPECT_NE(validate(r, kWindow).value().find("is in the future beyond the accepted"),
+            std::string::npos);
+  r = make_check(sdk::Timestamp{0}, "t", true, 1);
+  EXPECT_EQ(validate(r, kWindow),
+            "time 1970-01-01T00:00:00.000000Z is older than the oldest accepted "
+            "(2000-01-01T00:00:00.000000Z)");
+  r = make_check(sdk::Timestamp{kNow}, "t", true, 1);
+  r.labels["bad"] = std::string("x\0y", 3);
+  EXPECT_EQ(validate(r, kWindow), "label 'bad': not valid UTF-8 or contains a NUL byte");
+}
+
+TEST(PostgresSinkRows, ColumnsCoverTheCommonSchema) {
+  const common::KindSchema* schema = common::find_schema("http_check");
+  ASSERT_NE(schema, nullptr);
+  const auto cols = http_check_field_columns();
+  for (const auto& f : schema->fields) {
+    bool found = false;
+    for (const auto& c : cols) {
+      if (c.name == f.name) {
+        found = true;
+        EXPECT_EQ(c.nullable, f.nullable) << f.name;
+      }
+    }
+    EXPECT_TRUE(found) << "http_check field '" << f.name << "' has no column";
+  }
+  EXPECT_EQ(cols.size(), schema->fields.size());
+}
+
+TEST(PostgresSinkRows, CopyEncoding) {
+  sdk::Record r = make_check(sdk::Timestamp{kNow + 123456}, "t\tab", true, 0.1);
+  r.id = "0190a8e4-0000-7000-8000-000000000001";
+  r.set("error_message", std::string("line1\nline2\\"));
+  r.set("extra_field", std::int64_t{7});
+  r.labels["k"] = "v\"q";
+  std::string out;
+  append_copy_row(r, out);
+  EXPECT_EQ(out,
+            "2026-09-21T14:13:20.123456Z\t0190a8e4-0000-7000-8000-000000000001\tt\\tab\t"
+            "https://t\\tab.example/\tGET\ttest-agent\tt\t200\t\\N\tline1\\nline2\\\\\t0.1\t1.25\t"
+            "2.5\t\\N\t10\t0.125\t1256\t2\t192.0.2.7\t1\tt\t2026-10-21T14:13:20.123456Z\t"
+            "CN=Test CA\t\\N\t0.5\t{\"k\":\"v\\\\\"q\",\"region\":\"eu-west\"}\t"
+            "{\"extra_field\":7}\n");
+}
+
+TEST(PostgresSinkRows, HelperFunctions) {
+  EXPECT_TRUE(is_uuid("0190A8E4-0000-7000-8000-00000000000f"));
+  EXPECT_FALSE(is_uuid("0190a8e4-0000-7000-8000-00000000000"));
+  EXPECT_FALSE(is_uuid("0190a8e4x0000-7000-8000-000000000001"));
+  EXPECT_TRUE(is_storable_text("h\xc3\xa9llo \xf0\x9f\x98\x80"));
+  EXPECT_FALSE(is_storable_text("\xc0\xaf"));        // overlong
+  EXPECT_FALSE(is_storable_text("\xed\xa0\x80"));    // surrogate
+  EXPECT_FALSE(is_storable_text("\xe2\x82"));        // truncated
+  EXPECT_EQ(storable_text(std::string("a\0b", 3)), "a\\u0000b");
+  EXPECT_EQ(Partitions::name_for(kNow - kNow % 86'400'000'000LL), "http_check_p20260921");
+  EXPECT_EQ(Partitions::name_for(kNow - kNow % 3'600'000'000LL), "http_check_p20260921_1400");
+}
+
+TEST(PostgresSinkPg, FailureClassification) {
+  EXPECT_EQ(classify_sqlstate("23505"), FailureKind::duplicate);
+  EXPECT_EQ(classify_sqlstate("23514"), FailureKind::setup);
+  EXPECT_EQ(classify_sqlstate("42P01"), FailureKind::setup);
+  EXPECT_EQ(classify_sqlstate("22P02"), FailureKind::data);
+  EXPECT_EQ(classify_sqlstate("22021"), FailureKind::data);
+  EXPECT_EQ(classify_sqlstate("54000"), FailureKind::data);
+  EXPECT_EQ(classify_sqlstate("08006"), FailureKind::transient);
+  EXPECT_EQ(classify_sqlstate("53300"), FailureKind::transient);
+  EXPECT_EQ(classify_sqlstate("57P01"), FailureKind::transient);
+  EXPECT_EQ(classify_sqlstate("42501"), FailureKind::transient);
+  EXPECT_EQ(classify_sqlstate(""), FailureKind::transient);
+  EXPECT_TRUE(connect_error_is_transient(
+      "connection to server at \"127.0.0.1\", port 1 failed: Connection refused"));
+  EXPECT_TRUE(connect_error_is_transient("FATAL:  sorry, too many clients already"));
+  EXPECT_TRUE(connect_error_is_transient("FATAL:  the database system is starting up"));
+  EXPECT_FALSE(connect_error_is_transient("SSL error: certificate verify failed"));
+  EXPECT_FALSE(connect_error_is_transient("password authentication failed for user \"x\""));
+}
+
+TEST(PostgresSinkMigrations, AreOrderedAndNameTheSchema) {
+  const auto m = migrations("mon");
+  ASSERT_FALSE(m.empty());
+  for (std::size_t i = 0; i < m.size(); ++i) {
+    EXPECT_EQ(m[i].version, static_cast<int>(i) + 1);
+  }
+  EXPECT_NE(m[0].sql.find("CREATE TABLE \"mon\".http_check"), std::string::npos);
+  EXPECT_NE(m[0].sql.find("PRIMARY KEY (\"time\", id)"), std::string::npos);
+  EXPECT_EQ(m[0].sql.find("webmon."), std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+TEST(PostgresSinkSample, SampleValidatesWithoutAServer) {
+  const std::string sample = read(std::string(WEBMON_SOURCE_DIR) + "/plugins/postgres_sink/sample.yaml");
+  ASSERT_FALSE(sample.empty());
+  EXPECT_EQ(webmon::testing::validate_pipeline(sample), "");
+  EXPECT_NE(sample.find("plugin: generator"), std::string::npos);
+  EXPECT_NE(sample.find("count: 100"), std::string::npos);
+  for (const auto& o : kOptions) {
+    EXPECT_NE(sample.find(std::string(o.name) + ":"), std::string::npos)
+        << "sample.yaml lacks option " << o.name;
+  }
+}
+
+TEST(PostgresSinkSample, ReadmeDocumentsEveryOption) {
+  const std::string readme = read(std::string(WEBMON_SOURCE_DIR) + "/plugins/postgres_sink/README.md");
+  ASSERT_FALSE(readme.empty());
+  for (const auto& o : kOptions) {
+    EXPECT_NE(readme.find("`" + std::string(o.name) + "`"), std::string::npos)
+        << "README.md lacks option " << o.name;
+  }
+  for (const char* name : {"http_check_hourly", "http_check_daily", "rejected", "schema_version",
+                           "uptime_pct", "p95_ms"}) {
+    EXPECT_NE(readme.find(name), std::string::npos) << name;
+  }
+}
+
+}  // namespace
+}  // namespace webmon::plugins::postgres_sink
