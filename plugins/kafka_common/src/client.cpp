@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace webmon::plugins::kafka {
@@ -24,7 +25,13 @@ sdk::LogLevel level_of(int syslog_level) {
   return sdk::LogLevel::debug;
 }
 
-bool is_auth_error(rd_kafka_resp_err_t err) {
+bool is_auth_error(rd_kafka_resp_err_t err, std::string_view reason) {
+  // A broker refusing our client certificate shows up as a transport error carrying a TLS alert.
+  if (err == RD_KAFKA_RESP_ERR__TRANSPORT &&
+      (reason.find("SSL routines") != std::string_view::npos ||
+       reason.find("alert") != std::string_view::npos)) {
+    return true;
+  }
   return err == RD_KAFKA_RESP_ERR__SSL || err == RD_KAFKA_RESP_ERR__AUTHENTICATION ||
          err == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED ||
          err == RD_KAFKA_RESP_ERR_UNSUPPORTED_SASL_MECHANISM ||
@@ -49,7 +56,9 @@ void ClientHooks::log_cb(const rd_kafka_t* rk, int level, const char* fac, const
   if (self == nullptr) {
     return;
   }
-  const sdk::LogLevel l = level_of(level);
+  // Connection failures also arrive through error_cb (rate-limited there): keep these at debug.
+  const bool dup = fac != nullptr && std::string_view(fac) == "FAIL";
+  const sdk::LogLevel l = dup ? sdk::LogLevel::debug : level_of(level);
   if (!self->ctx_.log_enabled(l)) {
     return;
   }
@@ -86,7 +95,8 @@ void ClientHooks::on_error(rd_kafka_t* rk, rd_kafka_resp_err_t err, const char* 
     text = std::string(rd_kafka_err2name(orig)) + ": " + buf;
     fatal_ = true;
   }
-  if (is_auth_error(err)) {
+  const bool auth = is_auth_error(err, text);
+  if (auth) {
     std::lock_guard lock(mu_);
     if (auth_error_.empty()) {
       auth_error_ = text;
@@ -96,7 +106,7 @@ void ClientHooks::on_error(rd_kafka_t* rk, rd_kafka_resp_err_t err, const char* 
   if (!should_log(static_cast<int>(err), suppressed)) {
     return;
   }
-  const bool serious = err == RD_KAFKA_RESP_ERR__FATAL || is_auth_error(err);
+  const bool serious = err == RD_KAFKA_RESP_ERR__FATAL || auth;
   std::string msg = "kafka " + role_ + " error (" + rd_kafka_err2name(err) + "): " + text;
   if (suppressed > 0) {
     msg += " (" + std::to_string(suppressed) + " similar errors in the last " +

@@ -1,0 +1,464 @@
+// kafka_sink + kafka_source against the real broker of the local stack (fixture webmon_stack):
+// round trips over PLAINTEXT, SSL with client certificates and SASL_SSL; clear errors for a
+// wrong CA, a missing certificate and a wrong password; a broker killed while producing; a
+// consumer killed while consuming; dead letters; retryable and rejected acknowledgements; two
+// consumers in one group. Every wait is bounded.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <set>
+#include <thread>
+
+#include "kafka_test_support.hpp"
+#include "pipeline_runner.hpp"
+
+namespace webmon::kafka_test {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::lines;
+using testing::read_file;
+using testing::run_pipeline;
+using testing::TempDir;
+
+std::string plaintext_conn() { return "brokers: " + Stack::get().plaintext + "\n"; }
+
+std::string ssl_conn() {
+  const Stack& s = Stack::get();
+  return "brokers: " + s.ssl + "\nsecurity_protocol: SSL\nca_file: " + s.ca +
+         "\ncert_file: " + s.cert + "\nkey_file: " + s.key + "\n";
+}
+
+// Kafka 4.x refuses the SCRAM exchange of librdkafka < 2.6.1 (Debian 12 ships 2.0.2), so the
+// stack's SASL_SSL listener is exercised with PLAIN (see docs/stack.md).
+std::string sasl_conn(const std::string& password) {
+  const Stack& s = Stack::get();
+  return "brokers: " + s.sasl + "\nsecurity_protocol: SASL_SSL\nca_file: " + s.ca +
+         "\nsasl_mechanism: PLAIN\nsasl_username: " + s.sasl_user + "\nsasl_password: \"" +
+         password + "\"\n";
+}
+
+std::string indent(const std::string& text, int n) {
+  std::string out;
+  const std::string pad(static_cast<std::size_t>(n), ' ');
+  for (const auto& l : lines(text)) {
+    out += pad + l + "\n";
+  }
+  return out;
+}
+
+std::string producer_yaml(const std::string& conn, const std::string& topic, int count,
+                          const std::string& expected_file, const std::string& gen_extra = "") {
+  return "sources:\n  gen:\n    plugin: generator\n    count: " + std::to_string(count) + "\n" +
+         gen_extra + "sinks:\n  kafka:\n    plugin: kafka_sink\n    inputs: [gen]\n    topic: " +
+         topic + "\n    compression: lz4\n" + indent(conn, 4) +
+         "  expected:\n    plugin: file\n    inputs: [gen]\n    append: false\n    path: " +
+         expected_file + "\n";
+}
+
+std::string consumer_yaml(const std::string& conn, const std::string& topic,
+                          const std::string& group, const std::string& out_file,
+                          const std::string& source_extra = "",
+                          const std::string& more_sinks = "") {
+  return "sources:\n  kafka:\n    plugin: kafka_source\n    topics: [" + topic +
+         "]\n    group_id: " + group + "\n" + indent(conn, 4) + source_extra +
+         "sinks:\n  out:\n    plugin: file\n    inputs: [kafka]\n    path: " + out_file + "\n" +
+         more_sinks;
+}
+
+std::size_t line_count(const std::string& path) { return lines(read_file(path)).size(); }
+
+std::vector<std::string> sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+/// Produces `n` generator records through kafka_sink; returns the lines the generator emitted.
+std::vector<std::string> produce_records(const std::string& conn, const std::string& topic, int n,
+                                         const TempDir& dir) {
+  const std::string expected = dir.path() + "/expected.jsonl";
+  auto run = run_pipeline(producer_yaml(conn, topic, n, expected));
+  EXPECT_EQ(run.config_error, "");
+  EXPECT_EQ(run.exit_code, 0);
+  EXPECT_EQ(run.counter("kafka", "sent"), static_cast<std::uint64_t>(n));
+  EXPECT_EQ(run.counter("gen", "acked_retryable"), 0U);
+  EXPECT_EQ(run.counter("gen", "acked_rejected"), 0U);
+  return lines(read_file(expected));
+}
+
+/// Consumes in-process until `out_file` has `n` lines (bounded), then stops.
+testing::PipelineRun consume_until(const std::string& yaml, const std::string& out_file,
+                                   std::size_t n, std::chrono::milliseconds timeout = 60s) {
+  testing::RunOptions opts;
+  opts.during = [&](agent::Runtime& rt) {
+    (void)eventually([&] { return line_count(out_file) >= n; }, timeout);
+    std::this_thread::sleep_for(300ms);  // let a duplicate or an extra record show up
+    rt.request_stop();
+  };
+  return run_pipeline(yaml, opts);
+}
+
+void round_trip(const std::string& conn, const std::string& prefix, int n, int partitions) {
+  const std::string topic = create_topic(prefix, partitions);
+  TempDir dir;
+  const auto expected = produce_records(conn, topic, n, dir);
+  ASSERT_EQ(expected.size(), static_cast<std::size_t>(n));
+
+  const std::string got = dir.path() + "/got.jsonl";
+  auto run = consume_until(consumer_yaml(conn, topic, "g-" + topic, got), got, expected.size());
+  EXPECT_EQ(run.config_error, "");
+  EXPECT_EQ(run.exit_code, 0);
+  // Identical content: the same JSON lines, each exactly once.
+  EXPECT_EQ(sorted(lines(read_file(got))), sorted(expected));
+
+  // Keys are the target names, headers as DESIGN.md says, per-target order kept.
+  const auto raw = consume_raw(topic, expected.size(), 30s);
+  ASSERT_EQ(raw.size(), expected.size());
+  std::map<std::string, std::int32_t> partition_of_key;
+  for (const auto& m : raw) {
+    ASSERT_TRUE(m.has_key);
+    EXPECT_NE(m.value.find("\"target\":\"" + m.key + "\""), std::string::npos) << m.value;
+    EXPECT_EQ(m.headers.at("content-type"), "application/json");
+    EXPECT_EQ(m.headers.at("webmon-schema"), "1");
+    auto [it, inserted] = partition_of_key.emplace(m.key, m.partition);
+    EXPECT_EQ(it->second, m.partition) << "key " << m.key << " in two partitions";
+  }
+  // Everything committed: a new run of the same group reads nothing.
+  const auto committed = committed_offsets("g-" + topic, topic, partitions);
+  std::int64_t sum = 0;
+  for (auto c : committed) {
+    sum += std::max<std::int64_t>(c, 0);
+  }
+  EXPECT_EQ(sum, n);
+}
+
+TEST(KafkaStack, RoundTripPlaintext) { round_trip(plaintext_conn(), "h5.rt", 20000, 3); }
+
+TEST(KafkaStack, RoundTripSslClientCertificates) { round_trip(ssl_conn(), "h5.ssl", 2000, 2); }
+
+TEST(KafkaStack, RoundTripSaslSsl) {
+  round_trip(sasl_conn(Stack::get().sasl_password), "h5.sasl", 2000, 2);
+}
+
+/// Runs a 10-record producer through the agent binary; returns (exit code, output).
+std::pair<int, std::string> run_producer_agent(const std::string& conn) {
+  TempDir dir;
+  const std::string yaml =
+      "sources:\n  gen: { plugin: generator, count: 10 }\nsinks:\n  kafka:\n"
+      "    plugin: kafka_sink\n    inputs: [gen]\n    topic: h5.auth\n    connect_timeout: 20s\n" +
+      indent(conn, 4);
+  const std::string file = dir.write("p.yaml", yaml);
+  auto r = testing::run_process({testing::agent_binary(), "--pipeline", file}, 60s);
+  return {r.exit_code, r.out + r.err};
+}
+
+TEST(KafkaStack, WrongCaIsAClearError) {
+  TempDir dir;
+  const std::string key = dir.path() + "/other.key";
+  const std::string ca = dir.path() + "/other-ca.pem";
+  auto gen = testing::run_process({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048",
+                                   "-nodes", "-keyout", key, "-out", ca, "-days", "1", "-subj",
+                                   "/CN=not-the-stack-ca"},
+                                  30s);
+  ASSERT_EQ(gen.exit_code, 0) << gen.err;
+  const Stack& s = Stack::get();
+  const auto [code, out] = run_producer_agent("brokers: " + s.ssl + "\nsecurity_protocol: SSL\n" +
+                                              "ca_file: " + ca + "\ncert_file: " + s.cert +
+                                              "\nkey_file: " + s.key + "\n");
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_NE(out.find("failed to start: cannot connect to Kafka (SSL to " + s.ssl + ")"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("certificate verify failed"), std::string::npos) << out;
+}
+
+TEST(KafkaStack, MissingClientCertificateIsAClearError) {
+  const Stack& s = Stack::get();
+  const auto [code, out] =
+      run_producer_agent("brokers: " + s.ssl + "\nsecurity_protocol: SSL\nca_file: " + s.ca + "\n");
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_NE(out.find("failed to start: cannot connect to Kafka (SSL to " + s.ssl + ")"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("bad certificate"), std::string::npos) << out;
+}
+
+TEST(KafkaStack, MissingCertificateFileIsAConfigError) {
+  const Stack& s = Stack::get();
+  const auto [code, out] = run_producer_agent("brokers: " + s.ssl +
+                                              "\nsecurity_protocol: SSL\nca_file: " + s.ca +
+                                              "\ncert_file: /nonexistent/service.cert\nkey_file: " +
+                                              s.key + "\n");
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("option 'cert_file': cannot read '/nonexistent/service.cert'"),
+            std::string::npos)
+      << out;
+}
+
+TEST(KafkaStack, WrongPasswordIsAClearErrorAndNeverPrinted) {
+  const std::string secret = "wrong-Pa55word-h5";
+  const auto [code, out] = run_producer_agent(sasl_conn(secret));
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_NE(out.find("failed to start: cannot connect to Kafka (SASL_SSL to"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("Authentication failed"), std::string::npos) << out;
+  EXPECT_EQ(out.find(secret), std::string::npos) << "the password was printed";
+}
+
+TEST(KafkaStackFaults, BrokerKilledWhileProducingLosesNothing) {
+  const std::string topic = create_topic("h5.kill", 3);
+  TempDir dir;
+  const std::string expected = dir.path() + "/expected.jsonl";
+  const int n = 20000;
+  testing::RunOptions opts;
+  std::string fault_log;
+  opts.during = [&](agent::Runtime&) {
+    std::this_thread::sleep_for(2s);
+    auto k = testing::run_process({source_dir() + "/scripts/stack", "kafka", "kill"}, 60s);
+    fault_log += "kill: " + std::to_string(k.exit_code) + " " + k.err + "\n";
+    std::this_thread::sleep_for(3s);
+    auto s = testing::run_process({source_dir() + "/scripts/stack", "kafka", "start"}, 180s);
+    fault_log += "start: " + std::to_string(s.exit_code) + " " + s.err + "\n";
+  };
+  auto run = run_pipeline(producer_yaml(plaintext_conn(), topic, n, expected,
+                                        "    rate: 2000\n    batch_size: 100\n"),
+                          opts);
+  EXPECT_EQ(run.exit_code, 0) << fault_log;
+  EXPECT_NE(fault_log.find("kill: 0"), std::string::npos) << fault_log;
+  EXPECT_NE(fault_log.find("start: 0"), std::string::npos) << fault_log;
+  EXPECT_EQ(run.counter("kafka", "sent"), static_cast<std::uint64_t>(n));
+  EXPECT_EQ(run.counter("gen", "acked_retryable"), 0U);
+
+  const auto want = ids_of(lines(read_file(expected)));
+  ASSERT_EQ(want.size(), static_cast<std::size_t>(n));
+  std::vector<std::string> values;
+  for (auto& m : consume_raw(topic, static_cast<std::size_t>(n), 60s)) {
+    values.push_back(std::move(m.value));
+  }
+  const auto got_ids = ids_of(values);
+  const std::set<std::string> got(got_ids.begin(), got_ids.end());
+  std::size_t missing = 0;
+  for (const auto& id : want) {
+    missing += got.count(id) == 0 ? 1 : 0;
+  }
+  EXPECT_EQ(missing, 0U) << "records lost across the broker restart";
+}
+
+TEST(KafkaStackFaults, ConsumerKilledResumesFromCommittedOffsets) {
+  const std::string topic = create_topic("h5.ckill", 3);
+  TempDir dir;
+  const int n = 20000;
+  const auto expected = produce_records(plaintext_conn(), topic, n, dir);
+  const std::string group = "g-" + topic;
+  const std::string slow =
+      "  slow:\n    plugin: blackhole\n    inputs: [kafka]\n    delay: 20ms\n";
+  const std::string extra = "    batch_size: 100\n    commit_interval: 200ms\n";
+  const std::string got1 = dir.path() + "/got1.jsonl";
+  const std::string got2 = dir.path() + "/got2.jsonl";
+  {
+    Agent a(dir.write("c1.yaml", consumer_yaml(plaintext_conn(), topic, group, got1, extra, slow)),
+            dir.path() + "/c1.log");
+    ASSERT_TRUE(eventually([&] { return line_count(got1) >= 5000; }, 60s))
+        << read_file(dir.path() + "/c1.log");
+    a.signal(SIGKILL);
+    ASSERT_EQ(a.wait(10s), -SIGKILL);
+  }
+  const std::size_t l1 = line_count(got1);
+  std::int64_t committed = 0;
+  for (auto c : committed_offsets(group, topic, 3)) {
+    committed += std::max<std::int64_t>(c, 0);
+  }
+  EXPECT_GT(committed, 0) << "nothing was committed before the kill";
+  EXPECT_LE(committed, static_cast<std::int64_t>(l1)) << "committed more than was delivered";
+  ASSERT_LT(l1, static_cast<std::size_t>(n)) << "consumer finished before it was killed";
+
+  Agent b(dir.write("c2.yaml", consumer_yaml(plaintext_conn(), topic, group, got2)),
+          dir.path() + "/c2.log");
+  const auto want = ids_of(expected);
+  auto all_seen = [&] {
+    auto ids = ids_of(lines(read_file(got1)));
+    auto more = ids_of(lines(read_file(got2)));
+    ids.insert(ids.end(), more.begin(), more.end());
+    const std::set<std::string> seen(ids.begin(), ids.end());
+    return std::all_of(want.begin(), want.end(), [&](const auto& id) { return seen.count(id); });
+  };
+  EXPECT_TRUE(eventually(all_seen, 60s)) << "records missing after the restart";
+  std::this_thread::sleep_for(500ms);
+  b.signal(SIGTERM);
+  EXPECT_EQ(b.wait(40s), 0) << read_file(dir.path() + "/c2.log");
+  const std::size_t l2 = line_count(got2);
+  // Resumed from the committed offsets, not from the start.
+  EXPECT_EQ(l2, static_cast<std::size_t>(n - committed));
+}
+
+TEST(KafkaStack, UndecodableMessagesGoToTheDeadLetterTopic) {
+  const std::string topic = create_topic("h5.dlq", 1);
+  TempDir dir;
+  // Five valid wire-format records from the generator.
+  const std::string valid_file = dir.path() + "/valid.jsonl";
+  auto gen = run_pipeline("sources:\n  gen: { plugin: generator, count: 6 }\nsinks:\n  f:\n"
+                          "    plugin: file\n    inputs: [gen]\n    path: " +
+                          valid_file + "\n");
+  ASSERT_EQ(gen.exit_code, 0);
+  const auto valid = lines(read_file(valid_file));
+  ASSERT_EQ(valid.size(), 6U);
+  std::string wrong_type = valid[5];
+  const auto pos = wrong_type.find("\"status_code\":");
+  ASSERT_NE(pos, std::string::npos);
+  wrong_type.replace(pos, std::string("\"status_code\":200").size(), "\"status_code\":\"abc\"");
+  std::string oversized = valid[5];
+  oversized.insert(oversized.size() - 1, ",\"padding\":\"" + std::string(10000, 'x') + "\"");
+  const std::string garbage("\x00\xff\xfe garbage \x01", 13);
+  const std::string truncated = valid[5].substr(0, valid[5].size() / 2);
+
+  std::vector<RawMessage> msgs;
+  auto add = [&](const std::string& v) {
+    RawMessage m;
+    m.key = "k" + std::to_string(msgs.size());
+    m.value = v;
+    m.headers["origin-header"] = "kept";
+    msgs.push_back(m);
+  };
+  add(valid[0]);    // 0
+  add(garbage);     // 1
+  add(valid[1]);    // 2
+  add(truncated);   // 3
+  add(valid[2]);    // 4
+  add(wrong_type);  // 5
+  add(valid[3]);    // 6
+  add(oversized);   // 7
+  add(valid[4]);    // 8
+  produce_raw(topic, msgs);
+
+  const std::string got = dir.path() + "/got.jsonl";
+  const std::string group = "g-" + topic;
+  auto run = consume_until(
+      consumer_yaml(plaintext_conn(), topic, group, got, "    max_message_size: 8KiB\n"), got, 5);
+  EXPECT_EQ(run.exit_code, 0);
+  const std::vector<std::string> want(valid.begin(), valid.begin() + 5);
+  EXPECT_EQ(lines(read_file(got)), want) << "the records around bad messages are delivered";
+  EXPECT_EQ(run.counter("kafka", "dead_lettered"), 4U);
+
+  const auto dlq = consume_raw(topic + ".dlq", 4, 30s);
+  ASSERT_EQ(dlq.size(), 4U);
+  const std::int64_t offsets[] = {1, 3, 5, 7};
+  const char* reasons[] = {"not JSON", "not JSON", "field 'status_code'", "exceeds the limit"};
+  for (std::size_t i = 0; i < 4; ++i) {
+    const auto& m = dlq[i];
+    const auto& orig = msgs[static_cast<std::size_t>(offsets[i])];
+    EXPECT_EQ(m.value, orig.value) << i;
+    EXPECT_EQ(m.key, orig.key) << i;
+    EXPECT_EQ(m.headers.at("webmon-dlq-topic"), topic);
+    EXPECT_EQ(m.headers.at("webmon-dlq-partition"), "0");
+    EXPECT_EQ(m.headers.at("webmon-dlq-offset"), std::to_string(offsets[i]));
+    EXPECT_NE(m.headers.at("webmon-dlq-reason").find(reasons[i]), std::string::npos)
+        << m.headers.at("webmon-dlq-reason");
+    EXPECT_EQ(m.headers.at("origin-header"), "kept");
+  }
+  EXPECT_EQ(committed_offsets(group, topic, 1), std::vector<std::int64_t>{9});
+}
+
+TEST(KafkaStack, RetryableBatchesAreReadAgainAndNotCommitted) {
+  const std::string topic = create_topic("h5.retry", 1);
+  TempDir dir;
+  const auto expected = produce_records(plaintext_conn(), topic, 50, dir);
+  const std::string group = "g-" + topic;
+  const std::string got = dir.path() + "/got.jsonl";
+  testing::RunOptions stop_soon;
+  stop_soon.stop_after = 4s;
+  auto run = run_pipeline(
+      consumer_yaml(plaintext_conn(), topic, group, got,
+                    "    retry_backoff: 200ms\n    drain_timeout: 2s\n",
+                    "  flaky:\n    plugin: blackhole\n    inputs: [kafka]\n    status: retryable\n"),
+      stop_soon);
+  EXPECT_EQ(run.exit_code, 0);
+  EXPECT_GE(line_count(got), 150U) << "each retryable batch is delivered again";
+  EXPECT_GE(run.counter("kafka", "retried_batches"), 3U);
+  EXPECT_EQ(committed_offsets(group, topic, 1), std::vector<std::int64_t>{-1});
+
+  const std::string got2 = dir.path() + "/got2.jsonl";
+  auto again = consume_until(consumer_yaml(plaintext_conn(), topic, group, got2), got2, 50);
+  EXPECT_EQ(sorted(lines(read_file(got2))), sorted(expected));
+  EXPECT_EQ(committed_offsets(group, topic, 1), std::vector<std::int64_t>{50});
+}
+
+TEST(KafkaStack, RejectedBatchesGoToTheDeadLetterTopicAndAreCommitted) {
+  const std::string topic = create_topic("h5.reject", 1);
+  TempDir dir;
+  const auto expected = produce_records(plaintext_conn(), topic, 50, dir);
+  const std::string group = "g-" + topic;
+  const std::string yaml = "sources:\n  kafka:\n    plugin: kafka_source\n    topics: [" + topic +
+                           "]\n    group_id: " + group + "\n    dead_letter_topic: " + topic +
+                           ".rejected\n" + indent(plaintext_conn(), 4) +
+                           "sinks:\n  no:\n    plugin: blackhole\n    inputs: [kafka]\n"
+                           "    status: rejected\n";
+  testing::RunOptions opts;
+  opts.during = [&](agent::Runtime& rt) {
+    (void)eventually(
+        [&] { return committed_offsets(group, topic, 1) == std::vector<std::int64_t>{50}; },
+        30s);
+    rt.request_stop();
+  };
+  auto run = run_pipeline(yaml, opts);
+  EXPECT_EQ(run.exit_code, 0);
+  EXPECT_EQ(committed_offsets(group, topic, 1), std::vector<std::int64_t>{50});
+  const auto dlq = consume_raw(topic + ".rejected", 50, 30s);
+  ASSERT_EQ(dlq.size(), 50U);
+  std::vector<std::string> values;
+  for (const auto& m : dlq) {
+    EXPECT_EQ(m.headers.at("webmon-dlq-reason"), "rejected by a sink");
+    values.push_back(m.value);
+  }
+  EXPECT_EQ(sorted(values), sorted(expected));
+}
+
+TEST(KafkaStack, TwoConsumersSplitPartitionsAndTakeOver) {
+  const std::string topic = create_topic("h5.group", 4);
+  TempDir dir;
+  const int n = 8000;
+  const auto expected = produce_records(plaintext_conn(), topic, n, dir);
+  const std::string group = "g-" + topic;
+  const std::string slow =
+      "  slow:\n    plugin: blackhole\n    inputs: [kafka]\n    delay: 50ms\n";
+  const std::string extra = "    batch_size: 50\n    max_in_flight: 500\n";
+  const std::string got_a = dir.path() + "/a.jsonl";
+  const std::string got_b = dir.path() + "/b.jsonl";
+  Agent a(dir.write("a.yaml", consumer_yaml(plaintext_conn(), topic, group, got_a, extra, slow)),
+          dir.path() + "/a.log");
+  ASSERT_TRUE(eventually([&] { return line_count(got_a) > 0; }, 30s))
+      << read_file(dir.path() + "/a.log");
+  Agent b(dir.write("b.yaml", consumer_yaml(plaintext_conn(), topic, group, got_b, extra, slow)),
+          dir.path() + "/b.log");
+  ASSERT_TRUE(eventually([&] { return line_count(got_b) > 0; }, 30s))
+      << "the second consumer never got partitions\n"
+      << read_file(dir.path() + "/b.log");
+  const std::size_t a_before_stop = line_count(got_a);
+  EXPECT_LT(a_before_stop, static_cast<std::size_t>(n)) << "test too fast to see a split";
+  a.signal(SIGTERM);
+  EXPECT_EQ(a.wait(40s), 0) << read_file(dir.path() + "/a.log");
+
+  const auto want = ids_of(expected);
+  auto all_seen = [&] {
+    auto ids = ids_of(lines(read_file(got_a)));
+    auto more = ids_of(lines(read_file(got_b)));
+    ids.insert(ids.end(), more.begin(), more.end());
+    const std::set<std::string> seen(ids.begin(), ids.end());
+    return std::all_of(want.begin(), want.end(), [&](const auto& id) { return seen.count(id); });
+  };
+  EXPECT_TRUE(eventually(all_seen, 90s)) << "records missed after the first consumer stopped";
+  b.signal(SIGTERM);
+  EXPECT_EQ(b.wait(40s), 0) << read_file(dir.path() + "/b.log");
+  const std::string a_log = read_file(dir.path() + "/a.log");
+  const std::string b_log = read_file(dir.path() + "/b.log");
+  EXPECT_NE(a_log.find("revoked"), std::string::npos) << a_log;
+  EXPECT_NE(b_log.find("assigned"), std::string::npos) << b_log;
+  std::int64_t committed = 0;
+  for (auto c : committed_offsets(group, topic, 4)) {
+    committed += std::max<std::int64_t>(c, 0);
+  }
+  EXPECT_EQ(committed, n);
+}
+
+}  // namespace
+}  // namespace webmon::kafka_test
