@@ -1,2 +1,880 @@
+// http_check tests: configuration (host validation and the plugin's own), then real checks
+// through the real host (http_check -> file sink) against servers inside this process on
+// 127.0.0.1 ephemeral ports. Test suites are named http_check_* so `ctest -R http_check`
+// selects them.
 #include <gtest/gtest.h>
-TEST(HttpCheckConfig, Placeholder) {}
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "http_check.hpp"
+#include "options.hpp"
+#include "pipeline_runner.hpp"
+#include "test_servers.hpp"
+#include "webmon/common/schema.hpp"
+#include "webmon/common/wire.hpp"
+
+namespace webmon::plugins::http_check {
+namespace {
+
+using nlohmann::json;
+using webmon::testing::PipelineRun;
+using webmon::testing::RunOptions;
+using webmon::testing::TempDir;
+using namespace std::chrono_literals;
+namespace t = webmon::plugins::http_check::testing;
+
+std::string yaml_quote(const std::string& s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+// A pipeline: http_check (with `source_options`, indented 4) -> file sink at `out`.
+std::string pipeline(const std::string& source_options, const std::string& out) {
+  return "sources:\n  checks:\n    plugin: http_check\n    proxy: \"\"\n" + source_options +
+         "sinks:\n  out:\n    plugin: file\n    inputs: [checks]\n    path: " + yaml_quote(out) +
+         "\n";
+}
+
+struct Result {
+  PipelineRun run;
+  std::vector<json> records;
+  std::vector<std::string> lines;
+
+  // The records of one target, in order.
+  [[nodiscard]] std::vector<json> of(const std::string& target) const {
+    std::vector<json> out;
+    for (const auto& r : records) {
+      if (r["target"] == target) {
+        out.push_back(r);
+      }
+    }
+    return out;
+  }
+  // The one record of a target (once mode).
+  [[nodiscard]] json one(const std::string& target) const {
+    auto v = of(target);
+    EXPECT_EQ(v.size(), 1U) << "records of target " << target;
+    return v.empty() ? json::object() : v.front();
+  }
+};
+
+Result run(const std::string& source_options, const RunOptions& options = {}) {
+  TempDir dir;
+  const std::string out = dir.path() + "/out.jsonl";
+  Result r;
+  r.run = webmon::testing::run_pipeline(pipeline(source_options, out), options);
+  EXPECT_EQ(r.run.config_error, "");
+  EXPECT_EQ(r.run.exit_code, 0);
+  r.lines = webmon::testing::lines(webmon::testing::read_file(out));
+  for (const auto& line : r.lines) {
+    r.records.push_back(json::parse(line));
+  }
+  return r;
+}
+
+// Checks each target once (once: true), with `targets` as YAML list items indented 6.
+Result once(const std::string& targets, const std::string& extra = "") {
+  return run("    once: true\n" + extra + "    targets:\n" + targets);
+}
+
+std::string target(const std::string& name, const std::string& url,
+                   const std::string& more = "") {
+  return "      - { name: " + yaml_quote(name) + ", url: " + yaml_quote(url) +
+         (more.empty() ? "" : ", " + more) + " }\n";
+}
+
+RunOptions stop_after(std::chrono::milliseconds after) {
+  RunOptions o;
+  o.stop_after = after;
+  return o;
+}
+
+std::string validate(const std::string& source_options) {
+  return webmon::testing::validate_pipeline(pipeline(source_options, "-"));
+}
+
+// Every field of DESIGN.md's http_check table with its JSON type.
+void expect_schema(const json& r) {
+  static const std::map<std::string, std::string> kTypes = {
+      {"target", "string"},        {"url", "string"},          {"method", "string"},
+      {"agent", "string"},         {"success", "bool"},        {"status_code", "int?"},
+      {"error", "string?"},        {"error_message", "string?"}, {"response_time_ms", "double"},
+      {"dns_ms", "double?"},       {"connect_ms", "double?"},  {"tls_ms", "double?"},
+      {"ttfb_ms", "double?"},      {"transfer_ms", "double?"}, {"body_bytes", "int"},
+      {"http_version", "string?"}, {"remote_ip", "string?"},   {"redirects", "int"},
+      {"regex_matched", "bool?"},  {"tls_cert_not_after", "string?"},
+      {"tls_cert_issuer", "string?"}, {"lateness_ms", "double"}, {"tls_version", "string?"},
+      {"labels", "object"},        {"id", "string"},           {"time", "string"},
+      {"kind", "string"},          {"schema", "int"}};
+  for (const auto& [name, type] : kTypes) {
+    ASSERT_TRUE(r.contains(name)) << "missing field " << name;
+    const json& v = r[name];
+    const bool nullable = type.back() == '?';
+    const std::string base = nullable ? type.substr(0, type.size() - 1) : type;
+    if (v.is_null()) {
+      EXPECT_TRUE(nullable) << name << " is null";
+      continue;
+    }
+    if (base == "string") {
+      EXPECT_TRUE(v.is_string()) << name << ": " << v;
+    } else if (base == "bool") {
+      EXPECT_TRUE(v.is_boolean()) << name << ": " << v;
+    } else if (base == "int") {
+      EXPECT_TRUE(v.is_number_integer()) << name << ": " << v;
+    } else if (base == "double") {
+      EXPECT_TRUE(v.is_number_float()) << name << ": " << v;
+    } else if (base == "object") {
+      EXPECT_TRUE(v.is_object()) << name << ": " << v;
+    }
+  }
+  EXPECT_EQ(r["kind"], "http_check");
+  if (r["error"].is_string()) {
+    const std::string e = r["error"];
+    EXPECT_TRUE(std::find(std::begin(kErrorClasses), std::end(kErrorClasses), e) !=
+                std::end(kErrorClasses))
+        << e;
+  }
+  EXPECT_EQ(r["success"].get<bool>(), r["error"].is_null());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+
+TEST(http_check_config, ValidConfigBuildsAndDefaultsApply) {
+  EXPECT_EQ(validate("    targets:\n" + target("a", "https://example.com/")), "");
+  sdk::ConfigNode cfg = sdk::ConfigNode::make_map();
+  sdk::ConfigNode list = sdk::ConfigNode::make_list();
+  sdk::ConfigNode item = sdk::ConfigNode::make_map();
+  item.set("url", sdk::ConfigNode("http://example.com/x"));
+  list.push_back(item);
+  cfg.set("targets", list);
+  const Settings s = parse_settings(cfg);
+  ASSERT_EQ(s.targets.size(), 1U);
+  const Target& tg = s.targets[0];
+  EXPECT_EQ(tg.name, "http://example.com/x");
+  EXPECT_EQ(tg.method, "GET");
+  EXPECT_EQ(tg.expect_status_text, "200-399");
+  EXPECT_TRUE(tg.follow_redirects);
+  EXPECT_TRUE(tg.tls_verify);
+  EXPECT_EQ(tg.max_body_size, 10U << 20U);
+}
+
+TEST(http_check_config, TargetsInheritPluginLevelOptions) {
+  const std::string yaml = pipeline(
+      "    interval: 5s\n    timeout: 2s\n    method: head\n    headers: { X-A: '1', X-B: '2' }\n"
+      "    labels: { team: web }\n    targets:\n" +
+          target("a", "http://127.0.0.1/",
+                 "interval: 1m, headers: { x-b: '3' }, labels: { tier: gold }") +
+          target("b", "http://127.0.0.1/b"),
+      "-");
+  EXPECT_EQ(webmon::testing::validate_pipeline(yaml), "");
+  sdk::ConfigNode cfg = sdk::ConfigNode::make_map();
+  cfg.set("interval", sdk::ConfigNode("5s"));
+  cfg.set("method", sdk::ConfigNode("head"));
+  sdk::ConfigNode headers = sdk::ConfigNode::make_map();
+  headers.set("X-A", sdk::ConfigNode("1"));
+  headers.set("X-B", sdk::ConfigNode("2"));
+  cfg.set("headers", headers);
+  sdk::ConfigNode list = sdk::ConfigNode::make_list();
+  sdk::ConfigNode a = sdk::ConfigNode::make_map();
+  a.set("url", sdk::ConfigNode("http://127.0.0.1/"));
+  a.set("interval", sdk::ConfigNode("1m"));
+  sdk::ConfigNode h2 = sdk::ConfigNode::make_map();
+  h2.set("x-b", sdk::ConfigNode("3"));
+  a.set("headers", h2);
+  list.push_back(a);
+  sdk::ConfigNode b = sdk::ConfigNode::make_map();
+  b.set("url", sdk::ConfigNode("http://127.0.0.1/b"));
+  list.push_back(b);
+  cfg.set("targets", list);
+  const Settings s = parse_settings(cfg);
+  ASSERT_EQ(s.targets.size(), 2U);
+  EXPECT_EQ(s.targets[0].interval, 60s);
+  EXPECT_EQ(s.targets[1].interval, 5s);
+  EXPECT_EQ(s.targets[0].method, "HEAD");
+  EXPECT_EQ(s.targets[0].headers, (std::vector<std::string>{"X-A: 1", "X-B: 3"}));
+  EXPECT_EQ(s.targets[1].headers, (std::vector<std::string>{"X-A: 1", "X-B: 2"}));
+}
+
+TEST(http_check_config, BadUrlRejectedNamingTargetAndOption) {
+  const std::string e = validate("    targets:\n" + target("shop", "ftp://example.com/"));
+  EXPECT_NE(e.find("pipeline.yaml:"), std::string::npos) << e;
+  EXPECT_NE(e.find("target 'shop'"), std::string::npos) << e;
+  EXPECT_NE(e.find("option 'url'"), std::string::npos) << e;
+  const std::string e2 = validate("    targets:\n" + target("x", "http://exa mple.com/"));
+  EXPECT_NE(e2.find("option 'url'"), std::string::npos) << e2;
+  const std::string e3 = validate("    targets:\n" + target("y", "not a url"));
+  EXPECT_NE(e3.find("invalid URL"), std::string::npos) << e3;
+}
+
+TEST(http_check_config, BadRegexRejectedNamingTargetAndOption) {
+  const std::string e =
+      validate("    targets:\n" + target("api", "http://127.0.0.1/", "body_regex: 'ok(('"));
+  EXPECT_NE(e.find("target 'api'"), std::string::npos) << e;
+  EXPECT_NE(e.find("option 'body_regex'"), std::string::npos) << e;
+  EXPECT_NE(e.find("invalid regular expression"), std::string::npos) << e;
+  const std::string e2 = validate("    body_regex_absent: '[z-a]'\n    targets:\n" +
+                                  target("api", "http://127.0.0.1/"));
+  EXPECT_NE(e2.find("option 'body_regex_absent'"), std::string::npos) << e2;
+}
+
+TEST(http_check_config, NegativeOrZeroIntervalRejected) {
+  const std::string e =
+      validate("    targets:\n" + target("a", "http://127.0.0.1/", "interval: -5s"));
+  EXPECT_NE(e.find("interval"), std::string::npos) << e;
+  EXPECT_NE(e.find("duration"), std::string::npos) << e;
+  const std::string e2 = validate("    interval: 0\n    targets:\n" + target("a", "http://h/"));
+  EXPECT_NE(e2.find("option 'interval' must be more than 0"), std::string::npos) << e2;
+  const std::string e3 = validate("    timeout: banana\n    targets:\n" + target("a", "http://h/"));
+  EXPECT_NE(e3.find("option 'timeout'"), std::string::npos) << e3;
+}
+
+TEST(http_check_config, UnknownAndWronglyTypedTargetKeysRejected) {
+  const std::string e =
+      validate("    targets:\n" + target("a", "http://127.0.0.1/", "body_rgx: x"));
+  EXPECT_NE(e.find("unknown option 'body_rgx'"), std::string::npos) << e;
+  EXPECT_NE(e.find("did you mean 'body_regex'"), std::string::npos) << e;
+  const std::string e2 =
+      validate("    targets:\n" + target("a", "http://127.0.0.1/", "tls_verify: maybe"));
+  EXPECT_NE(e2.find("tls_verify"), std::string::npos) << e2;
+  const std::string e3 = validate("    targets:\n      - { name: nourl }\n");
+  EXPECT_NE(e3.find("missing required option 'targets[0].url'"), std::string::npos) << e3;
+}
+
+TEST(http_check_config, OtherOptionErrors) {
+  auto expect_error = [](const std::string& opts, const std::string& needle) {
+    const std::string e = validate(opts);
+    EXPECT_NE(e.find(needle), std::string::npos) << "options:\n" << opts << "error: " << e;
+  };
+  expect_error("    targets:\n" + target("a", "http://h/", "expect_status: [200, 600]"),
+               "option 'expect_status'");
+  expect_error("    targets:\n" + target("a", "http://h/", "expect_status: '300-200'"),
+               "option 'expect_status'");
+  expect_error("    targets:\n" + target("a", "http://h/", "ip_version: 5"),
+               "option 'ip_version' must be any, 4 or 6");
+  expect_error("    targets:\n" + target("a", "http://h/", "ca_file: /nonexistent/ca.pem"),
+               "option 'ca_file': cannot read");
+  expect_error("    targets:\n" + target("a", "http://h/", "method: 'GE T'"), "option 'method'");
+  expect_error("    targets:\n" + target("a", "http://h/", "password: x"),
+               "option 'password' needs username");
+  expect_error("    targets:\n" + target("a", "http://h/") + target("a", "http://h/2"),
+               "another target has the same name");
+  expect_error("    shard: { index: 3, count: 3 }\n    targets:\n" + target("a", "http://h/"),
+               "option 'shard.index'");
+  expect_error("    max_concurrency: 0\n    targets:\n" + target("a", "http://h/"),
+               "option 'max_concurrency'");
+  expect_error("    once: true\n", "at least one target");
+}
+
+TEST(http_check_config, TargetsFileLoadedAndValidated) {
+  TempDir dir;
+  setenv("WEBMON_HTTP_CHECK_TEST_HOST", "127.0.0.1", 1);
+  const std::string good = dir.write(
+      "targets.yaml",
+      "- url: http://${WEBMON_HTTP_CHECK_TEST_HOST}/a\n  name: a\n- url: http://127.0.0.1/b\n"
+      "  interval: 1m\n  labels:\n    tier: ${WEBMON_HTTP_CHECK_TEST_TIER:-bronze}\n");
+  EXPECT_EQ(validate("    targets_file: " + yaml_quote(good) + "\n"), "");
+  sdk::ConfigNode cfg = sdk::ConfigNode::make_map();
+  cfg.set("targets_file", sdk::ConfigNode(good));
+  const Settings s = parse_settings(cfg);
+  ASSERT_EQ(s.targets.size(), 2U);
+  EXPECT_EQ(s.targets[0].url, "http://127.0.0.1/a");
+  EXPECT_EQ(s.targets[1].name, "http://127.0.0.1/b");
+  EXPECT_EQ(s.targets[1].labels.at("tier"), "bronze");
+
+  const std::string missing = validate("    targets_file: /nonexistent/targets.yaml\n");
+  EXPECT_NE(missing.find("option 'targets_file': cannot read '/nonexistent/targets.yaml'"),
+            std::string::npos)
+      << missing;
+  const std::string unknown = dir.write("unknown.yaml", "- url: http://h/\n  colour: red\n");
+  const std::string e = validate("    targets_file: " + yaml_quote(unknown) + "\n");
+  EXPECT_NE(e.find(unknown + ":2:"), std::string::npos) << e;
+  EXPECT_NE(e.find("unknown option 'colour'"), std::string::npos) << e;
+  const std::string bad = dir.write("bad.yaml", "- url: http://h/\n- url: gopher://h/\n  name: g\n");
+  const std::string e2 = validate("    targets_file: " + yaml_quote(bad) + "\n");
+  EXPECT_NE(e2.find(bad + ":2:"), std::string::npos) << e2;
+  EXPECT_NE(e2.find("target 'g' (targets_file[1]): option 'url'"), std::string::npos) << e2;
+  const std::string notlist = dir.write("map.yaml", "url: http://h/\n");
+  EXPECT_NE(validate("    targets_file: " + yaml_quote(notlist) + "\n").find("YAML list"),
+            std::string::npos);
+  const std::string broken = dir.write("broken.yaml", "- url: [unclosed\n");
+  EXPECT_NE(validate("    targets_file: " + yaml_quote(broken) + "\n").find("targets_file"),
+            std::string::npos);
+}
+
+TEST(http_check_config, AgentExitsWithTwoOnBadConfiguration) {
+  TempDir dir;
+  const std::string file =
+      dir.write("p.yaml", pipeline("    targets:\n" +
+                                       target("api", "http://127.0.0.1/", "body_regex: '(('"),
+                                   "-"));
+  const auto r = webmon::testing::run_process(
+      {webmon::testing::agent_binary(), "--pipeline", file}, 30s);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("target 'api'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("option 'body_regex'"), std::string::npos) << r.err;
+}
+
+TEST(http_check_config, SecretsAreMarkedAndNeverListed) {
+  const auto r = webmon::testing::run_process({webmon::testing::agent_binary(), "--list-plugins"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("password (string, secret)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("bearer_token (string, secret)"), std::string::npos) << r.out;
+}
+
+TEST(http_check_config, StatusRangesParse) {
+  const auto r = parse_status_ranges({"200", "301-302, 404", " 500 - 503 "});
+  EXPECT_TRUE(status_accepted(r, 200));
+  EXPECT_FALSE(status_accepted(r, 201));
+  EXPECT_TRUE(status_accepted(r, 302));
+  EXPECT_TRUE(status_accepted(r, 404));
+  EXPECT_TRUE(status_accepted(r, 502));
+  EXPECT_FALSE(status_accepted(r, 504));
+  EXPECT_THROW(parse_status_ranges({"2xx"}), std::invalid_argument);
+  EXPECT_THROW(parse_status_ranges({"200,"}), std::invalid_argument);
+  EXPECT_THROW(parse_status_ranges({}), std::invalid_argument);
+}
+
+TEST(http_check_config, CurlErrorsMapToTheFixedClasses) {
+  EXPECT_EQ(classify_curl_error(6), "dns");       // CURLE_COULDNT_RESOLVE_HOST
+  EXPECT_EQ(classify_curl_error(7), "connect");   // CURLE_COULDNT_CONNECT
+  EXPECT_EQ(classify_curl_error(28), "timeout");  // CURLE_OPERATION_TIMEDOUT
+  EXPECT_EQ(classify_curl_error(35), "tls");      // CURLE_SSL_CONNECT_ERROR
+  EXPECT_EQ(classify_curl_error(60), "tls");      // CURLE_PEER_FAILED_VERIFICATION
+  EXPECT_EQ(classify_curl_error(47), "too_many_redirects");
+  EXPECT_EQ(classify_curl_error(56), "other");  // CURLE_RECV_ERROR
+  EXPECT_EQ(classify_curl_error(0), "");
+}
+
+TEST(http_check_config, ShardsSplitTargetsDeterministically) {
+  sdk::ConfigNode list = sdk::ConfigNode::make_list();
+  for (int i = 0; i < 300; ++i) {
+    sdk::ConfigNode item = sdk::ConfigNode::make_map();
+    item.set("url", sdk::ConfigNode("http://127.0.0.1/" + std::to_string(i)));
+    list.push_back(item);
+  }
+  std::multiset<std::string> seen;
+  for (int shard = 0; shard < 3; ++shard) {
+    sdk::ConfigNode cfg = sdk::ConfigNode::make_map();
+    cfg.set("targets", list);
+    sdk::ConfigNode sh = sdk::ConfigNode::make_map();
+    sh.set("index", sdk::ConfigNode(std::to_string(shard)));
+    sh.set("count", sdk::ConfigNode("3"));
+    cfg.set("shard", sh);
+    const Settings a = parse_settings(cfg);
+    const Settings b = parse_settings(cfg);
+    ASSERT_EQ(a.targets.size(), b.targets.size());
+    EXPECT_EQ(a.targets_total, 300U);
+    EXPECT_GT(a.targets.size(), 60U);  // roughly a third each
+    EXPECT_LT(a.targets.size(), 140U);
+    for (std::size_t i = 0; i < a.targets.size(); ++i) {
+      EXPECT_EQ(a.targets[i].name, b.targets[i].name);
+      seen.insert(a.targets[i].name);
+    }
+  }
+  EXPECT_EQ(seen.size(), 300U);  // every target in exactly one shard
+  EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 300U);
+}
+
+TEST(http_check_config, SampleYamlValidatesAndReadmeNamesEveryOption) {
+  const std::string dir = WEBMON_HTTP_CHECK_SOURCE_DIR;
+  const std::string sample = webmon::testing::read_file(dir + "/sample.yaml");
+  ASSERT_FALSE(sample.empty());
+  EXPECT_EQ(webmon::testing::validate_pipeline(sample), "");
+  const std::string readme = webmon::testing::read_file(dir + "/README.md");
+  for (const auto& o : kOptions) {
+    EXPECT_NE(sample.find(std::string(o.name) + ":"), std::string::npos) << o.name;
+    EXPECT_NE(readme.find("`" + std::string(o.name) + "`"), std::string::npos) << o.name;
+  }
+  for (const auto& o : kTargetOptions) {
+    EXPECT_NE(readme.find("`" + std::string(o.name) + "`"), std::string::npos) << o.name;
+  }
+  for (const auto& e : kErrorClasses) {
+    EXPECT_NE(readme.find("`" + std::string(e) + "`"), std::string::npos) << e;
+  }
+  const auto* schema = common::find_schema("http_check");
+  ASSERT_NE(schema, nullptr);
+  for (const auto& f : schema->fields) {
+    EXPECT_NE(readme.find("`" + std::string(f.name) + "`"), std::string::npos) << f.name;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP results
+
+class http_check_http : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { server_ = new t::HttpServer(); }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  static t::HttpServer& server() { return *server_; }
+
+ private:
+  static t::HttpServer* server_;
+};
+t::HttpServer* http_check_http::server_ = nullptr;
+
+TEST_F(http_check_http, StatusCodesWithDefaultExpectations) {
+  const Result r = once(target("ok", server().url("/ok")) +
+                        target("404", server().url("/status/404")) +
+                        target("500", server().url("/status/500")) +
+                        target("301", server().url("/status/301"), "follow_redirects: false"));
+  ASSERT_EQ(r.records.size(), 4U);
+  for (const auto& rec : r.records) {
+    expect_schema(rec);
+  }
+  const json ok = r.one("ok");
+  EXPECT_TRUE(ok["success"].get<bool>());
+  EXPECT_EQ(ok["status_code"], 200);
+  EXPECT_EQ(ok["body_bytes"], 12);
+  EXPECT_EQ(ok["http_version"], "1.1");
+  EXPECT_EQ(ok["remote_ip"], "127.0.0.1");
+  EXPECT_EQ(ok["method"], "GET");
+  EXPECT_EQ(ok["url"], server().url("/ok"));
+  EXPECT_EQ(ok["redirects"], 0);
+  EXPECT_TRUE(ok["regex_matched"].is_null());
+  EXPECT_TRUE(ok["tls_ms"].is_null());
+  EXPECT_TRUE(ok["tls_cert_not_after"].is_null());
+  for (const char* f : {"dns_ms", "connect_ms", "ttfb_ms", "transfer_ms"}) {
+    ASSERT_TRUE(ok[f].is_number_float()) << f;
+    EXPECT_GE(ok[f].get<double>(), 0.0) << f;
+  }
+  const double sum = ok["dns_ms"].get<double>() + ok["connect_ms"].get<double>() +
+                     ok["ttfb_ms"].get<double>() + ok["transfer_ms"].get<double>();
+  EXPECT_LE(sum, ok["response_time_ms"].get<double>() + 0.01);
+  EXPECT_EQ(r.one("404")["error"], "http_status");
+  EXPECT_EQ(r.one("404")["status_code"], 404);
+  EXPECT_EQ(r.one("404")["error_message"], "status 404 not in 200-399");
+  EXPECT_EQ(r.one("500")["error"], "http_status");
+  EXPECT_FALSE(r.one("500")["success"].get<bool>());
+  EXPECT_TRUE(r.one("301")["success"].get<bool>());
+  EXPECT_EQ(r.run.counter("checks", "checks"), 4U);
+  EXPECT_EQ(r.run.counter("checks", "checks_failed"), 2U);
+}
+
+TEST_F(http_check_http, CustomExpectStatus) {
+  const Result r =
+      once(target("404", server().url("/status/404"), "expect_status: [404]") +
+           target("200", server().url("/ok"), "expect_status: [404]") +
+           target("range", server().url("/status/503"), "expect_status: '200-299,500-503'"));
+  EXPECT_TRUE(r.one("404")["success"].get<bool>());
+  EXPECT_EQ(r.one("200")["error"], "http_status");
+  EXPECT_EQ(r.one("200")["error_message"], "status 200 not in 404");
+  EXPECT_TRUE(r.one("range")["success"].get<bool>());
+}
+
+TEST_F(http_check_http, Redirects) {
+  const Result r =
+      once(target("chain", server().url("/redirect/3")) +
+           target("loop", server().url("/loop")) +
+           target("nofollow", server().url("/redirect/3"), "follow_redirects: false") +
+           target("limited", server().url("/redirect/3"), "max_redirects: 2"));
+  const json chain = r.one("chain");
+  EXPECT_TRUE(chain["success"].get<bool>()) << chain;
+  EXPECT_EQ(chain["redirects"], 3);
+  EXPECT_EQ(chain["status_code"], 200);
+  EXPECT_EQ(chain["body_bytes"], 7);  // "arrived"
+  const json loop = r.one("loop");
+  EXPECT_EQ(loop["error"], "too_many_redirects");
+  EXPECT_FALSE(loop["success"].get<bool>());
+  EXPECT_EQ(loop["redirects"], 10);
+  const json nofollow = r.one("nofollow");
+  EXPECT_TRUE(nofollow["success"].get<bool>());
+  EXPECT_EQ(nofollow["status_code"], 302);
+  EXPECT_EQ(nofollow["redirects"], 0);
+  EXPECT_EQ(r.one("limited")["error"], "too_many_redirects");
+}
+
+TEST_F(http_check_http, SlowResponseBeyondTimeoutIsTimeout) {
+  const Result r = once(target("slow", server().url("/slow?ms=3000"), "timeout: 300ms") +
+                        target("fast", server().url("/ok"), "timeout: 300ms"));
+  const json slow = r.one("slow");
+  EXPECT_EQ(slow["error"], "timeout") << slow;
+  EXPECT_TRUE(slow["status_code"].is_null());
+  EXPECT_GE(slow["response_time_ms"].get<double>(), 295.0);
+  EXPECT_LT(slow["response_time_ms"].get<double>(), 2500.0);
+  EXPECT_NE(slow["error_message"].get<std::string>().find("imed out"), std::string::npos);
+  EXPECT_TRUE(r.one("fast")["success"].get<bool>());
+}
+
+TEST_F(http_check_http, ClosedPortIsConnectAndInvalidNameIsDns) {
+  const Result r =
+      once(target("closed", "http://127.0.0.1:" + std::to_string(t::closed_port()) + "/") +
+           target("nxdomain", "http://no-such-host.invalid/"));
+  const json closed = r.one("closed");
+  expect_schema(closed);
+  EXPECT_EQ(closed["error"], "connect");
+  EXPECT_TRUE(closed["status_code"].is_null());
+  EXPECT_TRUE(closed["http_version"].is_null());
+  EXPECT_TRUE(closed["connect_ms"].is_null());
+  const json nx = r.one("nxdomain");
+  expect_schema(nx);
+  EXPECT_EQ(nx["error"], "dns");
+  EXPECT_NE(nx["error_message"].get<std::string>().find("no-such-host.invalid"),
+            std::string::npos);
+}
+
+TEST_F(http_check_http, BodyRegex) {
+  const Result r = once(
+      target("match", server().url("/ok"), "body_regex: 'hello\\s+webmon'") +
+      target("mismatch", server().url("/ok"), "body_regex: '^goodbye'") +
+      target("absent_ok", server().url("/ok"), "body_regex_absent: 'error|exception'") +
+      target("absent_bad", server().url("/ok"), "body_regex_absent: 'webmon'") +
+      target("status_first", server().url("/status/500"), "body_regex: 'status'"));
+  EXPECT_TRUE(r.one("match")["success"].get<bool>());
+  EXPECT_EQ(r.one("match")["regex_matched"], true);
+  EXPECT_EQ(r.one("mismatch")["error"], "body_mismatch");
+  EXPECT_EQ(r.one("mismatch")["regex_matched"], false);
+  EXPECT_EQ(r.one("mismatch")["error_message"], "body does not match body_regex '^goodbye'");
+  EXPECT_TRUE(r.one("absent_ok")["success"].get<bool>());
+  EXPECT_EQ(r.one("absent_ok")["regex_matched"], true);
+  EXPECT_EQ(r.one("absent_bad")["error"], "body_mismatch");
+  EXPECT_EQ(r.one("absent_bad")["regex_matched"], false);
+  EXPECT_EQ(r.one("status_first")["error"], "http_status");
+  EXPECT_EQ(r.one("status_first")["regex_matched"], true);
+}
+
+TEST_F(http_check_http, HeadAndPostReachTheServerAsConfigured) {
+  const std::size_t before = server().requests().size();
+  const Result r = once(
+      target("head", server().url("/echo"), "method: HEAD, headers: { X-Probe: head-1 }") +
+      target("post", server().url("/echo"),
+             "method: POST, body: '{\"a\":1}', headers: { Content-Type: application/json, "
+             "X-Probe: post-1 }") +
+      target("put", server().url("/echo"), "method: PUT, body: 'put-body'") +
+      target("basic", server().url("/echo"), "username: alice, password: s3cret") +
+      target("bearer", server().url("/echo"), "bearer_token: tok-123"),
+      "    user_agent: webmon-test/1\n    headers: { X-Global: g }\n");
+  for (const char* n : {"head", "post", "put", "basic", "bearer"}) {
+    EXPECT_TRUE(r.one(n)["success"].get<bool>()) << n << ": " << r.one(n);
+  }
+  EXPECT_EQ(r.one("head")["method"], "HEAD");
+  EXPECT_EQ(r.one("head")["body_bytes"], 0);
+  const auto seen = server().requests();
+  ASSERT_EQ(seen.size(), before + 5);
+  std::map<std::string, t::SeenRequest> by_probe;
+  for (std::size_t i = before; i < seen.size(); ++i) {
+    const auto& req = seen[i];
+    auto header = [&](const std::string& k) {
+      auto it = req.headers.find(k);
+      return it == req.headers.end() ? std::string() : it->second;
+    };
+    EXPECT_EQ(header("X-Global"), "g");
+    EXPECT_EQ(header("User-Agent"), "webmon-test/1");
+    if (req.method == "HEAD") {
+      EXPECT_EQ(header("X-Probe"), "head-1");
+    } else if (req.method == "POST") {
+      EXPECT_EQ(header("X-Probe"), "post-1");
+      EXPECT_EQ(header("Content-Type"), "application/json");
+      EXPECT_EQ(req.body, "{\"a\":1}");
+    } else if (req.method == "PUT") {
+      EXPECT_EQ(req.body, "put-body");
+    } else if (header("Authorization").rfind("Basic ", 0) == 0) {
+      EXPECT_EQ(header("Authorization"), "Basic YWxpY2U6czNjcmV0");  // alice:s3cret
+    } else {
+      EXPECT_EQ(header("Authorization"), "Bearer tok-123");
+    }
+    by_probe[req.method + header("Authorization").substr(0, 6)] = req;
+  }
+  EXPECT_EQ(by_probe.size(), 5U);
+}
+
+TEST_F(http_check_http, LargeBodyAndMaxBodySize) {
+  const Result r = once(
+      target("large", server().url("/large?bytes=3145728"), "body_regex: 'END-MARKER$'") +
+      target("capped", server().url("/large?bytes=3145728"), "max_body_size: 1MiB"));
+  const json large = r.one("large");
+  EXPECT_TRUE(large["success"].get<bool>()) << large;
+  EXPECT_EQ(large["body_bytes"], 3145728);
+  EXPECT_EQ(large["regex_matched"], true);
+  const json capped = r.one("capped");
+  EXPECT_EQ(capped["error"], "other");
+  EXPECT_NE(capped["error_message"].get<std::string>().find("max_body_size"), std::string::npos);
+  EXPECT_LE(capped["body_bytes"].get<std::int64_t>(), 1 << 20);
+}
+
+TEST_F(http_check_http, LabelsAndAgentName) {
+  const Result r = run("    once: true\n    labels: { team: web, env: prod }\n    targets:\n" +
+                       target("a", server().url("/ok"), "labels: { env: staging, tier: gold }"));
+  const json a = r.one("a");
+  EXPECT_EQ(a["labels"], json({{"team", "web"}, {"env", "staging"}, {"tier", "gold"}}));
+  EXPECT_TRUE(a["agent"].is_string());
+}
+
+TEST_F(http_check_http, RecordsDecodeWithTheWireSchema) {
+  const Result r = once(target("ok", server().url("/ok")) + target("bad", server().url("/x")));
+  common::JsonDecoder decoder;
+  const auto* schema = common::find_schema("http_check");
+  ASSERT_NE(schema, nullptr);
+  ASSERT_EQ(r.lines.size(), 2U);
+  std::set<std::string> ids;
+  for (const auto& line : r.lines) {
+    sdk::Record rec;
+    std::string error;
+    ASSERT_TRUE(decoder.decode(line, rec, error)) << error;
+    EXPECT_EQ(common::check_record(rec, *schema), std::nullopt) << line;
+    ids.insert(rec.id);
+  }
+  EXPECT_EQ(ids.size(), 2U);
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS
+
+class http_check_tls : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    pki_ = new t::TestPki(dir_->path());
+    const long day = 86400;
+    good_ = new t::HttpServer(pki_->issue("good", "IP:127.0.0.1,DNS:localhost", -day, 30 * day));
+    good_not_after_ = pki_->last_not_after();
+    expired_ = new t::HttpServer(pki_->issue("expired", "IP:127.0.0.1", -30 * day, -day));
+    wrong_host_ = new t::HttpServer(pki_->issue("wrong", "DNS:other.example", -day, 30 * day));
+    self_signed_ =
+        new t::HttpServer(pki_->issue("self", "IP:127.0.0.1", -day, 30 * day, /*self_signed=*/true));
+  }
+  static void TearDownTestSuite() {
+    delete good_;
+    delete expired_;
+    delete wrong_host_;
+    delete self_signed_;
+    delete pki_;
+    delete dir_;
+  }
+  static TempDir* dir_;
+  static t::TestPki* pki_;
+  static t::HttpServer* good_;
+  static t::HttpServer* expired_;
+  static t::HttpServer* wrong_host_;
+  static t::HttpServer* self_signed_;
+  static long long good_not_after_;
+};
+TempDir* http_check_tls::dir_ = nullptr;
+t::TestPki* http_check_tls::pki_ = nullptr;
+t::HttpServer* http_check_tls::good_ = nullptr;
+t::HttpServer* http_check_tls::expired_ = nullptr;
+t::HttpServer* http_check_tls::wrong_host_ = nullptr;
+t::HttpServer* http_check_tls::self_signed_ = nullptr;
+long long http_check_tls::good_not_after_ = 0;
+
+TEST_F(http_check_tls, TrustedCertificateAndItsDetails) {
+  const Result r = once(target("good", good_->url("/ok"), "ca_file: " + yaml_quote(pki_->ca_file())));
+  const json good = r.one("good");
+  expect_schema(good);
+  EXPECT_TRUE(good["success"].get<bool>()) << good;
+  ASSERT_TRUE(good["tls_ms"].is_number_float());
+  EXPECT_GT(good["tls_ms"].get<double>(), 0.0);
+  EXPECT_NE(good["tls_cert_issuer"].get<std::string>().find("CN=webmon Test CA"),
+            std::string::npos)
+      << good["tls_cert_issuer"];
+  const std::string not_after = good["tls_cert_not_after"];
+  std::tm tm{};
+  ASSERT_NE(strptime(not_after.c_str(), "%Y-%m-%dT%H:%M:%S", &tm), nullptr) << not_after;
+  EXPECT_NEAR(static_cast<double>(timegm(&tm)), static_cast<double>(good_not_after_), 5.0);
+  EXPECT_EQ(good["tls_version"], "TLSv1.3");
+}
+
+TEST_F(http_check_tls, BadCertificatesFailWithTls) {
+  const std::string ca = "ca_file: " + yaml_quote(pki_->ca_file());
+  const Result r = once(target("expired", expired_->url("/ok"), ca) +
+                        target("wrong_host", wrong_host_->url("/ok"), ca) +
+                        target("untrusted", self_signed_->url("/ok"), ca) +
+                        target("system_store", good_->url("/ok")));
+  for (const char* n : {"expired", "wrong_host", "untrusted", "system_store"}) {
+    const json rec = r.one(n);
+    expect_schema(rec);
+    EXPECT_EQ(rec["error"], "tls") << n << ": " << rec;
+    EXPECT_TRUE(rec["status_code"].is_null()) << n;
+  }
+  EXPECT_NE(r.one("expired")["error_message"].get<std::string>().find("expired"),
+            std::string::npos)
+      << r.one("expired");
+}
+
+TEST_F(http_check_tls, TlsVerifyFalsePasses) {
+  const Result r = once(target("expired", expired_->url("/ok"), "tls_verify: false") +
+                        target("wrong_host", wrong_host_->url("/ok"), "tls_verify: false") +
+                        target("untrusted", self_signed_->url("/ok"), "tls_verify: false"));
+  for (const char* n : {"expired", "wrong_host", "untrusted"}) {
+    const json rec = r.one(n);
+    EXPECT_TRUE(rec["success"].get<bool>()) << n << ": " << rec;
+    EXPECT_TRUE(rec["tls_cert_not_after"].is_string()) << n;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Misbehaving targets
+
+TEST(http_check_bad_targets, GarbageResetAndEndlessBodyFailWithoutStallingOthers) {
+  t::HttpServer http;
+  t::RawServer garbage(&t::RawServer::garbage);
+  t::RawServer reset(&t::RawServer::reset);
+  const Result r =
+      run("    interval: 200ms\n    timeout: 3s\n    targets:\n" +
+              target("garbage", garbage.url("/")) + target("reset", reset.url("/")) +
+              target("endless", http.url("/endless"), "max_body_size: 4MiB") +
+              target("endless_timeout", http.url("/endless"),
+                     "max_body_size: 1GiB, timeout: 500ms") +
+              target("good", http.url("/ok")),
+          stop_after(2500ms));
+  const auto good = r.of("good");
+  EXPECT_GE(good.size(), 9U);  // every 200 ms for 2.5 s, whatever the others do
+  for (const auto& g : good) {
+    EXPECT_TRUE(g["success"].get<bool>()) << g;
+  }
+  for (const char* n : {"garbage", "reset", "endless", "endless_timeout"}) {
+    const auto recs = r.of(n);
+    ASSERT_FALSE(recs.empty()) << n;
+    for (const auto& rec : recs) {
+      expect_schema(rec);
+      EXPECT_FALSE(rec["success"].get<bool>()) << n;
+    }
+  }
+  EXPECT_EQ(r.of("garbage")[0]["error"], "other") << r.of("garbage")[0];
+  EXPECT_EQ(r.of("reset")[0]["error"], "other") << r.of("reset")[0];
+  EXPECT_EQ(r.of("endless")[0]["error"], "other") << r.of("endless")[0];
+  EXPECT_EQ(r.of("endless_timeout")[0]["error"], "timeout") << r.of("endless_timeout")[0];
+  EXPECT_NE(r.of("endless")[0]["error_message"].get<std::string>().find("max_body_size"),
+            std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scheduling
+
+TEST(http_check_schedule, ThousandTargetsAllCheckedOnSchedule) {
+  // A raw server with a long listen backlog: cpp-httplib's backlog of 5 drops SYNs at this rate.
+  t::RawServer server(&t::RawServer::ok_close);
+  std::string targets;
+  for (int i = 0; i < 1000; ++i) {
+    targets += target("t" + std::to_string(i), server.url("/" + std::to_string(i)));
+  }
+  const Result r = run("    interval: 1s\n    timeout: 5s\n    targets:\n" + targets,
+                       stop_after(3800ms));
+  std::map<std::string, std::vector<json>> by_target;
+  for (const auto& rec : r.records) {
+    by_target[rec["target"]].push_back(rec);
+  }
+  ASSERT_EQ(by_target.size(), 1000U);
+  std::vector<double> lateness;
+  std::vector<int> buckets(10, 0);
+  int short_targets = 0;
+  for (const auto& [name, recs] : by_target) {
+    // Slots at offset, offset + 1 s, ... within 3.5 s: 3 or 4 checks, on an exact 1 s grid.
+    // (On a loaded machine a dropped SYN costs 1 s and skips a slot, so allow a few.)
+    EXPECT_GE(recs.size(), 2U) << name;
+    EXPECT_LE(recs.size(), 4U) << name;
+    short_targets += recs.size() < 3 ? 1 : 0;
+    std::vector<std::int64_t> times;
+    for (const auto& rec : recs) {
+      EXPECT_TRUE(rec["success"].get<bool>()) << rec;
+      lateness.push_back(rec["lateness_ms"].get<double>());
+      std::tm tm{};
+      const std::string ts = rec["time"];
+      strptime(ts.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+      times.push_back(static_cast<std::int64_t>(timegm(&tm)) * 1'000'000 +
+                      std::stoll(ts.substr(20, 6)));
+    }
+    std::sort(times.begin(), times.end());
+    for (std::size_t i = 1; i < times.size(); ++i) {
+      const std::int64_t gap = times[i] - times[i - 1];
+      const std::int64_t off_grid = std::min(gap % 1'000'000, 1'000'000 - gap % 1'000'000);
+      EXPECT_GE(gap, 999'998) << name;
+      EXPECT_LE(off_grid, 2) << name << ": scheduled times must stay on the 1 s grid";
+    }
+    ++buckets[static_cast<std::size_t>((times[0] / 100'000) % 10)];
+  }
+  // Starts are spread over the interval, not bunched.
+  for (int b : buckets) {
+    EXPECT_GT(b, 40);
+  }
+  EXPECT_LE(short_targets, 10);
+  EXPECT_LE(r.run.counter("checks", "checks_skipped_overlap"), 10U);
+  EXPECT_GE(r.run.counter("checks", "checks"), 3000U);
+  std::sort(lateness.begin(), lateness.end());
+  ASSERT_FALSE(lateness.empty());
+  EXPECT_GE(lateness.front(), 0.0);
+}
+
+TEST(http_check_schedule, SlowTargetNeverOverlapsItself) {
+  t::HttpServer http;
+  const Result r =
+      run("    interval: 100ms\n    timeout: 5s\n    targets:\n" +
+              target("slow", http.url("/slow?ms=450")) + target("fast", http.url("/ok")),
+          stop_after(2000ms));
+  EXPECT_EQ(http.max_concurrent_slow(), 1);
+  const auto slow = r.of("slow");
+  EXPECT_GE(slow.size(), 2U);
+  EXPECT_LE(slow.size(), 5U);
+  EXPECT_GT(r.run.counter("checks", "checks_skipped_overlap"), 5U);
+  EXPECT_GE(r.of("fast").size(), 15U);
+}
+
+TEST(http_check_schedule, ConcurrencyCapIsRespected) {
+  t::HttpServer http;
+  std::string targets;
+  for (int i = 0; i < 12; ++i) {
+    targets += target("s" + std::to_string(i), http.url("/slow?ms=200"));
+  }
+  const Result r = once(targets, "    max_concurrency: 4\n");
+  EXPECT_EQ(r.records.size(), 12U);
+  EXPECT_LE(http.max_concurrent_slow(), 4);
+  EXPECT_GE(http.max_concurrent_slow(), 2);
+  double max_late = 0;
+  for (const auto& rec : r.records) {
+    EXPECT_TRUE(rec["success"].get<bool>()) << rec;
+    max_late = std::max(max_late, rec["lateness_ms"].get<double>());
+  }
+  EXPECT_GE(max_late, 380.0);  // the last four waited for two rounds of 200 ms
+}
+
+TEST(http_check_schedule, FreshConnectionPerCheckUnlessReuseConnections) {
+  {
+    t::RawServer server(&t::RawServer::keep_alive_ok);
+    const Result r = run("    interval: 100ms\n    targets:\n" + target("k", server.url("/")),
+                         stop_after(1000ms));
+    const auto recs = r.of("k");
+    ASSERT_GE(recs.size(), 5U);
+    EXPECT_EQ(server.accepted(), static_cast<int>(recs.size()));
+    for (const auto& rec : recs) {
+      EXPECT_TRUE(rec["connect_ms"].is_number_float()) << rec;
+    }
+  }
+  {
+    t::RawServer server(&t::RawServer::keep_alive_ok);
+    const Result r = run("    interval: 100ms\n    reuse_connections: true\n    targets:\n" +
+                             target("k", server.url("/")),
+                         stop_after(1000ms));
+    ASSERT_GE(r.of("k").size(), 5U);
+    EXPECT_EQ(server.accepted(), 1);
+  }
+}
+
+TEST(http_check_schedule, StopsPromptlyWithChecksInFlight) {
+  t::HttpServer http;
+  const auto start = std::chrono::steady_clock::now();
+  const Result r = run("    timeout: 30s\n    interval: 1s\n    targets:\n" +
+                           target("slow", http.url("/slow?ms=5000")),
+                       stop_after(1200ms));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, 4500ms);
+  EXPECT_EQ(r.run.counter("checks", "checks_aborted"), 1U);
+}
+
+}  // namespace
+}  // namespace webmon::plugins::http_check
