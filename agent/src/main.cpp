@@ -18,9 +18,18 @@
 #include "runtime.hpp"
 #include "webmon/sdk/version.hpp"
 
+#define WEBMON_JEMALLOC_CONF_VISIBILITY __attribute__((visibility("default"), used))
+
 #ifndef WEBMON_VERSION
 #define WEBMON_VERSION "0.0.0"
 #endif
+
+// jemalloc tuning (read by jemalloc at start when it is linked in; ignored otherwise): few
+// arenas and quick return of freed pages keep the resident set small and steady.
+extern "C" {
+WEBMON_JEMALLOC_CONF_VISIBILITY const char* malloc_conf =
+    "narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:0";
+}
 
 namespace {
 

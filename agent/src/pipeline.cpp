@@ -37,7 +37,7 @@ constexpr OptionSpec kAgentOptions[] = {
      std::size(kMetricsOptions)},
     {"shutdown_timeout", OptionType::duration, "30s", false,
      "how long a graceful stop may take before the agent gives up and exits 1"},
-    {"buffer_records", OptionType::integer, "10000", false,
+    {"buffer_records", OptionType::integer, "4096", false,
      "records each component's input queue holds before upstream blocks (backpressure)"},
 };
 
@@ -312,7 +312,7 @@ PipelineSpec parse_pipeline(const std::string& text, const std::string& name,
     spec.agent.metrics_listen = m->get_string("listen");
   }
   spec.agent.shutdown_timeout = agent.get_duration("shutdown_timeout", spec.agent.shutdown_timeout);
-  const std::int64_t buffer = agent.get_int("buffer_records", 10'000);
+  const std::int64_t buffer = agent.get_int("buffer_records", 4096);
   if (buffer < 1) {
     agent.find("buffer_records")->fail("agent: option 'buffer_records' must be at least 1");
   }

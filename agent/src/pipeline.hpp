@@ -31,7 +31,7 @@ struct AgentSpec {
   std::vector<std::string> plugin_dirs;
   std::string metrics_listen;  // "" = no endpoint
   std::chrono::milliseconds shutdown_timeout{30'000};
-  std::size_t buffer_records = 10'000;
+  std::size_t buffer_records = 4096;
 };
 
 struct PipelineSpec {

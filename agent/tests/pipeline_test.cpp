@@ -34,7 +34,7 @@ TEST(Pipeline, ParsesStructureAndAgentSection) {
   const PipelineSpec spec = parse_pipeline(kGood, "p.yaml", process_env);
   EXPECT_EQ(spec.agent.name, "a1");
   EXPECT_EQ(spec.agent.shutdown_timeout.count(), 30'000);
-  EXPECT_EQ(spec.agent.buffer_records, 10'000U);
+  EXPECT_EQ(spec.agent.buffer_records, 4096U);
   ASSERT_EQ(spec.components.size(), 3U);
   EXPECT_EQ(spec.components[1].id, "labels");
   EXPECT_EQ(spec.components[1].plugin, "add_fields");

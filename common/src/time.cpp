@@ -37,13 +37,12 @@ constexpr Civil civil_from_days(std::int64_t z) noexcept {
   return {y + (m <= 2 ? 1 : 0), m, d};
 }
 
-void put(std::string& out, unsigned v, int width) {
-  char buf[8];
+char* put(char* p, unsigned v, int width) {
   for (int i = width - 1; i >= 0; --i) {
-    buf[i] = static_cast<char>('0' + v % 10);
+    p[i] = static_cast<char>('0' + v % 10);
     v /= 10;
   }
-  out.append(buf, static_cast<std::size_t>(width));
+  return p + width;
 }
 
 bool digits(std::string_view s, std::size_t pos, std::size_t n, unsigned& value) {
@@ -64,7 +63,7 @@ bool leap(std::int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 
 }  // namespace
 
-void append_rfc3339(sdk::Timestamp t, std::string& out) {
+char* write_rfc3339(sdk::Timestamp t, char* p) noexcept {
   std::int64_t secs = t.micros / 1'000'000;
   std::int64_t frac = t.micros % 1'000'000;
   if (frac < 0) {
@@ -78,20 +77,26 @@ void append_rfc3339(sdk::Timestamp t, std::string& out) {
     --days;
   }
   const Civil c = civil_from_days(days);
-  put(out, static_cast<unsigned>(c.y), 4);
-  out += '-';
-  put(out, c.m, 2);
-  out += '-';
-  put(out, c.d, 2);
-  out += 'T';
-  put(out, static_cast<unsigned>(sod / 3600), 2);
-  out += ':';
-  put(out, static_cast<unsigned>(sod / 60 % 60), 2);
-  out += ':';
-  put(out, static_cast<unsigned>(sod % 60), 2);
-  out += '.';
-  put(out, static_cast<unsigned>(frac), 6);
-  out += 'Z';
+  p = put(p, static_cast<unsigned>(c.y), 4);
+  *p++ = '-';
+  p = put(p, c.m, 2);
+  *p++ = '-';
+  p = put(p, c.d, 2);
+  *p++ = 'T';
+  p = put(p, static_cast<unsigned>(sod / 3600), 2);
+  *p++ = ':';
+  p = put(p, static_cast<unsigned>(sod / 60 % 60), 2);
+  *p++ = ':';
+  p = put(p, static_cast<unsigned>(sod % 60), 2);
+  *p++ = '.';
+  p = put(p, static_cast<unsigned>(frac), 6);
+  *p++ = 'Z';
+  return p;
+}
+
+void append_rfc3339(sdk::Timestamp t, std::string& out) {
+  char buf[32];
+  out.append(buf, static_cast<std::size_t>(write_rfc3339(t, buf) - buf));
 }
 
 std::optional<sdk::Timestamp> parse_rfc3339(std::string_view s) {

@@ -1,9 +1,11 @@
 // generator source: emits synthetic http_check records, for tests, benchmarks and demos.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "webmon/sdk/sdk.hpp"
 
@@ -33,8 +35,10 @@ class Rng {
     z = (z ^ (z >> 27U)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31U);
   }
-  double uniform(double lo, double hi) {
-    return lo + (hi - lo) * static_cast<double>(next() >> 11U) * 0x1.0p-53;
+  /// Uniform in [lo, hi), rounded to microseconds like real measurements.
+  double uniform_ms(double lo, double hi) {
+    const double v = lo + (hi - lo) * static_cast<double>(next() >> 11U) * 0x1.0p-53;
+    return std::nearbyint(v * 1000.0) / 1000.0;
   }
 
  private:
@@ -43,12 +47,13 @@ class Rng {
 
 class Generator final : public sdk::Source {
  public:
-  Generator(const sdk::ConfigNode& config, sdk::Context& /*ctx*/)
+  Generator(const sdk::ConfigNode& config, sdk::Context& ctx)
       : count_(config.get_int("count", 0)),
         rate_(config.get_double("rate", 0)),
         targets_(config.get_int("targets", 10)),
         batch_size_(config.get_int("batch_size", 500)),
-        failure_every_(config.get_int("failure_every", 20)) {
+        failure_every_(config.get_int("failure_every", 20)),
+        agent_(ctx.agent_name()) {
     if (count_ < 0) {
       config.find("count")->fail("option 'count' must be 0 (endless) or more");
     }
@@ -118,44 +123,77 @@ class Generator final : public sdk::Source {
   }
 
  private:
-  sdk::Record make_record(std::int64_t seq, sdk::Timestamp now) {
-    const std::int64_t t = seq % targets_;
+  // Field positions in the prototype record (see prototype()).
+  enum Slot : std::size_t {
+    kSuccess = 4, kStatus, kError, kErrorMessage, kResponseTime, kDns, kConnect, kTls, kTtfb,
+    kTransfer, kBodyBytes, kTlsNotAfter = 19, kLateness = 21,
+  };
+
+  /// One record per target with every field in place; checks are copies with values set.
+  sdk::Record prototype(std::int64_t t) const {
     char name[32];
     std::snprintf(name, sizeof name, "target-%05lld", static_cast<long long>(t));
-    const bool failed = failure_every_ > 0 && seq % failure_every_ == failure_every_ - 1;
-    const double dns = rng_.uniform(0.2, 2.0);
-    const double connect = rng_.uniform(0.3, 5.0);
-    const double tls = rng_.uniform(2.0, 20.0);
-    const double ttfb = rng_.uniform(5.0, 200.0);
-    const double transfer = rng_.uniform(0.1, 10.0);
     sdk::Record r;
     r.kind = "http_check";
-    r.time = now;
-    r.id = sdk::make_uuid_v7(now);
     r.fields.reserve(22);
     r.add("target", std::string(name));
     r.add("url", "https://" + std::string(name) + ".example/");
     r.add("method", std::string("GET"));
-    r.add("agent", ctx().agent_name());
-    r.add("success", !failed);
-    r.add("status_code", std::int64_t{failed ? 500 : 200});
-    r.add("error", failed ? sdk::Value(std::string("http_status")) : sdk::Value());
-    r.add("error_message",
-          failed ? sdk::Value(std::string("status 500 not in 200-399")) : sdk::Value());
-    r.add("response_time_ms", dns + connect + tls + ttfb + transfer);
-    r.add("dns_ms", dns);
-    r.add("connect_ms", connect);
-    r.add("tls_ms", tls);
-    r.add("ttfb_ms", ttfb);
-    r.add("transfer_ms", transfer);
-    r.add("body_bytes", static_cast<std::int64_t>(rng_.next() % 100'000));
+    r.add("agent", agent_);
+    r.add("success", true);
+    r.add("status_code", std::int64_t{200});
+    r.add("error", sdk::Value());
+    r.add("error_message", sdk::Value());
+    r.add("response_time_ms", 0.0);
+    r.add("dns_ms", 0.0);
+    r.add("connect_ms", 0.0);
+    r.add("tls_ms", 0.0);
+    r.add("ttfb_ms", 0.0);
+    r.add("transfer_ms", 0.0);
+    r.add("body_bytes", std::int64_t{0});
     r.add("http_version", std::string("1.1"));
     r.add("remote_ip", "192.0.2." + std::to_string(t % 254 + 1));
     r.add("redirects", std::int64_t{0});
     r.add("regex_matched", sdk::Value());
-    r.add("tls_cert_not_after", sdk::Timestamp{now.micros + 90LL * 86'400'000'000LL});
+    r.add("tls_cert_not_after", sdk::Timestamp{});
     r.add("tls_cert_issuer", std::string("CN=Example Test CA"));
-    r.add("lateness_ms", rng_.uniform(0.0, 1.0));
+    r.add("lateness_ms", 0.0);
+    return r;
+  }
+
+  sdk::Record make_record(std::int64_t seq, sdk::Timestamp now) {
+    const auto t = static_cast<std::size_t>(seq % targets_);
+    if (prototypes_.size() <= t) {
+      prototypes_.resize(t + 1);
+    }
+    if (prototypes_[t].kind.empty()) {
+      prototypes_[t] = prototype(static_cast<std::int64_t>(t));
+    }
+    sdk::Record r = prototypes_[t];
+    const bool failed = failure_every_ > 0 && seq % failure_every_ == failure_every_ - 1;
+    const double dns = rng_.uniform_ms(0.2, 2.0);
+    const double connect = rng_.uniform_ms(0.3, 5.0);
+    const double tls = rng_.uniform_ms(2.0, 20.0);
+    const double ttfb = rng_.uniform_ms(5.0, 200.0);
+    const double transfer = rng_.uniform_ms(0.1, 10.0);
+    r.time = now;
+    r.id = sdk::make_uuid_v7(now);
+    auto& f = r.fields;
+    if (failed) {
+      f[kSuccess].value = false;
+      f[kStatus].value = std::int64_t{500};
+      f[kError].value = std::string("http_status");
+      f[kErrorMessage].value = std::string("status 500 not in 200-399");
+    }
+    f[kResponseTime].value = std::nearbyint((dns + connect + tls + ttfb + transfer) * 1000.0) / 1000.0;
+    f[kDns].value = dns;
+    f[kConnect].value = connect;
+    f[kTls].value = tls;
+    f[kTtfb].value = ttfb;
+    f[kTransfer].value = transfer;
+    f[kBodyBytes].value = static_cast<std::int64_t>(rng_.next() % 100'000);
+    f[kTlsNotAfter].value = sdk::Timestamp{now.micros + 90LL * 86'400'000'000LL};
+    f[kLateness].value = rng_.uniform_ms(0.0, 1.0);
     return r;
   }
 
@@ -164,6 +202,8 @@ class Generator final : public sdk::Source {
   std::int64_t targets_;
   std::int64_t batch_size_;
   std::int64_t failure_every_;
+  std::string agent_;
+  std::vector<sdk::Record> prototypes_;
   Rng rng_{0x5EED};
 };
 

@@ -9,6 +9,9 @@
 
 namespace webmon::common {
 
+/// Writes the 27 characters of "2026-11-27T22:00:00.123456Z" at `out`; returns the end.
+char* write_rfc3339(sdk::Timestamp t, char* out) noexcept;
+
 /// Appends "2026-11-27T22:00:00.123456Z" (always 6 fractional digits, always Z).
 void append_rfc3339(sdk::Timestamp t, std::string& out);
 
