@@ -113,6 +113,14 @@ void print_plugins(const std::vector<std::string>& search_path) {
 }
 
 int run_agent(const Cli& cli) {
+  // Signals are handled by a dedicated thread; every other thread — including threads that
+  // plugins start while they are constructed — inherits this mask and has them blocked.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
   if (!cli.env_file.empty()) {
     load_env_file(cli.env_file);
   }
@@ -144,13 +152,6 @@ int run_agent(const Cli& cli) {
     return kExitOk;
   }
 
-  // Signals are handled by a dedicated thread; every other thread has them blocked.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
   const RuntimeRegistration registration(runtime);
   std::thread signals([set] {
     int count = 0;
