@@ -173,18 +173,23 @@ Result Connection::exec_params(const std::string& sql, const std::vector<const c
                "query failed");
 }
 
-std::uint64_t Connection::copy_in(const std::string& copy_sql, std::string_view data) {
+std::uint64_t Connection::copy_in(const std::string& copy_sql,
+                                  const std::function<bool(std::string&)>& fill,
+                                  std::string& buffer) {
   Result start(PQexec(conn_, copy_sql.c_str()));
   if (!start || PQresultStatus(start.get()) != PGRES_COPY_IN) {
     check(start.release(), "COPY failed");
     throw PgError("COPY failed: server did not enter COPY mode", "", FailureKind::transient);
   }
   start.reset();
-  constexpr std::size_t kChunk = 1 << 18;
   bool sent_ok = true;
-  for (std::size_t off = 0; off < data.size() && sent_ok; off += kChunk) {
-    const std::size_t n = std::min(kChunk, data.size() - off);
-    sent_ok = PQputCopyData(conn_, data.data() + off, static_cast<int>(n)) == 1;
+  bool more = true;
+  while (more && sent_ok) {
+    buffer.clear();
+    more = fill(buffer);
+    if (!buffer.empty()) {
+      sent_ok = PQputCopyData(conn_, buffer.data(), static_cast<int>(buffer.size())) == 1;
+    }
   }
   if (PQputCopyEnd(conn_, sent_ok ? nullptr : "client failed to send data") != 1) {
     sent_ok = false;
@@ -195,7 +200,8 @@ std::uint64_t Connection::copy_in(const std::string& copy_sql, std::string_view 
     throw PgError("COPY failed: " + trim(PQerrorMessage(conn_)), "", FailureKind::transient);
   }
   const char* tuples = PQcmdTuples(r.get());
-  const std::uint64_t rows = tuples != nullptr && *tuples != '\0' ? std::strtoull(tuples, nullptr, 10) : 0;
+  const std::uint64_t rows =
+      tuples != nullptr && *tuples != '\0' ? std::strtoull(tuples, nullptr, 10) : 0;
   while (PGresult* extra = PQgetResult(conn_)) {
     PQclear(extra);
   }

@@ -7,6 +7,7 @@
 
 #include <libpq-fe.h>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -74,8 +75,11 @@ class Connection {
   Result exec(const std::string& sql);
   /// Runs one statement with text parameters (nullptr = NULL).
   Result exec_params(const std::string& sql, const std::vector<const char*>& params);
-  /// COPY ... FROM STDIN with `data` in text format; returns the number of rows copied.
-  std::uint64_t copy_in(const std::string& copy_sql, std::string_view data);
+  /// COPY ... FROM STDIN, streaming: `fill` appends the next part of the data to the (cleared)
+  /// buffer and returns false after the last part; each part is sent while the next is made,
+  /// so the server works while the client encodes. Returns the number of rows copied.
+  std::uint64_t copy_in(const std::string& copy_sql,
+                        const std::function<bool(std::string&)>& fill, std::string& buffer);
 
   /// Asks the server to cancel the running statement. Thread-safe.
   void cancel() noexcept;

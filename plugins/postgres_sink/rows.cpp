@@ -6,6 +6,7 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <variant>
 
@@ -264,34 +265,6 @@ bool is_uuid(std::string_view s) noexcept {
   return true;
 }
 
-void append_copy_text(std::string_view s, std::string& out) {
-  std::size_t start = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    const char* esc = nullptr;
-    switch (c) {
-      case '\\':
-        esc = "\\\\";
-        break;
-      case '\n':
-        esc = "\\n";
-        break;
-      case '\r':
-        esc = "\\r";
-        break;
-      case '\t':
-        esc = "\\t";
-        break;
-      default:
-        continue;
-    }
-    out.append(s.data() + start, i - start);
-    out += esc;
-    start = i + 1;
-  }
-  out.append(s.data() + start, s.size() - start);
-}
-
 std::optional<std::string> validate(const sdk::Record& r, const TimeWindow& window) {
   if (r.kind != "http_check") {
     return "unknown record kind '" + r.kind + "' (this sink stores http_check)";
@@ -416,41 +389,140 @@ std::optional<std::string> validate(const sdk::Record& r, const TimeWindow& wind
   return std::nullopt;
 }
 
+namespace {
+
+constexpr std::int64_t kPgEpochMicros = 946'684'800'000'000LL;  // 2000-01-01 in Unix micros
+
+void put16(std::uint16_t v, std::string& out) {
+  out += static_cast<char>(v >> 8U);
+  out += static_cast<char>(v & 0xFFU);
+}
+void put32(std::uint32_t v, std::string& out) {
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    out += static_cast<char>((v >> static_cast<unsigned>(shift)) & 0xFFU);
+  }
+}
+void put64(std::uint64_t v, std::string& out) {
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    out += static_cast<char>((v >> static_cast<unsigned>(shift)) & 0xFFU);
+  }
+}
+void put_null(std::string& out) { put32(0xFFFFFFFFU, out); }
+void put_text(std::string_view s, std::string& out) {
+  put32(static_cast<std::uint32_t>(s.size()), out);
+  out.append(s);
+}
+void put_timestamp(std::int64_t unix_micros, std::string& out) {
+  put32(8, out);
+  put64(static_cast<std::uint64_t>(unix_micros - kPgEpochMicros), out);
+}
+int hex(char c) {
+  return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+void put_uuid(std::string_view id, std::string& out) {
+  put32(16, out);
+  int hi = -1;
+  for (char c : id) {
+    if (c == '-') {
+      continue;
+    }
+    if (hi < 0) {
+      hi = hex(c);
+    } else {
+      out += static_cast<char>((hi << 4) | hex(c));
+      hi = -1;
+    }
+  }
+}
+void put_inet(const std::string& ip, std::string& out) {
+  unsigned char addr[16];
+  // PostgreSQL's inet wire format: family (2 = IPv4, 3 = IPv6), bits, is_cidr, length, bytes.
+  if (inet_pton(AF_INET, ip.c_str(), addr) == 1) {
+    put32(8, out);
+    out += '\x02';
+    out += static_cast<char>(32);
+    out += '\0';
+    out += static_cast<char>(4);
+    out.append(reinterpret_cast<const char*>(addr), 4);
+  } else if (inet_pton(AF_INET6, ip.c_str(), addr) == 1) {
+    put32(20, out);
+    out += '\x03';
+    out += static_cast<char>(128);
+    out += '\0';
+    out += static_cast<char>(16);
+    out.append(reinterpret_cast<const char*>(addr), 16);
+  } else {
+    put_null(out);  // not reached: validate() refuses such addresses
+  }
+}
+void put_jsonb(std::string_view json, std::string& out) {
+  put32(static_cast<std::uint32_t>(json.size() + 1), out);
+  out += '\x01';  // jsonb binary format version
+  out.append(json);
+}
+
+}  // namespace
+
+void append_copy_header(std::string& out) {
+  out.append("PGCOPY\n\xff\r\n\0", 11);
+  put32(0, out);  // flags
+  put32(0, out);  // header extension length
+}
+
+void append_copy_trailer(std::string& out) { put16(0xFFFFU, out); }
+
 void append_copy_row(const sdk::Record& r, std::string& out) {
   const Row row(r);
-  common::append_rfc3339(r.time, out);
-  out += '\t';
-  out += r.id;
+  put16(static_cast<std::uint16_t>(2 + kColumnCount + 2), out);
+  put_timestamp(r.time.micros, out);
+  put_uuid(r.id, out);
   for (std::size_t i = 0; i < kColumnCount; ++i) {
-    out += '\t';
     const Value* v = row.v[i];
     if (v == nullptr) {
-      out += "\\N";
+      put_null(out);
       continue;
     }
     switch (sdk::type_of(*v)) {
       case ValueType::null:
-        out += "\\N";
+        put_null(out);
         break;
       case ValueType::boolean:
-        out += std::get<bool>(*v) ? 't' : 'f';
+        put32(1, out);
+        out += std::get<bool>(*v) ? '\x01' : '\0';
         break;
-      case ValueType::integer:
-        append_int(std::get<std::int64_t>(*v), out);
+      case ValueType::integer: {
+        const std::int64_t n = std::get<std::int64_t>(*v);
+        if (i == kBodyBytes) {
+          put32(8, out);
+          put64(static_cast<std::uint64_t>(n), out);
+        } else {  // integer columns: validated ranges fit in int4
+          put32(4, out);
+          put32(static_cast<std::uint32_t>(static_cast<std::int32_t>(n)), out);
+        }
         break;
-      case ValueType::floating:
-        append_double(std::get<double>(*v), out);
+      }
+      case ValueType::floating: {
+        std::uint64_t bits = 0;
+        const double d = std::get<double>(*v);
+        std::memcpy(&bits, &d, sizeof bits);
+        put32(8, out);
+        put64(bits, out);
         break;
+      }
       case ValueType::string:
-        append_copy_text(std::get<std::string>(*v), out);
+        if (i == kRemoteIp) {
+          put_inet(std::get<std::string>(*v), out);
+        } else {
+          put_text(std::get<std::string>(*v), out);
+        }
         break;
       case ValueType::timestamp:
-        common::append_rfc3339(std::get<sdk::Timestamp>(*v), out);
+        put_timestamp(std::get<sdk::Timestamp>(*v).micros, out);
         break;
     }
   }
-  out += '\t';
-  std::string json;
+  thread_local std::string json;
+  json.clear();
   json += '{';
   bool first = true;
   for (const auto& [k, val] : r.labels) {
@@ -463,10 +535,9 @@ void append_copy_row(const sdk::Record& r, std::string& out) {
     common::append_json_string(val, json);
   }
   json += '}';
-  append_copy_text(json, out);
-  out += '\t';
+  put_jsonb(json, out);
   if (row.extra_count == 0) {
-    out += "\\N";
+    put_null(out);
   } else {
     json.clear();
     json += '{';
@@ -479,9 +550,8 @@ void append_copy_row(const sdk::Record& r, std::string& out) {
       append_json_value(row.extra[i]->value, json);
     }
     json += '}';
-    append_copy_text(json, out);
+    put_jsonb(json, out);
   }
-  out += '\n';
 }
 
 }  // namespace webmon::plugins::postgres_sink

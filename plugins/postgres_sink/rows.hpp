@@ -1,5 +1,6 @@
 // http_check rows for PostgreSQL: validation (types, required fields, ranges, sane times) and
-// the COPY text encoding of the webmon.http_check columns.
+// the binary COPY encoding of the webmon.http_check columns (binary, so the server does not
+// parse timestamps and numbers from text: it is most of the cost of a COPY).
 //
 // Contract: a record that validate() accepts encodes into a row PostgreSQL accepts (valid UTF-8
 // without NUL, values in the column types' ranges); anything else gets a one-line reason and
@@ -38,7 +39,11 @@ struct TimeWindow {
 /// The reason the record cannot be stored, or nullopt when it can.
 std::optional<std::string> validate(const sdk::Record& record, const TimeWindow& window);
 
-/// Appends the record's row (COPY text format, ending in '\n'). Only for validated records.
+/// The binary COPY header (signature, flags, extension length).
+void append_copy_header(std::string& out);
+/// The binary COPY trailer.
+void append_copy_trailer(std::string& out);
+/// Appends the record's row in binary COPY format. Only for validated records.
 void append_copy_row(const sdk::Record& record, std::string& out);
 
 /// RFC 3339 UTC with microseconds (common::append_rfc3339 as a string).
@@ -53,7 +58,5 @@ std::string storable_text(std::string_view s);
 /// True for "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (hex, either case).
 bool is_uuid(std::string_view s) noexcept;
 
-/// Appends `s` escaped for the COPY text format.
-void append_copy_text(std::string_view s, std::string& out);
 
 }  // namespace webmon::plugins::postgres_sink

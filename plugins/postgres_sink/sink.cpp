@@ -214,8 +214,8 @@ PostgresSink::PostgresSink(const sdk::ConfigNode& config, sdk::Context& ctx)
       c_partitions_dropped_(&ctx.counter("partitions_dropped")) {
   schema_sql_ = quote_ident(options_.schema);
   const std::string& cols = http_check_column_list();
-  copy_sql_ = "COPY " + schema_sql_ + ".http_check (" + cols + ") FROM STDIN";
-  stage_copy_sql_ = "COPY pg_temp.webmon_stage (" + cols + ") FROM STDIN";
+  copy_sql_ = "COPY " + schema_sql_ + ".http_check (" + cols + ") FROM STDIN (FORMAT binary)";
+  stage_copy_sql_ = "COPY pg_temp.webmon_stage (" + cols + ") FROM STDIN (FORMAT binary)";
   stage_insert_sql_ = "INSERT INTO " + schema_sql_ + ".http_check (" + cols + ") SELECT " + cols +
                       " FROM pg_temp.webmon_stage ON CONFLICT DO NOTHING";
   reject_sql_ = "INSERT INTO " + schema_sql_ +
@@ -689,22 +689,33 @@ void PostgresSink::commit(const std::vector<const sdk::Record*>& rows,
 
 void PostgresSink::commit_once(const std::vector<const sdk::Record*>& rows,
                                const std::vector<Reject>& rejects, bool staging) {
-  buf_.clear();
-  for (const sdk::Record* r : rows) {
-    append_copy_row(*r, buf_);
-  }
   Connection& conn = *conn_;
   const auto start = Clock::now();
+  std::size_t next = 0;
+  auto fill = [&](std::string& out) {
+    constexpr std::size_t kPart = 256 * 1024;
+    if (next == 0) {
+      append_copy_header(out);
+    }
+    while (next < rows.size() && out.size() < kPart) {
+      append_copy_row(*rows[next++], out);
+    }
+    if (next < rows.size()) {
+      return true;
+    }
+    append_copy_trailer(out);
+    return false;
+  };
   conn.exec("BEGIN");
   std::uint64_t inserted = 0;
   try {
     if (!rows.empty()) {
       if (staging) {
-        conn.copy_in(stage_copy_sql_, buf_);
+        conn.copy_in(stage_copy_sql_, fill, buf_);
         Result r = conn.exec(stage_insert_sql_);
         inserted = std::strtoull(PQcmdTuples(r.get()), nullptr, 10);
       } else {
-        inserted = conn.copy_in(copy_sql_, buf_);
+        inserted = conn.copy_in(copy_sql_, fill, buf_);
       }
     }
     std::string raw;

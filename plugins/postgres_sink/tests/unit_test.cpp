@@ -2,6 +2,7 @@
 // sample pipeline and README. No server needed.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -211,20 +212,74 @@ TEST(PostgresSinkRows, ColumnsCoverTheCommonSchema) {
   EXPECT_EQ(cols.size(), schema->fields.size());
 }
 
-TEST(PostgresSinkRows, CopyEncoding) {
+/// Splits one binary COPY row into its fields (nullopt = NULL).
+std::vector<std::optional<std::string>> fields_of(std::string_view row) {
+  auto get = [&](std::size_t n) {
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      v = (v << 8U) | static_cast<unsigned char>(row[i]);
+    }
+    row.remove_prefix(n);
+    return v;
+  };
+  std::vector<std::optional<std::string>> out;
+  const auto count = get(2);
+  for (std::uint64_t i = 0; i < count; ++i) {
+    const auto len = static_cast<std::uint32_t>(get(4));
+    if (len == 0xFFFFFFFFU) {
+      out.emplace_back(std::nullopt);
+    } else {
+      out.emplace_back(std::string(row.substr(0, len)));
+      row.remove_prefix(len);
+    }
+  }
+  EXPECT_TRUE(row.empty());
+  return out;
+}
+
+std::string be(std::uint64_t v, int bytes) {
+  std::string s;
+  for (int i = bytes - 1; i >= 0; --i) {
+    s += static_cast<char>((v >> (8U * static_cast<unsigned>(i))) & 0xFFU);
+  }
+  return s;
+}
+
+TEST(PostgresSinkRows, BinaryCopyEncoding) {
+  std::string header;
+  append_copy_header(header);
+  EXPECT_EQ(header, std::string("PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0", 19));
+  std::string trailer;
+  append_copy_trailer(trailer);
+  EXPECT_EQ(trailer, "\xff\xff");
+
   sdk::Record r = make_check(sdk::Timestamp{kNow + 123456}, "t\tab", true, 0.1);
-  r.id = "0190a8e4-0000-7000-8000-000000000001";
+  r.id = "0190a8e4-0000-7000-8000-0000000000ff";
   r.set("error_message", std::string("line1\nline2\\"));
+  r.set("remote_ip", std::string("2001:db8::1"));
   r.set("extra_field", std::int64_t{7});
   r.labels["k"] = "v\"q";
   std::string out;
   append_copy_row(r, out);
-  EXPECT_EQ(out,
-            "2026-09-21T14:13:20.123456Z\t0190a8e4-0000-7000-8000-000000000001\tt\\tab\t"
-            "https://t\\tab.example/\tGET\ttest-agent\tt\t200\t\\N\tline1\\nline2\\\\\t0.1\t1.25\t"
-            "2.5\t\\N\t10\t0.125\t1256\t2\t192.0.2.7\t1\tt\t2026-10-21T14:13:20.123456Z\t"
-            "CN=Test CA\t\\N\t0.5\t{\"k\":\"v\\\\\"q\",\"region\":\"eu-west\"}\t"
-            "{\"extra_field\":7}\n");
+  const auto f = fields_of(out);
+  ASSERT_EQ(f.size(), 27U);
+  EXPECT_EQ(f[0], be(static_cast<std::uint64_t>(kNow + 123456 - 946'684'800'000'000LL), 8));
+  EXPECT_EQ(f[1], std::string("\x01\x90\xa8\xe4\0\0\x70\0\x80\0\0\0\0\0\0\xff", 16));
+  EXPECT_EQ(f[2], "t\tab");                     // target
+  EXPECT_EQ(f[6], std::string("\x01", 1));      // success
+  EXPECT_EQ(f[7], be(200, 4));                  // status_code int4
+  EXPECT_EQ(f[8], std::nullopt);                // error
+  EXPECT_EQ(f[9], "line1\nline2\\");            // error_message
+  double d = 0.1;
+  std::uint64_t bits = 0;
+  std::memcpy(&bits, &d, 8);
+  EXPECT_EQ(f[10], be(bits, 8));                // response_time_ms float8
+  EXPECT_EQ(f[13], std::nullopt);               // tls_ms
+  EXPECT_EQ(f[16], be(1256, 8));                // body_bytes int8
+  EXPECT_EQ(f[18], std::string("\x03\x80\0\x10\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01", 20));
+  EXPECT_EQ(f[19], be(1, 4));                   // redirects
+  EXPECT_EQ(f[25], "\x01{\"k\":\"v\\\"q\",\"region\":\"eu-west\"}");  // labels jsonb
+  EXPECT_EQ(f[26], "\x01{\"extra_field\":7}");  // extra jsonb
 }
 
 TEST(PostgresSinkRows, HelperFunctions) {
