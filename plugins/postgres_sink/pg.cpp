@@ -48,6 +48,7 @@ FailureKind classify_sqlstate(std::string_view s) noexcept {
 bool connect_error_is_transient(std::string_view m) noexcept {
   for (const char* needle :
        {"Connection refused", "starting up", "shutting down", "too many clients",
+        "too many connections",
         "remaining connection slots", "timeout expired", "recovery mode", "No route to host",
         "Network is unreachable", "server closed the connection", "Connection reset",
         "could not receive data", "could not send data", "Resource temporarily unavailable",

@@ -384,5 +384,57 @@ TEST(PostgresSinkIntegration, ViewsReturnUptimeAndPercentilesOfKnownData) {
   EXPECT_EQ(summary, expected);
 }
 
+TEST(PostgresSinkIntegration, ConnectionKilledAndTooManyConnectionsAreRetried) {
+  TestDb db("pgsink_conn");
+  // Start-up while the database refuses connections ("too many connections"): waits, then works.
+  db.query("ALTER DATABASE \"" + db.name() + "\" CONNECTION LIMIT 0");
+  DirectSink s(db.sink_config({{"retry_backoff", "50ms"}, {"retry_backoff_max", "500ms"},
+                               {"start_timeout", "30s"}, {"batch_size", "100"}}));
+  sdk::Status started;
+  std::thread starter([&] { started = s.start(); });
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(db.value("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                     "'webmon postgres_sink pg'"),
+            "0");
+  db.query("ALTER DATABASE \"" + db.name() + "\" CONNECTION LIMIT -1");
+  starter.join();
+  ASSERT_TRUE(started.is_ok()) << started.message();
+  EXPECT_NE(s.ctx.all_logs().find("too many connections"), std::string::npos) << s.ctx.all_logs();
+
+  // Mid-stream: the sink's session is terminated and new ones are refused for a while.
+  const std::int64_t now = sdk::now().micros;
+  s.write(checks(300, now - 10'000'000));
+  db.wait_for_value("SELECT count(*) FROM webmon.http_check", "300", 20s);
+  db.query("ALTER DATABASE \"" + db.name() + "\" CONNECTION LIMIT 0");
+  db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+           "'webmon postgres_sink pg'");
+  s.write(checks(300, now - 5'000'000));
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(db.value("SELECT count(*) FROM webmon.http_check"), "300");
+  db.query("ALTER DATABASE \"" + db.name() + "\" CONNECTION LIMIT -1");
+  ASSERT_TRUE(s.flush(30s).is_ok()) << s.ctx.all_logs();
+  EXPECT_EQ(s.acks.count(sdk::AckStatus::delivered), 2);
+  EXPECT_GE(s.ctx.get("reconnects"), 1U);
+  EXPECT_EQ(db.value("SELECT count(*) FROM webmon.http_check"), "600");
+  EXPECT_EQ(db.value("SELECT count(DISTINCT id) FROM webmon.http_check"), "600");
+}
+
+TEST(PostgresSinkIntegration, SamplePipelineRunsInTheAgent) {
+  TestDb db("pgsink_sample");
+  const StackEnv& e = stack_env();
+  const auto r = webmon::testing::run_process(
+      {webmon::testing::agent_binary(), "--pipeline",
+       std::string(WEBMON_SOURCE_DIR) + "/plugins/postgres_sink/sample.yaml"},
+      120s,
+      {"DATABASE_HOST=" + e.host, "DATABASE_PORT=" + e.port, "DATABASE_DB=" + db.name(),
+       "DATABASE_USER=" + e.user, "DATABASE_PASSWD=" + e.password,
+       "DATABASE_SSLMODE=verify-full", "DATABASE_SSLROOTCERT=" + e.sslrootcert});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find(e.password), std::string::npos);
+  EXPECT_EQ(r.out.find(e.password), std::string::npos);
+  EXPECT_EQ(db.value("SELECT count(*) FROM webmon.http_check"), "100");
+  EXPECT_EQ(db.value("SELECT count(DISTINCT target) FROM webmon.http_check"), "10");
+}
+
 }  // namespace
 }  // namespace webmon::plugins::postgres_sink::testing

@@ -311,6 +311,7 @@ TEST(PostgresSinkPg, FailureClassification) {
       "connection to server at \"127.0.0.1\", port 1 failed: Connection refused"));
   EXPECT_TRUE(connect_error_is_transient("FATAL:  sorry, too many clients already"));
   EXPECT_TRUE(connect_error_is_transient("FATAL:  the database system is starting up"));
+  EXPECT_TRUE(connect_error_is_transient("FATAL:  too many connections for database \"x\""));
   EXPECT_FALSE(connect_error_is_transient("SSL error: certificate verify failed"));
   EXPECT_FALSE(connect_error_is_transient("password authentication failed for user \"x\""));
 }
