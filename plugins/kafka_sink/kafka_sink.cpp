@@ -99,6 +99,9 @@ KafkaSink::KafkaSink(const sdk::ConfigNode& config, sdk::Context& ctx)
       {"queue.buffering.max.messages", std::to_string(max_records)},
       {"queue.buffering.max.kbytes", std::to_string(std::max<std::uint64_t>(1, max_size >> 10U))},
       {"message.timeout.ms", std::to_string(timeout.count())},
+      // Reconnect within a second once the broker is back (librdkafka's default is 10 s;
+      // Java's is 1 s).
+      {"reconnect.backoff.max.ms", "1000"},
       // Same key → same partition as the Java client's default partitioner.
       {"partitioner", "murmur2_random"},
   };

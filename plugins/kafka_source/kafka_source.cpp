@@ -103,11 +103,13 @@ KafkaSource::KafkaSource(const sdk::ConfigNode& config, sdk::Context& ctx)
                                             {"enable.auto.commit", "false"},
                                             {"enable.auto.offset.store", "false"},
                                             {"auto.offset.reset", start},
-                                            {"enable.partition.eof", "false"}});
+                                            {"enable.partition.eof", "false"},
+                                            {"reconnect.backoff.max.ms", "1000"}});
   dlq_conf_ = conn_.make_conf(config, {{"enable.idempotence", "true"},
                                        {"acks", "all"},
                                        {"message.timeout.ms", "0"},
-                                       {"linger.ms", "5"}});
+                                       {"linger.ms", "5"},
+                                       {"reconnect.backoff.max.ms", "1000"}});
 }
 
 KafkaSource::~KafkaSource() {

@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <iterator>
 #include <set>
 #include <thread>
 
@@ -74,6 +75,24 @@ std::vector<std::string> sorted(std::vector<std::string> v) {
   return v;
 }
 
+/// The same lines in any order, each as often; on failure says how they differ (briefly).
+::testing::AssertionResult same_lines(std::vector<std::string> got, std::vector<std::string> want) {
+  got = sorted(std::move(got));
+  want = sorted(std::move(want));
+  if (got == want) {
+    return ::testing::AssertionSuccess();
+  }
+  std::vector<std::string> extra, missing;
+  std::set_difference(got.begin(), got.end(), want.begin(), want.end(), std::back_inserter(extra));
+  std::set_difference(want.begin(), want.end(), got.begin(), got.end(),
+                      std::back_inserter(missing));
+  return ::testing::AssertionFailure()
+         << got.size() << " lines, expected " << want.size() << "; " << missing.size()
+         << " missing, " << extra.size() << " unexpected"
+         << (missing.empty() ? "" : "; first missing: " + missing.front().substr(0, 200))
+         << (extra.empty() ? "" : "; first unexpected: " + extra.front().substr(0, 200));
+}
+
 /// Produces `n` generator records through kafka_sink; returns the lines the generator emitted.
 std::vector<std::string> produce_records(const std::string& conn, const std::string& topic, int n,
                                          const TempDir& dir) {
@@ -110,7 +129,7 @@ void round_trip(const std::string& conn, const std::string& prefix, int n, int p
   EXPECT_EQ(run.config_error, "");
   EXPECT_EQ(run.exit_code, 0);
   // Identical content: the same JSON lines, each exactly once.
-  EXPECT_EQ(sorted(lines(read_file(got))), sorted(expected));
+  EXPECT_TRUE(same_lines(lines(read_file(got)), expected));
 
   // Keys are the target names, headers as DESIGN.md says, per-target order kept.
   const auto raw = consume_raw(topic, expected.size(), 30s);
@@ -221,8 +240,11 @@ TEST(KafkaStackFaults, BrokerKilledWhileProducingLosesNothing) {
     auto s = testing::run_process({source_dir() + "/scripts/stack", "kafka", "start"}, 180s);
     fault_log += "start: " + std::to_string(s.exit_code) + " " + s.err + "\n";
   };
-  auto run = run_pipeline(producer_yaml(plaintext_conn(), topic, n, expected,
-                                        "    rate: 2000\n    batch_size: 100\n"),
+  // The broker may need longer than the default 30 s shutdown timeout to come back (JVM start
+  // and log recovery after SIGKILL): the final flush waits for it.
+  auto run = run_pipeline("agent: { shutdown_timeout: 150s }\n" +
+                              producer_yaml(plaintext_conn(), topic, n, expected,
+                                            "    rate: 2000\n    batch_size: 100\n"),
                           opts);
   EXPECT_EQ(run.exit_code, 0) << fault_log;
   EXPECT_NE(fault_log.find("kill: 0"), std::string::npos) << fault_log;
@@ -253,7 +275,10 @@ TEST(KafkaStackFaults, ConsumerKilledResumesFromCommittedOffsets) {
   const std::string group = "g-" + topic;
   const std::string slow =
       "  slow:\n    plugin: blackhole\n    inputs: [kafka]\n    delay: 20ms\n";
-  const std::string extra = "    batch_size: 100\n    commit_interval: 200ms\n";
+  // A short session: the group notices the killed member in seconds, not 45 s.
+  const std::string extra =
+      "    batch_size: 100\n    commit_interval: 200ms\n"
+      "    librdkafka: { session.timeout.ms: 6000 }\n";
   const std::string got1 = dir.path() + "/got1.jsonl";
   const std::string got2 = dir.path() + "/got2.jsonl";
   {
@@ -273,7 +298,8 @@ TEST(KafkaStackFaults, ConsumerKilledResumesFromCommittedOffsets) {
   EXPECT_LE(committed, static_cast<std::int64_t>(l1)) << "committed more than was delivered";
   ASSERT_LT(l1, static_cast<std::size_t>(n)) << "consumer finished before it was killed";
 
-  Agent b(dir.write("c2.yaml", consumer_yaml(plaintext_conn(), topic, group, got2)),
+  Agent b(dir.write("c2.yaml", consumer_yaml(plaintext_conn(), topic, group, got2,
+                                             "    librdkafka: { session.timeout.ms: 6000 }\n")),
           dir.path() + "/c2.log");
   const auto want = ids_of(expected);
   auto all_seen = [&] {
@@ -337,7 +363,8 @@ TEST(KafkaStack, UndecodableMessagesGoToTheDeadLetterTopic) {
       consumer_yaml(plaintext_conn(), topic, group, got, "    max_message_size: 8KiB\n"), got, 5);
   EXPECT_EQ(run.exit_code, 0);
   const std::vector<std::string> want(valid.begin(), valid.begin() + 5);
-  EXPECT_EQ(lines(read_file(got)), want) << "the records around bad messages are delivered";
+  EXPECT_TRUE(same_lines(lines(read_file(got)), want))
+      << "the records around bad messages are delivered";
   EXPECT_EQ(run.counter("kafka", "dead_lettered"), 4U);
 
   const auto dlq = consume_raw(topic + ".dlq", 4, 30s);
@@ -375,11 +402,12 @@ TEST(KafkaStack, RetryableBatchesAreReadAgainAndNotCommitted) {
   EXPECT_EQ(run.exit_code, 0);
   EXPECT_GE(line_count(got), 150U) << "each retryable batch is delivered again";
   EXPECT_GE(run.counter("kafka", "retried_batches"), 3U);
-  EXPECT_EQ(committed_offsets(group, topic, 1), std::vector<std::int64_t>{-1});
+  // Nothing past the first (never delivered) record is committed: -1 (none) or 0.
+  EXPECT_LE(committed_offsets(group, topic, 1).at(0), 0);
 
   const std::string got2 = dir.path() + "/got2.jsonl";
   auto again = consume_until(consumer_yaml(plaintext_conn(), topic, group, got2), got2, 50);
-  EXPECT_EQ(sorted(lines(read_file(got2))), sorted(expected));
+  EXPECT_TRUE(same_lines(lines(read_file(got2)), expected));
   EXPECT_EQ(committed_offsets(group, topic, 1), std::vector<std::int64_t>{50});
 }
 
@@ -410,7 +438,7 @@ TEST(KafkaStack, RejectedBatchesGoToTheDeadLetterTopicAndAreCommitted) {
     EXPECT_EQ(m.headers.at("webmon-dlq-reason"), "rejected by a sink");
     values.push_back(m.value);
   }
-  EXPECT_EQ(sorted(values), sorted(expected));
+  EXPECT_TRUE(same_lines(values, expected));
 }
 
 TEST(KafkaStack, TwoConsumersSplitPartitionsAndTakeOver) {

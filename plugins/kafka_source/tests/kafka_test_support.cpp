@@ -178,7 +178,12 @@ void produce_raw(const std::string& topic, const std::vector<RawMessage>& messag
 
 std::vector<RawMessage> consume_raw(const std::string& topic, std::size_t count,
                                     std::chrono::milliseconds timeout) {
-  rd_kafka_t* rk = make(RD_KAFKA_CONSUMER, base_conf());
+  rd_kafka_conf_t* conf = base_conf();
+  char err[256];
+  const std::string group = "raw-reader-" + std::to_string(std::random_device{}());
+  rd_kafka_conf_set(conf, "group.id", group.c_str(), err, sizeof err);
+  rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
+  rd_kafka_t* rk = make(RD_KAFKA_CONSUMER, conf);
   const rd_kafka_metadata_t* md = nullptr;
   rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
   int partitions = 1;
