@@ -370,7 +370,6 @@ int Runtime::run() {
           (void)(*jt)->sink->flush(std::chrono::milliseconds(0));
         }
       }
-      joined_ = true;
       return 1;
     }
     n.started = true;
@@ -383,6 +382,7 @@ int Runtime::run() {
       ++sinks_running_;
     }
   }
+  joined_ = false;  // threads exist from here until they are joined
   for (auto& np : nodes_) {
     Node& n = *np;
     if (n.sink != nullptr) {

@@ -48,7 +48,7 @@ class Runtime {
   [[nodiscard]] Metrics& metrics() noexcept { return metrics_; }
   /// Batches emitted by sources and not yet acknowledged.
   [[nodiscard]] std::int64_t in_flight() const noexcept { return in_flight_.load(); }
-  /// True once every thread of run() has been joined (false after a shutdown timeout).
+  /// False while threads started by run() may still execute (after a shutdown timeout).
   [[nodiscard]] bool joined() const noexcept { return joined_; }
 
  private:
@@ -68,7 +68,7 @@ class Runtime {
   std::mutex mu_;
   std::condition_variable cv_;
   std::size_t sinks_running_ = 0;
-  bool joined_ = false;
+  bool joined_ = true;  // false while threads of run() exist
 };
 
 }  // namespace webmon::agent
