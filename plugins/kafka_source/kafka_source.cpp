@@ -416,6 +416,7 @@ void KafkaSource::rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
 
 void KafkaSource::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* list) {
   rd_kafka_t* rk = consumer_.get();
+  last_rkt_ = nullptr;
   const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
   std::string names;
   for (int i = 0; i < list->cnt; ++i) {
@@ -748,7 +749,14 @@ void KafkaSource::handle_messages(rd_kafka_message_t** msgs, std::size_t n) {
       }
       continue;
     }
-    Partition* p = find_partition(rd_kafka_topic_name(m->rkt), m->partition);
+    Partition* p = nullptr;
+    if (m->rkt == last_rkt_ && m->partition == last_rkt_partition_ && last_part_ < parts_.size()) {
+      p = parts_[last_part_].get();  // messages come in runs of one partition
+    } else {
+      p = find_partition(rd_kafka_topic_name(m->rkt), m->partition);
+      last_rkt_ = p != nullptr ? m->rkt : nullptr;
+      last_rkt_partition_ = m->partition;
+    }
     if (p == nullptr || !p->assigned || p->retry_paused) {
       continue;  // revoked, or waiting to be read again: not tracked, not committed
     }

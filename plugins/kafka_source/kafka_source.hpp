@@ -186,6 +186,8 @@ class KafkaSource final : public sdk::Source {
   bool cap_paused_ = false;
   Clock::time_point cap_since_{};
   std::uint32_t last_part_ = UINT32_MAX;
+  const rd_kafka_topic_t* last_rkt_ = nullptr;  // cache: last message's topic handle
+  std::int32_t last_rkt_partition_ = -1;
   std::vector<rd_kafka_message_t*> msgs_;
   struct Decoded {
     bool skip = true;
