@@ -165,7 +165,7 @@ TEST(Cli, MetricsEndpointAndSigint) {
                        dir.path() + "/err");
   int port = -1;
   const std::regex re(R"(metrics on http://127\.0\.0\.1:(\d+)/metrics)");
-  for (int i = 0; i < 200 && port < 0; ++i) {
+  for (int i = 0; i < 800 && port < 0; ++i) {
     std::smatch m;
     const std::string err = read_file(dir.path() + "/err");
     if (std::regex_search(err, m, re)) {

@@ -150,7 +150,10 @@ TEST(Runtime, SigtermMidRunLosesNothingAcknowledged) {
                 "    plugin: file\n    inputs: [gen]\n    path: " + out + "\n");
   testing::Child agent({testing::agent_binary(), "--pipeline", pipeline}, dir.path() + "/stdout",
                        dir.path() + "/stderr");
-  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  // Signal once records are flowing (bounded wait; the machine may be busy).
+  for (int i = 0; i < 400 && lines(read_file(out)).size() < 3000; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   ASSERT_TRUE(agent.running()) << read_file(dir.path() + "/stderr");
   agent.signal(SIGTERM);
   const auto code = agent.wait(std::chrono::seconds(30));
@@ -163,7 +166,7 @@ TEST(Runtime, SigtermMidRunLosesNothingAcknowledged) {
   const std::size_t pos = err.find(key);
   ASSERT_NE(pos, std::string::npos) << err;
   const std::uint64_t sent = std::stoull(err.substr(pos + key.size()));
-  EXPECT_GT(sent, 5000U);
+  EXPECT_GE(sent, 3000U);
   EXPECT_EQ(lines(read_file(out)).size(), sent);
   EXPECT_NE(err.find("sink 'out' (file): received=" + std::to_string(sent) + " sent=" +
                      std::to_string(sent) + " errors=0"),
