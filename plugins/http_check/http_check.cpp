@@ -47,6 +47,11 @@ std::optional<sdk::Timestamp> asn1_time(const ASN1_TIME* t) {
   return sdk::Timestamp{static_cast<std::int64_t>(timegm(&tm)) * 1'000'000};
 }
 
+int ssl_ctx_index() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
 bool reserved_invalid_name(std::string_view host) {
   // RFC 6761 section 6.4: names under .invalid never resolve; answer without asking a resolver.
   constexpr std::string_view kInvalid = "invalid";
@@ -229,6 +234,29 @@ struct HttpCheckSource::Engine {
     return len;
   }
 
+  // TLS: record the leaf certificate while OpenSSL verifies it, so that a check failing
+  // verification (e.g. an expired certificate) still reports the expiry and issuer.
+  static int on_verify(int preverify_ok, X509_STORE_CTX* store) {
+    auto* ssl = static_cast<SSL*>(
+        X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+    X509* leaf = X509_STORE_CTX_get0_cert(store);
+    if (ssl != nullptr && leaf != nullptr) {
+      if (auto* c = static_cast<Check*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ssl_ctx_index()));
+          c != nullptr) {
+        c->cert_not_after = asn1_time(X509_get0_notAfter(leaf));
+        c->cert_issuer = issuer_text(leaf);
+      }
+    }
+    return preverify_ok;
+  }
+
+  static CURLcode on_ssl_ctx(CURL* /*easy*/, void* ssl_ctx, void* user) {
+    auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
+    SSL_CTX_set_ex_data(ctx, ssl_ctx_index(), user);
+    SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), &Engine::on_verify);
+    return CURLE_OK;
+  }
+
   static std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
     auto* c = static_cast<Check*>(user);
     const std::size_t len = size * n;
@@ -289,6 +317,8 @@ struct HttpCheckSource::Engine {
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, t.max_redirects);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, t.tls_verify ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, t.tls_verify ? 2L : 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, &Engine::on_ssl_ctx);
+    curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, c.get());
     if (!t.ca_file.empty()) {
       curl_easy_setopt(e, CURLOPT_CAINFO, t.ca_file.c_str());
     }

@@ -268,7 +268,7 @@ RawServer::RawServer(std::function<void(int fd)> handler) : handler_(std::move(h
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof addr;
   if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(listen_fd_, 128) != 0 ||
+      ::listen(listen_fd_, 4096) != 0 ||
       ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     throw std::runtime_error("cannot listen on 127.0.0.1");
   }
