@@ -113,6 +113,9 @@ KafkaSource::KafkaSource(const sdk::ConfigNode& config, sdk::Context& ctx)
 }
 
 KafkaSource::~KafkaSource() {
+  // Messages still held by unacknowledged batches must go before the consumer.
+  batches_.clear();
+  current_info_.release();
   if (queue_ != nullptr) {
     rd_kafka_queue_destroy(queue_);
   }
@@ -299,13 +302,17 @@ void KafkaSource::on_acknowledge(std::uint64_t token, AckStatus status) {
         if (r.part >= parts_.size() || parts_[r.part]->generation != r.generation) {
           continue;
         }
-        const RawSpan& s = info.spans[i];
+        const rd_kafka_message_t* m = info.msgs[i];
         const Partition& p = *parts_[r.part];
-        dlq_work_.push_back(make_dlq(r, dlq_topic_for(p.topic),
-                                     std::string_view(info.raw).substr(s.key_off, s.key_len),
-                                     s.key_len > 0,
-                                     std::string_view(info.raw).substr(s.value_off, s.value_len),
-                                     nullptr, p.partition, "rejected by a sink"));
+        rd_kafka_headers_t* hdrs = nullptr;
+        (void)rd_kafka_message_headers(m, &hdrs);
+        dlq_work_.push_back(make_dlq(
+            r, dlq_topic_for(p.topic),
+            std::string_view(static_cast<const char*>(m->key), m->key != nullptr ? m->key_len : 0),
+            m->key != nullptr,
+            std::string_view(static_cast<const char*>(m->payload),
+                             m->payload != nullptr ? m->len : 0),
+            hdrs, p.partition, "rejected by a sink"));
       }
       break;
   }
@@ -476,13 +483,9 @@ void KafkaSource::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition
       }
       kept.records.push_back(std::move(current_.records[i]));
       kept_info.refs.push_back(r);
-      const RawSpan& s = current_info_.spans[i];
-      RawSpan n{kept_info.raw.size(), s.value_len, 0, s.key_len};
-      kept_info.raw.append(current_info_.raw, s.value_off, s.value_len);
-      n.key_off = kept_info.raw.size();
-      kept_info.raw.append(current_info_.raw, s.key_off, s.key_len);
-      kept_info.spans.push_back(n);
+      kept_info.msgs.push_back(std::exchange(current_info_.msgs[i], nullptr));
     }
+    std::erase(current_info_.msgs, nullptr);
     current_ = std::move(kept);
     current_info_ = std::move(kept_info);
   }
@@ -796,11 +799,8 @@ void KafkaSource::handle_messages(rd_kafka_message_t** msgs, std::size_t n) {
       }
       current_.records.push_back(std::move(d.record));
       current_info_.refs.push_back(ref);
-      RawSpan span{current_info_.raw.size(), value.size(), 0, key.size()};
-      current_info_.raw.append(value);
-      span.key_off = current_info_.raw.size();
-      current_info_.raw.append(key);
-      current_info_.spans.push_back(span);
+      current_info_.msgs.push_back(m);
+      msgs[i] = nullptr;  // kept until the batch is acknowledged
       continue;
     }
     rd_kafka_headers_t* hdrs = nullptr;
@@ -881,7 +881,9 @@ sdk::Status KafkaSource::on_run() {
     if (n > 0) {
       handle_messages(msgs_.data(), static_cast<std::size_t>(n));
       for (ssize_t i = 0; i < n; ++i) {
-        rd_kafka_message_destroy(msgs_[static_cast<std::size_t>(i)]);
+        if (msgs_[static_cast<std::size_t>(i)] != nullptr) {
+          rd_kafka_message_destroy(msgs_[static_cast<std::size_t>(i)]);
+        }
       }
     }
     if (!current_.records.empty() &&

@@ -98,14 +98,33 @@ class KafkaSource final : public sdk::Source {
     std::uint64_t generation;
     std::int64_t offset;
   };
-  struct RawSpan {
-    std::size_t value_off, value_len, key_off, key_len;
-  };
-  /// What an emitted batch needs when its acknowledgement arrives.
+  /// What an emitted batch needs when its acknowledgement arrives: the offsets, and the
+  /// consumed messages themselves (no copy), for the DLQ when a sink rejects the batch.
   struct BatchInfo {
     std::vector<Ref> refs;
-    std::string raw;  // values and keys, for the DLQ when a sink rejects the batch
-    std::vector<RawSpan> spans;
+    std::vector<rd_kafka_message_t*> msgs;
+    BatchInfo() = default;
+    BatchInfo(BatchInfo&& o) noexcept : refs(std::move(o.refs)), msgs(std::move(o.msgs)) {
+      o.msgs.clear();
+    }
+    BatchInfo& operator=(BatchInfo&& o) noexcept {
+      if (this != &o) {
+        release();
+        refs = std::move(o.refs);
+        msgs = std::move(o.msgs);
+        o.msgs.clear();
+      }
+      return *this;
+    }
+    BatchInfo(const BatchInfo&) = delete;
+    BatchInfo& operator=(const BatchInfo&) = delete;
+    ~BatchInfo() { release(); }
+    void release() noexcept {
+      for (rd_kafka_message_t* m : msgs) {
+        rd_kafka_message_destroy(m);
+      }
+      msgs.clear();
+    }
   };
   /// One message on its way to the DLQ (the delivery report's opaque).
   struct DlqMessage {
@@ -127,6 +146,7 @@ class KafkaSource final : public sdk::Source {
   void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
   Partition* find_partition(const char* topic, std::int32_t partition);
   std::uint32_t partition_index(const std::string& topic, std::int32_t partition);
+  /// Takes ownership of the messages it keeps (sets their slots to nullptr).
   void handle_messages(rd_kafka_message_t** msgs, std::size_t n);
   bool emit_current();
   void service();
