@@ -95,9 +95,9 @@ std::vector<std::string> sorted(std::vector<std::string> v) {
 
 /// Produces `n` generator records through kafka_sink; returns the lines the generator emitted.
 std::vector<std::string> produce_records(const std::string& conn, const std::string& topic, int n,
-                                         const TempDir& dir) {
+                                         const TempDir& dir, const std::string& gen_extra = "") {
   const std::string expected = dir.path() + "/expected.jsonl";
-  auto run = run_pipeline(producer_yaml(conn, topic, n, expected));
+  auto run = run_pipeline(producer_yaml(conn, topic, n, expected, gen_extra));
   EXPECT_EQ(run.config_error, "");
   EXPECT_EQ(run.exit_code, 0);
   EXPECT_EQ(run.counter("kafka", "sent"), static_cast<std::uint64_t>(n));
@@ -284,7 +284,15 @@ TEST(KafkaStackFaults, ConsumerKilledResumesFromCommittedOffsets) {
   {
     Agent a(dir.write("c1.yaml", consumer_yaml(plaintext_conn(), topic, group, got1, extra, slow)),
             dir.path() + "/c1.log");
-    ASSERT_TRUE(eventually([&] { return line_count(got1) >= 5000; }, 60s))
+    // Kill it mid-way, once it has committed something (the slow sink holds the commits back).
+    auto committed_sum = [&] {
+      std::int64_t sum = 0;
+      for (auto c : committed_offsets(group, topic, 3)) {
+        sum += std::max<std::int64_t>(c, 0);
+      }
+      return sum;
+    };
+    ASSERT_TRUE(eventually([&] { return line_count(got1) >= 3000 && committed_sum() > 0; }, 60s))
         << read_file(dir.path() + "/c1.log");
     a.signal(SIGKILL);
     ASSERT_EQ(a.wait(10s), -SIGKILL);
@@ -445,7 +453,8 @@ TEST(KafkaStack, TwoConsumersSplitPartitionsAndTakeOver) {
   const std::string topic = create_topic("h5.group", 4);
   TempDir dir;
   const int n = 8000;
-  const auto expected = produce_records(plaintext_conn(), topic, n, dir);
+  // Many targets (keys), so every partition holds a fair share of the records.
+  const auto expected = produce_records(plaintext_conn(), topic, n, dir, "    targets: 1000\n");
   const std::string group = "g-" + topic;
   const std::string slow =
       "  slow:\n    plugin: blackhole\n    inputs: [kafka]\n    delay: 50ms\n";
@@ -459,8 +468,8 @@ TEST(KafkaStack, TwoConsumersSplitPartitionsAndTakeOver) {
   Agent b(dir.write("b.yaml", consumer_yaml(plaintext_conn(), topic, group, got_b, extra, slow)),
           dir.path() + "/b.log");
   ASSERT_TRUE(eventually([&] { return line_count(got_b) > 0; }, 30s))
-      << "the second consumer never got partitions\n"
-      << read_file(dir.path() + "/b.log");
+      << "the second consumer delivered nothing\n--- b.log\n"
+      << read_file(dir.path() + "/b.log") << "--- a.log\n" << read_file(dir.path() + "/a.log");
   const std::size_t a_before_stop = line_count(got_a);
   EXPECT_LT(a_before_stop, static_cast<std::size_t>(n)) << "test too fast to see a split";
   a.signal(SIGTERM);
