@@ -30,6 +30,8 @@ function(webmon_add_test name)
   if(ARG_LABELS)
     list(APPEND _props LABELS "${ARG_LABELS}")
   endif()
+  # Test names are prefixed with the binary's name ("http_check_test.Options.Unknown"), so
+  # `ctest -R http_check` selects a plugin's tests.
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 30
-                       PROPERTIES ${_props})
+                       TEST_PREFIX "${name}." PROPERTIES ${_props})
 endfunction()

@@ -1,0 +1,2 @@
+// Compile check: webmon/sdk/plugin.hpp is self-contained and warning-free.
+#include "webmon/sdk/plugin.hpp"

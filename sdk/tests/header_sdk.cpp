@@ -1,0 +1,2 @@
+// Compile check: webmon/sdk/sdk.hpp is self-contained and warning-free.
+#include "webmon/sdk/sdk.hpp"
