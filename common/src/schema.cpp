@@ -35,6 +35,7 @@ constexpr std::array<FieldSchema, 23> kHttpCheckFields{{
 }};
 
 constexpr KindSchema kHttpCheck{"http_check", kHttpCheckFields};
+static_assert(kHttpCheckFields.size() <= 64, "the decoder tracks fields in a 64-bit mask");
 
 constexpr std::array<std::string_view, 8> kErrorClasses{
     "dns", "connect", "timeout", "tls", "http_status", "body_mismatch", "too_many_redirects",

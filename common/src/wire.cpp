@@ -514,22 +514,43 @@ bool JsonDecoder::decode(std::string_view json, sdk::Record& out, std::string& e
   }
   const KindSchema* schema = find_schema(out.kind);
   out.fields.reserve(schema != nullptr ? schema->fields.size() : 16);
+  // Our encoder writes fields in schema order, so the next schema field is tried first.
+  std::size_t cursor = 0;
+  std::uint64_t seen = 0;  // schema fields present and not null
   for (auto field : obj) {
     const std::string_view key = field.key;
     if (reserved(key)) {
       continue;
     }
-    const FieldSchema* fs = schema != nullptr ? schema->find(key) : nullptr;
+    const FieldSchema* fs = nullptr;
+    if (schema != nullptr) {
+      const auto& fields = schema->fields;
+      if (cursor < fields.size() && fields[cursor].name == key) {
+        fs = &fields[cursor];
+      } else {
+        fs = schema->find(key);
+      }
+      if (fs != nullptr) {
+        cursor = static_cast<std::size_t>(fs - fields.data()) + 1;
+      }
+    }
     sdk::Value value;
     if (!convert(field.value, fs, key, value, error)) {
       return false;
     }
+    if (fs != nullptr && sdk::type_of(value) != sdk::ValueType::null) {
+      seen |= std::uint64_t{1} << static_cast<unsigned>(fs - schema->fields.data());
+    }
     out.add(std::string(key), std::move(value));
   }
   if (schema != nullptr) {
-    if (auto problem = check_record(out, *schema)) {
-      error = std::move(*problem);
-      return false;
+    for (std::size_t i = 0; i < schema->fields.size(); ++i) {
+      const FieldSchema& fs = schema->fields[i];
+      if (!fs.nullable && (seen & (std::uint64_t{1} << i)) == 0) {
+        error = "field '" + std::string(fs.name) + "': required " +
+                std::string(type_name(fs.type)) + " is missing";
+        return false;
+      }
     }
   }
   return true;
