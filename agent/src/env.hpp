@@ -1,24 +1,16 @@
-// Environment handling for pipeline files: ${VAR} substitution and dotenv files.
+// Environment handling for pipeline files: dotenv files; ${VAR} substitution lives in
+// common/ (shared with plugins).
 #pragma once
 
-#include <functional>
-#include <optional>
 #include <string>
-#include <string_view>
+
+#include "webmon/common/env.hpp"
 
 namespace webmon::agent {
 
-/// Looks a variable up; nullopt when unset.
-using EnvLookup = std::function<std::optional<std::string>(std::string_view)>;
-
-/// The process environment.
-std::optional<std::string> process_env(std::string_view name);
-
-/// Replaces ${VAR}, ${VAR:-default} and ${VAR:?message} in `text`; "$$" is a literal "$".
-/// A "$" not followed by "{" or "$" is kept as is. Throws std::runtime_error with a message
-/// (without position; the caller adds it) when a variable is unset and has no default,
-/// when ${VAR:?message} fails, or when the syntax is broken.
-std::string substitute(std::string_view text, const EnvLookup& lookup);
+using common::EnvLookup;
+using common::process_env;
+using common::substitute;
 
 /// Loads a dotenv file into the process environment: KEY=VALUE lines, optional "export "
 /// prefix, '#' comments, single quotes (literal) or double quotes (\n, \", \\ escapes).

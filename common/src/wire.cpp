@@ -328,23 +328,6 @@ std::string_view element_type_name(simdjson::dom::element_type t) {
   return "unknown";
 }
 
-bool is_uuid(std::string_view s) {
-  if (s.size() != 36) {
-    return false;
-  }
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (c != '-') {
-        return false;
-      }
-    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 // Converts a JSON value into a typed Value; `expected` is the schema's type (or nullptr).
 bool convert(simdjson::dom::element e, const FieldSchema* expected, std::string_view name,
              sdk::Value& out, std::string& error) {
@@ -551,6 +534,23 @@ bool JsonDecoder::decode(std::string_view json, sdk::Record& out, std::string& e
                 std::string(type_name(fs.type)) + " is missing";
         return false;
       }
+    }
+  }
+  return true;
+}
+
+bool is_uuid(std::string_view s) noexcept {
+  if (s.size() != 36) {
+    return false;
+  }
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-') {
+        return false;
+      }
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+      return false;
     }
   }
   return true;

@@ -19,6 +19,7 @@
 
 #include "http_check.hpp"
 #include "options.hpp"
+#include "webmon/common/env.hpp"
 
 namespace webmon::plugins::http_check {
 namespace {
@@ -57,50 +58,11 @@ const OptionSpec* find_spec(std::span<const OptionSpec> specs, std::string_view 
 // ${VAR}, ${VAR:-default}, ${VAR:?message}, $$ -> $ (the pipeline file's rules), for
 // targets_file scalars.
 std::string substitute_env(const std::string& text, const ConfigNode& at) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '$' || i + 1 >= text.size()) {
-      out += text[i];
-      continue;
-    }
-    if (text[i + 1] == '$') {
-      out += '$';
-      ++i;
-      continue;
-    }
-    if (text[i + 1] != '{') {
-      out += text[i];
-      continue;
-    }
-    const std::size_t close = text.find('}', i + 2);
-    if (close == std::string::npos) {
-      at.fail("unterminated ${ in '" + text + "'");
-    }
-    const std::string expr = text.substr(i + 2, close - i - 2);
-    std::string name = expr;
-    std::optional<std::string> fallback;
-    std::optional<std::string> message;
-    if (const std::size_t p = expr.find(":-"); p != std::string::npos) {
-      name = expr.substr(0, p);
-      fallback = expr.substr(p + 2);
-    } else if (const std::size_t q = expr.find(":?"); q != std::string::npos) {
-      name = expr.substr(0, q);
-      message = expr.substr(q + 2);
-    }
-    const char* value = std::getenv(name.c_str());
-    if (value != nullptr && (*value != '\0' || (!fallback && !message))) {
-      out += value;
-    } else if (fallback) {
-      out += *fallback;
-    } else if (message) {
-      at.fail("variable " + name + ": " + *message);
-    } else {
-      at.fail("environment variable " + name + " is not set (use ${" + name +
-              ":-default} for a default)");
-    }
-    i = close;
+  try {
+    return common::substitute(text, common::process_env);
+  } catch (const std::runtime_error& e) {
+    at.fail(e.what());
   }
-  return out;
 }
 
 ConfigNode from_yaml(const YAML::Node& node, const std::string& file) {

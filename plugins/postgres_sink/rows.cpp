@@ -248,22 +248,7 @@ std::string storable_text(std::string_view s) {
   return out.substr(1, out.size() - 2);
 }
 
-bool is_uuid(std::string_view s) noexcept {
-  if (s.size() != 36) {
-    return false;
-  }
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (c != '-') {
-        return false;
-      }
-    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
-      return false;
-    }
-  }
-  return true;
-}
+bool is_uuid(std::string_view s) noexcept { return common::is_uuid(s); }
 
 std::optional<std::string> validate(const sdk::Record& r, const TimeWindow& window) {
   if (r.kind != "http_check") {

@@ -28,6 +28,9 @@ std::string to_json(const sdk::Record& record);
 /// Invalid UTF-8 bytes are replaced by U+FFFD so the output is always valid JSON.
 void append_json_string(std::string_view s, std::string& out);
 
+/// Whether `s` is a UUID in its 36-character text form (any version, either case).
+bool is_uuid(std::string_view s) noexcept;
+
 /// Decodes wire-format JSON. Reusable and not thread-safe: keep one per thread.
 class JsonDecoder {
  public:
