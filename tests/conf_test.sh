@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# conf/ as users run it: every pipeline passes --validate with a complete environment, and
+# the likely mistakes give one clear line naming the setting (exit 2).
+# Usage: conf_test.sh <webmon-agent> <source dir>
+set -euo pipefail
+agent=$1
+src=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+# Readable certificate files so SSL settings validate.
+touch "$tmp/ca.pem" "$tmp/service.cert" "$tmp/service.key"
+base_env=(PATH="$PATH" HOME="$HOME" KAFKA_HOST=127.0.0.1:9093 KAFKA_SASL_HOST=127.0.0.1:9094
+  KAFKA_CAFILE="$tmp/ca.pem" KAFKA_CERTFILE="$tmp/service.cert" KAFKA_KEYFILE="$tmp/service.key"
+  KAFKA_SASL_USER=u KAFKA_SASL_PASSWORD=p DATABASE_HOST=127.0.0.1 DATABASE_USER=webmon
+  DATABASE_PASSWD=secret DATABASE_SSLROOTCERT="$tmp/ca.pem")
+
+count=0
+for f in "$src"/conf/*.yaml "$src"/conf/examples/*.yaml; do
+  case "$(basename "$f")" in targets.yaml) continue ;; esac
+  out=$(cd "$src" && env -i "${base_env[@]}" "$agent" --validate --pipeline "$f" 2>&1) \
+    || fail "$f does not validate: $out"
+  grep -q ": OK (" <<<"$out" || fail "$f: unexpected output: $out"
+  count=$((count + 1))
+done
+[ "$count" -ge 6 ] || fail "expected at least 6 pipelines, validated $count"
+echo "ok: $count pipelines validate"
+
+# Secrets never appear in --validate output, even at trace level.
+out=$(cd "$src" && env -i "${base_env[@]}" "$agent" --validate --log-level trace \
+  --pipeline conf/consumer.yaml 2>&1)
+grep -q secret <<<"$out" && fail "the database password appears in --validate output"
+echo "ok: no secrets in --validate output"
+
+# The original's .env as shipped (placeholder certificate paths): the missing file is named.
+out=$(cd "$src" && env -i PATH="$PATH" HOME="$HOME" "$agent" --validate --pipeline conf/producer.yaml \
+  --env-file conf/.env.sample 2>&1) && fail "a missing ca_file was accepted"
+[ "$out" = "webmon-agent: conf/producer.yaml:22:14: sink 'kafka' (kafka_sink): option 'ca_file': cannot read 'certs/ca.pem': No such file or directory" ] \
+  || fail "unexpected message for a missing ca_file: $out"
+echo "ok: missing certificate file named"
+
+# No environment at all: the first required variable is named, with what to set.
+set +e
+out=$(cd "$src" && env -i PATH="$PATH" HOME="$HOME" "$agent" --validate --pipeline conf/consumer.yaml 2>&1)
+code=$?
+set -e
+[ "$code" -eq 2 ] || fail "exit code $code without environment (expected 2)"
+[ "$out" = "webmon-agent: conf/consumer.yaml:13:14: environment variable KAFKA_HOST is required: set KAFKA_HOST to the Kafka bootstrap host:port" ] \
+  || fail "unexpected message without environment: $out"
+echo "ok: missing KAFKA_HOST named"
