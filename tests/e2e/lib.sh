@@ -1,0 +1,53 @@
+# Shared by the end-to-end tests (sourced): the stack's settings, a work directory, the local
+# demo targets, a fresh topic, consumer group and database, and helpers.
+# Usage in a test: source lib.sh; e2e_setup <agent> <source dir> <name>; then $base, $work, q().
+set -euo pipefail
+
+e2e_setup() {
+  agent=$1
+  cd "$2"
+  eval "$(scripts/stack env)"
+  work=$(mktemp -d)
+  pids=()
+  trap e2e_cleanup EXIT
+  python3 scripts/lib/demo_targets.py "$work/port" &
+  pids+=($!)
+  for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
+  [ -s "$work/port" ] || fail "the demo target server did not start"
+  base="http://127.0.0.1:$(cat "$work/port")"
+  export KAFKA_TOPIC KAFKA_GROUP DATABASE_DB PGPASSWORD WEBMON_TARGETS_FILE=$work/targets.yaml
+  KAFKA_TOPIC=$(scripts/stack topic "$3" 3)
+  KAFKA_GROUP="$3-$(basename "$work")"
+  DATABASE_DB=$(scripts/stack db "$3")
+  PGPASSWORD=$DATABASE_PASSWD
+  conn="host=$DATABASE_HOST port=$DATABASE_PORT dbname=$DATABASE_DB user=$DATABASE_USER sslmode=verify-full sslrootcert=$DATABASE_SSLROOTCERT"
+}
+
+e2e_cleanup() {
+  for p in "${pids[@]}"; do { kill -KILL "$p" && wait "$p"; } 2>/dev/null || true; done
+  rm -rf "$work"
+}
+
+fail() {
+  echo "FAIL: $*"
+  for f in "$work"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -15 "$f"; }; done
+  exit 1
+}
+
+# q SQL: one query against the test's database, unaligned output.
+q() { psql -X -tA -v ON_ERROR_STOP=1 "$conn" -c "$1"; }
+
+# checks_made: the producer's own count of checks the pipeline took (from its exit summary).
+checks_made() {
+  sed -n "s/.*source 'checks' (http_check): received=0 sent=\([0-9]*\).*/\1/p" "$work/producer.log"
+}
+
+# wait_for_rows N: until the table holds N rows (bounded: 120 s).
+wait_for_rows() {
+  local rows=0
+  for _ in $(seq 240); do
+    rows=$(q "SELECT count(*) FROM webmon.http_check" 2>/dev/null || echo 0)
+    [ "$rows" -ge "$1" ] && return 0
+    sleep 0.5
+  done
+}
