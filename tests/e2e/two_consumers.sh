@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# End to end: two consumer agents in one group split the topic's partitions; one is stopped
+# (SIGTERM) mid-run and the other takes over. Every check is stored exactly once.
+# Usage: two_consumers.sh <webmon-agent> <source dir>
+source "$(dirname "$0")/lib.sh"
+e2e_setup "$1" "$2" pair
+
+cat >"$work/targets.yaml" <<YAML
+- { name: healthy, url: "$base/healthy", body_regex: "all good" }
+- { name: failing, url: "$base/fail" }
+- { name: wrong-body, url: "$base/wrong", body_regex: "all good" }
+YAML
+export WEBMON_INTERVAL=200ms
+
+"$agent" --pipeline conf/consumer.yaml >"$work/consumer-a.log" 2>&1 &
+a=$!
+pids+=($a)
+"$agent" --pipeline conf/consumer.yaml >"$work/consumer-b.log" 2>&1 &
+b=$!
+pids+=($b)
+"$agent" --pipeline conf/producer.yaml >"$work/producer.log" 2>&1 &
+producer=$!
+pids+=($producer)
+
+sleep 8
+kill -TERM "$a"
+wait "$a" || fail "consumer A exit code $? after SIGTERM (expected 0)"
+echo "consumer A stopped"
+sleep 6
+kill -TERM "$producer"
+wait "$producer" || fail "producer exit code $? after SIGTERM (expected 0)"
+sent=$(checks_made)
+[ -n "$sent" ] && [ "$sent" -ge 40 ] || fail "producer made too few checks: '$sent'"
+wait_for_rows "$sent"
+kill -TERM "$b"
+wait "$b" || fail "consumer B exit code $? after SIGTERM (expected 0)"
+
+stored() { sed -n "s/.*sink 'postgres' (postgres_sink): received=\([0-9]*\).*/\1/p" "$1"; }
+sa=$(stored "$work/consumer-a.log")
+sb=$(stored "$work/consumer-b.log")
+[ -n "$sa" ] && [ "$sa" -gt 0 ] || fail "consumer A stored nothing: the partitions were not split"
+[ -n "$sb" ] && [ "$sb" -gt 0 ] || fail "consumer B stored nothing"
+rows=$(q "SELECT count(*) FROM webmon.http_check")
+distinct=$(q "SELECT count(DISTINCT id) FROM webmon.http_check")
+[ "$rows" = "$sent" ] || fail "$sent checks made, $rows rows stored (A received $sa, B $sb)"
+[ "$distinct" = "$rows" ] || fail "$rows rows but $distinct distinct ids"
+echo "ok: $sent checks, $rows rows once each; consumer A received $sa before it stopped, B $sb"
