@@ -242,6 +242,33 @@ PostgresSink::~PostgresSink() {
   // Unresolved Acks (queue_, inflight_acks_) resolve as retryable when destroyed.
 }
 
+namespace {
+
+// For connection errors caused by the configuration: which options to check.
+std::string settings_hint(std::string_view message) {
+  if (message.find("password authentication failed") != std::string_view::npos ||
+      message.find("no password supplied") != std::string_view::npos) {
+    return " (check the options 'user' and 'password'; conf/consumer.yaml takes them from "
+           "DATABASE_USER and DATABASE_PASSWD)";
+  }
+  if (message.find("does not exist") != std::string_view::npos &&
+      message.find("database") != std::string_view::npos) {
+    return " (check the option 'database'; conf/consumer.yaml takes it from DATABASE_DB)";
+  }
+  if (message.find("certificate verify failed") != std::string_view::npos ||
+      message.find("server certificate") != std::string_view::npos) {
+    return " (check the options 'sslrootcert' and 'host'; conf/consumer.yaml takes them from "
+           "DATABASE_SSLROOTCERT and DATABASE_HOST)";
+  }
+  if (message.find("no pg_hba.conf entry") != std::string_view::npos) {
+    return " (the server refuses this user/database/host combination: check 'user', "
+           "'database' and 'sslmode')";
+  }
+  return {};
+}
+
+}  // namespace
+
 sdk::Status PostgresSink::on_start() {
   const auto deadline = Clock::now() + options_.start_timeout;
   auto delay = options_.retry_backoff;
@@ -252,11 +279,14 @@ sdk::Status PostgresSink::on_start() {
     } catch (const PgError& e) {
       reset_connection();
       const std::string& st = e.sqlstate();
-      const bool retry = e.kind() == FailureKind::transient &&
+      // Mistakes in the settings will not fix themselves: fail at once, naming the options.
+      const std::string hint = settings_hint(e.what());
+      const bool retry = hint.empty() && e.kind() == FailureKind::transient &&
                          (st.empty() || st.starts_with("08") || st.starts_with("57P") ||
                           st.starts_with("53"));
       if (!retry || Clock::now() + delay >= deadline) {
-        return sdk::Status::error("cannot use PostgreSQL at " + options_.target + ": " + e.what());
+        return sdk::Status::error("cannot use PostgreSQL at " + options_.target + ": " + e.what() +
+                                  hint);
       }
       ctx().warn("PostgreSQL at " + options_.target + " not available yet, retrying: " + e.what());
       if (ctx().wait_for_stop(delay)) {
