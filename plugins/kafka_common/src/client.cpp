@@ -163,7 +163,9 @@ sdk::Status check_connection(rd_kafka_t* rk, ClientHooks& hooks, const Connectio
   }
   hooks.ctx().warn("Kafka (" + conn.describe() + ") not reachable within " +
                    std::to_string(timeout.count()) + " ms (" + rd_kafka_err2str(last) +
-                   "); continuing, the client keeps retrying");
+                   "); continuing, the client keeps retrying and nothing is dropped (if the "
+                   "address is wrong, check the option 'brokers'; conf/*.yaml take it from "
+                   "KAFKA_HOST)");
   return sdk::Status::ok();
 }
 
