@@ -49,3 +49,14 @@ set -e
 [ "$out" = "webmon-agent: conf/consumer.yaml:13:14: environment variable KAFKA_HOST is required: set KAFKA_HOST to the Kafka bootstrap host:port" ] \
   || fail "unexpected message without environment: $out"
 echo "ok: missing KAFKA_HOST named"
+
+# A topic name Kafka would refuse is a configuration error naming the option, not lost checks.
+set +e
+out=$(cd "$src" && env -i "${base_env[@]}" KAFKA_TOPIC='web checks!' "$agent" --validate \
+  --pipeline conf/producer.yaml 2>&1)
+code=$?
+set -e
+[ "$code" -eq 2 ] || fail "exit code $code for an invalid topic (expected 2)"
+grep -q "option 'topic': 'web checks!' is not a valid Kafka topic name" <<<"$out" \
+  || fail "unexpected message for an invalid topic: $out"
+echo "ok: invalid topic named"

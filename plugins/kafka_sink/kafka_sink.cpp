@@ -58,8 +58,9 @@ KafkaSink::KafkaSink(const sdk::ConfigNode& config, sdk::Context& ctx)
     : conn_(kafka::Connection::parse(config, managed_properties())),
       topic_(config.get_string("topic")),
       hooks_(ctx, "producer") {
-  if (topic_.empty()) {
-    config.find("topic")->fail("option 'topic' must not be empty");
+  if (!kafka::valid_topic_name(topic_)) {
+    config.find("topic")->fail("option 'topic': '" + topic_ +
+                               "' is not a valid Kafka topic name (1 to 249 of a-z A-Z 0-9 . _ -)");
   }
   std::string compression = config.get_string("compression", "none");
   std::transform(compression.begin(), compression.end(), compression.begin(),

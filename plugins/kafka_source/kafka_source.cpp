@@ -62,8 +62,9 @@ KafkaSource::KafkaSource(const sdk::ConfigNode& config, sdk::Context& ctx)
     config.find("topics")->fail("option 'topics' must name at least one topic");
   }
   for (const auto& t : topics_) {
-    if (t.empty() || t.size() > 249) {
-      config.find("topics")->fail("option 'topics': topic names have 1 to 249 characters");
+    if (!kafka::valid_topic_name(t)) {
+      config.find("topics")->fail("option 'topics': '" + t +
+                                  "' is not a valid Kafka topic name (1 to 249 of a-z A-Z 0-9 . _ -)");
     }
   }
   if (group_id_.empty()) {

@@ -217,4 +217,17 @@ bool is_permanent_produce_error(rd_kafka_resp_err_t err) noexcept {
   }
 }
 
+bool valid_topic_name(std::string_view name) noexcept {
+  if (name.empty() || name.size() > 249 || name == "." || name == "..") {
+    return false;
+  }
+  for (const char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+          c == '.' || c == '_' || c == '-')) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace webmon::plugins::kafka

@@ -99,4 +99,8 @@ rd_kafka_resp_err_t produce(rd_kafka_t* rk, const Produce& p) noexcept;
 /// True for delivery errors that no retry can fix (message too large, invalid record).
 bool is_permanent_produce_error(rd_kafka_resp_err_t err) noexcept;
 
+/// Whether `name` is a legal Kafka topic name: 1 to 249 characters of [a-zA-Z0-9._-], not "."
+/// or "..". (Kafka refuses anything else, so such a name is a configuration error.)
+bool valid_topic_name(std::string_view name) noexcept;
+
 }  // namespace webmon::plugins::kafka
