@@ -44,18 +44,7 @@ scripts/stack postgres start >/dev/null || fail "PostgreSQL did not restart"
 echo "PostgreSQL killed and restarted"
 sleep 2
 
-kill -TERM "$producer"
-wait "$producer" || fail "producer exit code $? after SIGTERM (expected 0)"
-sent=$(checks_made)
-[ -n "$sent" ] && [ "$sent" -ge 50 ] || fail "producer made too few checks: '$sent'"
-
-wait_for_rows "$sent"
-kill -TERM "$consumer"
-wait "$consumer" || fail "consumer exit code $? after SIGTERM (expected 0)"
-rows=$(q "SELECT count(*) FROM webmon.http_check")
-distinct=$(q "SELECT count(DISTINCT id) FROM webmon.http_check")
-[ "$rows" = "$sent" ] || fail "$sent checks made, $rows rows stored"
-[ "$distinct" = "$rows" ] || fail "$rows rows but $distinct distinct ids"
+finish_exactly_once 50 "$consumer"
 # The DLQ is at-least-once like everything else: a consumer killed after dead-lettering but
 # before committing dead-letters the same message again. Count distinct origins.
 kcat -b "$KAFKA_PLAINTEXT_HOST" -C -t "$KAFKA_TOPIC.dlq" -e -q -f '%h\n' >"$work/dlq.txt" 2>/dev/null || true

@@ -51,3 +51,25 @@ wait_for_rows() {
     sleep 0.5
   done
 }
+
+# stop_agent PID NAME: SIGTERM, and the agent must exit 0.
+stop_agent() {
+  kill -TERM "$1"
+  wait "$1" || fail "$2 exit code $? after SIGTERM (expected 0)"
+}
+
+# finish_exactly_once MIN_CHECKS CONSUMER_PID: stops the producer ($producer), waits until the
+# consumer stored every check it made, stops the consumer, and checks each check is stored
+# exactly once. Sets $sent and $rows.
+finish_exactly_once() {
+  stop_agent "$producer" producer
+  sent=$(checks_made)
+  [ -n "$sent" ] && [ "$sent" -ge "$1" ] || fail "producer made too few checks: '$sent' (expected >= $1)"
+  wait_for_rows "$sent"
+  stop_agent "$2" consumer
+  rows=$(q "SELECT count(*) FROM webmon.http_check")
+  local distinct
+  distinct=$(q "SELECT count(DISTINCT id) FROM webmon.http_check")
+  [ "$rows" = "$sent" ] || fail "$sent checks made, $rows rows stored"
+  [ "$distinct" = "$rows" ] || fail "$rows rows but $distinct distinct ids"
+}
