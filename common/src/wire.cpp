@@ -1,8 +1,6 @@
-// JSON wire format: a hand-written encoder (the hot path of every sink) and a simdjson-based
-// decoder.
+// JSON wire format: the hand-written encoder (the hot path of every sink). The decoder is in
+// wire_decode.cpp.
 #include "webmon/common/wire.hpp"
-
-#include <simdjson.h>
 
 #include <array>
 #include <charconv>
@@ -12,6 +10,7 @@
 
 #include "webmon/common/schema.hpp"
 #include "webmon/common/time.hpp"
+#include "wire_internal.hpp"
 
 namespace webmon::common {
 namespace {
@@ -236,10 +235,6 @@ char* put_value(char* p, const sdk::Value& v) {
   return p;
 }
 
-bool reserved(std::string_view name) {
-  return name == "schema" || name == "kind" || name == "id" || name == "time" ||
-         name == "labels";
-}
 
 }  // namespace
 
@@ -268,7 +263,7 @@ void append_json(const sdk::Record& r, std::string& out) {
   p = put(p, R"(,"time":)");
   p = put_time(p, r.time);
   for (const auto& f : r.fields) {
-    if (reserved(f.name)) {
+    if (reserved_name(f.name)) {
       continue;  // cannot be represented; the record model keeps these out of fields
     }
     *p++ = ',';
@@ -295,265 +290,6 @@ std::string to_json(const sdk::Record& record) {
   std::string out;
   append_json(record, out);
   return out;
-}
-
-struct JsonDecoder::Impl {
-  simdjson::dom::parser parser;
-};
-
-JsonDecoder::JsonDecoder() : impl_(std::make_unique<Impl>()) {}
-JsonDecoder::~JsonDecoder() = default;
-
-namespace {
-
-std::string_view element_type_name(simdjson::dom::element_type t) {
-  using simdjson::dom::element_type;
-  switch (t) {
-    case element_type::ARRAY:
-      return "array";
-    case element_type::OBJECT:
-      return "object";
-    case element_type::INT64:
-    case element_type::UINT64:
-      return "int";
-    case element_type::DOUBLE:
-      return "double";
-    case element_type::STRING:
-      return "string";
-    case element_type::BOOL:
-      return "bool";
-    case element_type::NULL_VALUE:
-      return "null";
-  }
-  return "unknown";
-}
-
-// Converts a JSON value into a typed Value; `expected` is the schema's type (or nullptr).
-bool convert(simdjson::dom::element e, const FieldSchema* expected, std::string_view name,
-             sdk::Value& out, std::string& error) {
-  using simdjson::dom::element_type;
-  const element_type t = e.type();
-  auto mismatch = [&] {
-    error = "field '" + std::string(name) + "': expected " +
-            std::string(type_name(expected->type)) + (expected->nullable ? " or null" : "") +
-            ", got " + std::string(element_type_name(t));
-    return false;
-  };
-  switch (t) {
-    case element_type::NULL_VALUE:
-      if (expected != nullptr && !expected->nullable) {
-        return mismatch();
-      }
-      out = std::monostate{};
-      return true;
-    case element_type::BOOL:
-      if (expected != nullptr && expected->type != sdk::ValueType::boolean) {
-        return mismatch();
-      }
-      out = bool(e.get_bool().value_unsafe());
-      return true;
-    case element_type::INT64:
-    case element_type::UINT64:
-    case element_type::DOUBLE: {
-      if (t == element_type::UINT64) {
-        if (expected == nullptr || expected->type != sdk::ValueType::floating) {
-          error = "field '" + std::string(name) + "': integer out of range";
-          return false;
-        }
-        out = static_cast<double>(e.get_uint64().value_unsafe());
-        return true;
-      }
-      if (expected == nullptr) {
-        if (t == element_type::INT64) {
-          out = e.get_int64().value_unsafe();
-        } else {
-          out = e.get_double().value_unsafe();
-        }
-        return true;
-      }
-      if (expected->type == sdk::ValueType::floating) {
-        out = t == element_type::INT64 ? static_cast<double>(e.get_int64().value_unsafe())
-                                       : e.get_double().value_unsafe();
-        return true;
-      }
-      if (expected->type == sdk::ValueType::integer && t == element_type::INT64) {
-        out = e.get_int64().value_unsafe();
-        return true;
-      }
-      return mismatch();
-    }
-    case element_type::STRING: {
-      const std::string_view s = e.get_string().value_unsafe();
-      if (expected != nullptr && expected->type == sdk::ValueType::timestamp) {
-        const auto ts = parse_rfc3339(s);
-        if (!ts) {
-          error = "field '" + std::string(name) + "': expected an RFC 3339 timestamp, got '" +
-                  std::string(s.substr(0, 64)) + "'";
-          return false;
-        }
-        out = *ts;
-        return true;
-      }
-      if (expected != nullptr && expected->type != sdk::ValueType::string) {
-        return mismatch();
-      }
-      out = std::string(s);
-      return true;
-    }
-    case element_type::ARRAY:
-    case element_type::OBJECT:
-      error = "field '" + std::string(name) + "': unsupported type " +
-              std::string(element_type_name(t));
-      return false;
-  }
-  error = "field '" + std::string(name) + "': unsupported value";
-  return false;
-}
-
-}  // namespace
-
-bool JsonDecoder::decode(std::string_view json, sdk::Record& out, std::string& error) {
-  using simdjson::dom::element_type;
-  if (json.size() > max_bytes_) {
-    error = "message of " + std::to_string(json.size()) + " bytes exceeds the limit of " +
-            std::to_string(max_bytes_) + " bytes";
-    return false;
-  }
-  simdjson::dom::element doc;
-  if (auto err = impl_->parser.parse(json.data(), json.size(), true).get(doc); err) {
-    error = std::string("not JSON: ") + simdjson::error_message(err);
-    return false;
-  }
-  simdjson::dom::object obj;
-  if (doc.get_object().get(obj)) {
-    error = "not a JSON object (got " + std::string(element_type_name(doc.type())) + ")";
-    return false;
-  }
-  out = sdk::Record{};
-  bool have_schema = false;
-  bool have_time = false;
-  // First pass: the envelope, so field conversion knows the kind's schema.
-  for (auto field : obj) {
-    const std::string_view key = field.key;
-    const auto v = field.value;
-    if (key == "schema") {
-      std::int64_t s = 0;
-      if (v.get_int64().get(s) || s != kWireSchema) {
-        error = "unsupported 'schema' (expected 1)";
-        return false;
-      }
-      have_schema = true;
-    } else if (key == "kind" || key == "id") {
-      std::string_view s;
-      if (v.get_string().get(s) || s.empty()) {
-        error = "'" + std::string(key) + "' must be a non-empty string";
-        return false;
-      }
-      (key == "kind" ? out.kind : out.id) = std::string(s);
-    } else if (key == "time") {
-      std::string_view s;
-      std::optional<sdk::Timestamp> ts;
-      if (v.get_string().get(s) || !(ts = parse_rfc3339(s))) {
-        error = "'time' must be an RFC 3339 timestamp";
-        return false;
-      }
-      out.time = *ts;
-      have_time = true;
-    } else if (key == "labels") {
-      simdjson::dom::object labels;
-      if (v.get_object().get(labels)) {
-        error = "'labels' must be an object of strings";
-        return false;
-      }
-      for (auto label : labels) {
-        std::string_view s;
-        if (label.value.get_string().get(s)) {
-          error = "label '" + std::string(label.key) + "' must be a string";
-          return false;
-        }
-        out.labels.insert_or_assign(std::string(label.key), std::string(s));
-      }
-    }
-  }
-  if (!have_schema) {
-    error = "missing 'schema'";
-    return false;
-  }
-  if (out.kind.empty()) {
-    error = "missing 'kind'";
-    return false;
-  }
-  if (out.id.empty()) {
-    error = "missing 'id'";
-    return false;
-  }
-  if (!is_uuid(out.id)) {
-    error = "'id' is not a UUID";
-    return false;
-  }
-  if (!have_time) {
-    error = "missing 'time'";
-    return false;
-  }
-  const KindSchema* schema = find_schema(out.kind);
-  out.fields.reserve(schema != nullptr ? schema->fields.size() : 16);
-  // Our encoder writes fields in schema order, so the next schema field is tried first.
-  std::size_t cursor = 0;
-  std::uint64_t seen = 0;  // schema fields present and not null
-  for (auto field : obj) {
-    const std::string_view key = field.key;
-    if (reserved(key)) {
-      continue;
-    }
-    const FieldSchema* fs = nullptr;
-    if (schema != nullptr) {
-      const auto& fields = schema->fields;
-      if (cursor < fields.size() && fields[cursor].name == key) {
-        fs = &fields[cursor];
-      } else {
-        fs = schema->find(key);
-      }
-      if (fs != nullptr) {
-        cursor = static_cast<std::size_t>(fs - fields.data()) + 1;
-      }
-    }
-    sdk::Value value;
-    if (!convert(field.value, fs, key, value, error)) {
-      return false;
-    }
-    if (fs != nullptr && sdk::type_of(value) != sdk::ValueType::null) {
-      seen |= std::uint64_t{1} << static_cast<unsigned>(fs - schema->fields.data());
-    }
-    out.add(std::string(key), std::move(value));
-  }
-  if (schema != nullptr) {
-    for (std::size_t i = 0; i < schema->fields.size(); ++i) {
-      const FieldSchema& fs = schema->fields[i];
-      if (!fs.nullable && (seen & (std::uint64_t{1} << i)) == 0) {
-        error = "field '" + std::string(fs.name) + "': required " +
-                std::string(type_name(fs.type)) + " is missing";
-        return false;
-      }
-    }
-  }
-  return true;
-}
-
-bool is_uuid(std::string_view s) noexcept {
-  if (s.size() != 36) {
-    return false;
-  }
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (c != '-') {
-        return false;
-      }
-    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
-      return false;
-    }
-  }
-  return true;
 }
 
 }  // namespace webmon::common
