@@ -8,7 +8,6 @@
 #include "webmon/common/schema.hpp"
 #include "webmon/common/time.hpp"
 #include "webmon/common/wire.hpp"
-#include "wire_internal.hpp"
 
 namespace webmon::common {
 
@@ -127,8 +126,27 @@ bool convert(simdjson::dom::element e, const FieldSchema* expected, std::string_
 
 }  // namespace
 
+namespace {
+
+enum class Key : std::uint8_t { field, schema, kind, id, time, labels };
+
+// Classifies a key by its length first: most keys are fields and fail at once.
+Key classify(std::string_view k) noexcept {
+  switch (k.size()) {
+    case 2:
+      return k == "id" ? Key::id : Key::field;
+    case 4:
+      return k == "kind" ? Key::kind : k == "time" ? Key::time : Key::field;
+    case 6:
+      return k == "schema" ? Key::schema : k == "labels" ? Key::labels : Key::field;
+    default:
+      return Key::field;
+  }
+}
+
+}  // namespace
+
 bool JsonDecoder::decode(std::string_view json, sdk::Record& out, std::string& error) {
-  using simdjson::dom::element_type;
   if (json.size() > max_bytes_) {
     error = "message of " + std::to_string(json.size()) + " bytes exceeds the limit of " +
             std::to_string(max_bytes_) + " bytes";
@@ -144,49 +162,112 @@ bool JsonDecoder::decode(std::string_view json, sdk::Record& out, std::string& e
     error = "not a JSON object (got " + std::string(element_type_name(doc.type())) + ")";
     return false;
   }
-  out = sdk::Record{};
+  out.kind.clear();
+  out.id.clear();
+  out.time = {};
+  out.fields.clear();
+  out.labels.clear();
   bool have_schema = false;
   bool have_time = false;
-  // First pass: the envelope, so field conversion knows the kind's schema.
+  bool kind_seen = false;
+  bool fields_before_kind = false;  // the schema was not known for them: convert again
+  const KindSchema* schema = nullptr;
+  std::size_t cursor = 0;  // our encoder writes fields in schema order: try the next one first
+  std::uint64_t seen = 0;  // schema fields present and not null
+
+  auto add_field = [&](std::string_view key, simdjson::dom::element value) {
+    const FieldSchema* fs = nullptr;
+    if (schema != nullptr) {
+      const auto& fields = schema->fields;
+      if (cursor < fields.size() && fields[cursor].name == key) {
+        fs = &fields[cursor];
+      } else {
+        fs = schema->find(key);
+      }
+      if (fs != nullptr) {
+        cursor = static_cast<std::size_t>(fs - fields.data()) + 1;
+      }
+    }
+    sdk::Field& f = out.fields.emplace_back();
+    if (!convert(value, fs, key, f.value, error)) {
+      return false;
+    }
+    f.name.assign(key);
+    if (fs != nullptr && sdk::type_of(f.value) != sdk::ValueType::null) {
+      seen |= std::uint64_t{1} << static_cast<unsigned>(fs - schema->fields.data());
+    }
+    return true;
+  };
+
+  // One pass: the envelope comes first in what we write, so the schema is known before the
+  // fields. Fields written before 'kind' are converted again once it is known.
   for (auto field : obj) {
     const std::string_view key = field.key;
     const auto v = field.value;
-    if (key == "schema") {
-      std::int64_t s = 0;
-      if (v.get_int64().get(s) || s != kWireSchema) {
-        error = "unsupported 'schema' (expected 1)";
-        return false;
-      }
-      have_schema = true;
-    } else if (key == "kind" || key == "id") {
-      std::string_view s;
-      if (v.get_string().get(s) || s.empty()) {
-        error = "'" + std::string(key) + "' must be a non-empty string";
-        return false;
-      }
-      (key == "kind" ? out.kind : out.id) = std::string(s);
-    } else if (key == "time") {
-      std::string_view s;
-      std::optional<sdk::Timestamp> ts;
-      if (v.get_string().get(s) || !(ts = parse_rfc3339(s))) {
-        error = "'time' must be an RFC 3339 timestamp";
-        return false;
-      }
-      out.time = *ts;
-      have_time = true;
-    } else if (key == "labels") {
-      simdjson::dom::object labels;
-      if (v.get_object().get(labels)) {
-        error = "'labels' must be an object of strings";
-        return false;
-      }
-      for (auto label : labels) {
-        std::string_view s;
-        if (label.value.get_string().get(s)) {
-          error = "label '" + std::string(label.key) + "' must be a string";
+    switch (classify(key)) {
+      case Key::field:
+        if (!kind_seen) {
+          fields_before_kind = true;
+          continue;
+        }
+        if (!add_field(key, v)) {
           return false;
         }
-        out.labels.insert_or_assign(std::string(label.key), std::string(s));
+        continue;
+      case Key::schema: {
+        std::int64_t s = 0;
+        if (v.get_int64().get(s) || s != kWireSchema) {
+          error = "unsupported 'schema' (expected 1)";
+          return false;
+        }
+        have_schema = true;
+        continue;
+      }
+      case Key::kind:
+      case Key::id: {
+        std::string_view s;
+        if (v.get_string().get(s) || s.empty()) {
+          error = "'" + std::string(key) + "' must be a non-empty string";
+          return false;
+        }
+        if (key == "kind") {
+          out.kind.assign(s);
+          if (!kind_seen) {
+            kind_seen = true;
+            schema = find_schema(out.kind);
+            out.fields.reserve(schema != nullptr ? schema->fields.size() : 16);
+          }
+        } else {
+          out.id.assign(s);
+        }
+        continue;
+      }
+      case Key::time: {
+        std::string_view s;
+        std::optional<sdk::Timestamp> ts;
+        if (v.get_string().get(s) || !(ts = parse_rfc3339(s))) {
+          error = "'time' must be an RFC 3339 timestamp";
+          return false;
+        }
+        out.time = *ts;
+        have_time = true;
+        continue;
+      }
+      case Key::labels: {
+        simdjson::dom::object labels;
+        if (v.get_object().get(labels)) {
+          error = "'labels' must be an object of strings";
+          return false;
+        }
+        for (auto label : labels) {
+          std::string_view s;
+          if (label.value.get_string().get(s)) {
+            error = "label '" + std::string(label.key) + "' must be a string";
+            return false;
+          }
+          out.labels.insert_or_assign(std::string(label.key), std::string(s));
+        }
+        continue;
       }
     }
   }
@@ -210,36 +291,16 @@ bool JsonDecoder::decode(std::string_view json, sdk::Record& out, std::string& e
     error = "missing 'time'";
     return false;
   }
-  const KindSchema* schema = find_schema(out.kind);
-  out.fields.reserve(schema != nullptr ? schema->fields.size() : 16);
-  // Our encoder writes fields in schema order, so the next schema field is tried first.
-  std::size_t cursor = 0;
-  std::uint64_t seen = 0;  // schema fields present and not null
-  for (auto field : obj) {
-    const std::string_view key = field.key;
-    if (reserved_name(key)) {
-      continue;
-    }
-    const FieldSchema* fs = nullptr;
-    if (schema != nullptr) {
-      const auto& fields = schema->fields;
-      if (cursor < fields.size() && fields[cursor].name == key) {
-        fs = &fields[cursor];
-      } else {
-        fs = schema->find(key);
-      }
-      if (fs != nullptr) {
-        cursor = static_cast<std::size_t>(fs - fields.data()) + 1;
+  if (fields_before_kind) {
+    // Someone else's field order: convert every field again, in document order.
+    out.fields.clear();
+    cursor = 0;
+    seen = 0;
+    for (auto field : obj) {
+      if (classify(field.key) == Key::field && !add_field(field.key, field.value)) {
+        return false;
       }
     }
-    sdk::Value value;
-    if (!convert(field.value, fs, key, value, error)) {
-      return false;
-    }
-    if (fs != nullptr && sdk::type_of(value) != sdk::ValueType::null) {
-      seen |= std::uint64_t{1} << static_cast<unsigned>(fs - schema->fields.data());
-    }
-    out.add(std::string(key), std::move(value));
   }
   if (schema != nullptr) {
     for (std::size_t i = 0; i < schema->fields.size(); ++i) {
