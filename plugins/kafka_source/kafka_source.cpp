@@ -98,7 +98,11 @@ KafkaSource::KafkaSource(const sdk::ConfigNode& config, sdk::Context& ctx)
     config.find("max_message_size")
         ->fail("option 'max_message_size' must be between 64 and 1GiB");
   }
-  decoder_.set_max_bytes(max_message_size_);
+  const std::int64_t dt = config.get_int("decode_threads", 2);
+  if (dt < 1 || dt > 16) {
+    config.find("decode_threads")->fail("option 'decode_threads' must be between 1 and 16");
+  }
+  decode_threads_ = static_cast<unsigned>(dt);
 
   consumer_conf_ = conn_.make_conf(config, {{"group.id", group_id_},
                                             {"enable.auto.commit", "false"},
@@ -766,14 +770,25 @@ void KafkaSource::handle_messages(rd_kafka_message_t** msgs, std::size_t n) {
     }
     d.skip = false;
     d.part = last_part_;
-    if (m->payload == nullptr) {
-      d.ok = false;
-      d.error = "empty message (null value)";
-    } else {
-      d.ok = decoder_.decode(
-          std::string_view(static_cast<const char*>(m->payload), m->len), d.record, d.error);
-    }
   }
+  // Decoding is the hot path: shared between this thread and the pool's helpers.
+  decode_pool_->run(n, [this, msgs](common::JsonDecoder& decoder, std::size_t begin,
+                                    std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) {
+      Decoded& d = decoded_[i];
+      if (d.skip) {
+        continue;
+      }
+      const rd_kafka_message_t* m = msgs[i];
+      if (m->payload == nullptr) {
+        d.ok = false;
+        d.error = "empty message (null value)";
+      } else {
+        d.ok = decoder.decode(std::string_view(static_cast<const char*>(m->payload), m->len),
+                              d.record, d.error);
+      }
+    }
+  });
 
   std::lock_guard lock(mu_);
   for (std::size_t i = 0; i < n; ++i) {
@@ -823,6 +838,7 @@ void KafkaSource::handle_messages(rd_kafka_message_t** msgs, std::size_t n) {
 
 sdk::Status KafkaSource::on_run() {
   rd_kafka_t* rk = consumer_.get();
+  decode_pool_ = std::make_unique<DecodePool>(decode_threads_, max_message_size_);
   msgs_.resize(std::min<std::size_t>(batch_size_, 10'000));
   current_.records.reserve(batch_size_);
   last_commit_ = Clock::now();

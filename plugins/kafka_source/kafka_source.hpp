@@ -27,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "decode_pool.hpp"
 #include "webmon/common/wire.hpp"
 #include "webmon/kafka/client.hpp"
 #include "webmon/kafka/connection.hpp"
@@ -47,6 +48,8 @@ inline constexpr sdk::OptionSpec kOptions[] = {
     {"max_in_flight", sdk::OptionType::integer, "20000", false,
      "records emitted and not yet acknowledged (or waiting for the DLQ) at most"},
     {"batch_size", sdk::OptionType::integer, "1000", false, "records per emitted batch at most"},
+    {"decode_threads", sdk::OptionType::integer, "2", false,
+     "threads decoding messages into records, the consuming thread included (1 to 16)"},
     {"batch_timeout", sdk::OptionType::duration, "100ms", false,
      "how long a partial batch waits for more records before it is emitted"},
     {"commit_interval", sdk::OptionType::duration, "1s", false,
@@ -184,7 +187,8 @@ class KafkaSource final : public sdk::Source {
   kafka::ClientPtr consumer_;
   kafka::ClientPtr dlq_;
   rd_kafka_queue_t* queue_ = nullptr;
-  common::JsonDecoder decoder_;
+  std::unique_ptr<DecodePool> decode_pool_;  // created by on_run
+  unsigned decode_threads_ = 2;
 
   // Shared with acknowledgements and delivery reports.
   mutable std::mutex mu_;
