@@ -95,6 +95,8 @@ struct HttpCheckSource::Engine {
     std::optional<sdk::Timestamp> cert_not_after;
     std::optional<std::string> cert_issuer;
     std::optional<std::string> tls_version;
+    bool client_cert_requested = false;  // the server sent a TLS CertificateRequest
+    std::string tls_alert;               // a fatal TLS alert the server sent
     char error[CURL_ERROR_SIZE] = {};
   };
 
@@ -217,6 +219,8 @@ struct HttpCheckSource::Engine {
     c->cert_not_after.reset();
     c->cert_issuer.reset();
     c->tls_version.reset();
+    c->client_cert_requested = false;
+    c->tls_alert.clear();
     c->error[0] = '\0';
     return c;
   }
@@ -251,10 +255,28 @@ struct HttpCheckSource::Engine {
     return preverify_ok;
   }
 
+  // TLS 1.3: a server that rejects the client certificate (or its absence) says so with an
+  // alert after the client has finished its handshake, so curl reports a receive or socket
+  // error. Noting the CertificateRequest and the alert lets finish() classify it as `tls`.
+  static void on_tls_info(const SSL* ssl, int where, int ret) {
+    auto* c = static_cast<Check*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ssl_ctx_index()));
+    if (c == nullptr) {
+      return;
+    }
+    if ((where & SSL_CB_LOOP) != 0 && SSL_get_state(ssl) == TLS_ST_CR_CERT_REQ) {
+      c->client_cert_requested = true;
+    }
+    if ((where & SSL_CB_READ_ALERT) != 0 && std::strcmp(SSL_alert_type_string(ret), "F") == 0) {
+      // OpenSSL 3.0 has no text for TLS 1.3's certificate_required (116).
+      c->tls_alert = (ret & 0xff) == 116 ? "certificate required" : SSL_alert_desc_string_long(ret);
+    }
+  }
+
   static CURLcode on_ssl_ctx(CURL* /*easy*/, void* ssl_ctx, void* user) {
     auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
     SSL_CTX_set_ex_data(ctx, ssl_ctx_index(), user);
     SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), &Engine::on_verify);
+    SSL_CTX_set_info_callback(ctx, &Engine::on_tls_info);
     return CURLE_OK;
   }
 
@@ -422,6 +444,16 @@ struct HttpCheckSource::Engine {
         error = "other";
         message = "body larger than max_body_size (" + std::to_string(t.max_body_size) +
                   " bytes); stopped reading";
+      } else if (error == "other" && code == 0 && (c.client_cert_requested || !c.tls_alert.empty())) {
+        error = "tls";
+        message = (!c.tls_alert.empty() ? "the server sent TLS alert '" + c.tls_alert + "'"
+                                        : std::string("the server closed the connection")) +
+                  (c.client_cert_requested
+                       ? std::string(" after requesting a client certificate")
+                       : std::string()) +
+                  (t.cert_file.empty() && c.client_cert_requested ? " (no cert_file configured)"
+                                                                  : "") +
+                  ": " + message;
       }
     }
     const bool have_body = result == CURLE_OK && code > 0;

@@ -727,6 +727,117 @@ TEST_F(http_check_tls, TlsVerifyFalsePasses) {
   }
 }
 
+TEST_F(http_check_tls, ClientCertificateRequiredByTheServer) {
+  const long day = 86400;
+  t::ServerOptions o;
+  o.certificate = pki_->issue("mtls", "IP:127.0.0.1", -day, 30 * day);
+  o.client_ca_file = pki_->ca_file();
+  t::HttpServer mtls(o);
+  const t::CertFiles client =
+      pki_->issue("client", "DNS:webmon-client", -day, 30 * day, /*self_signed=*/false,
+                  /*client=*/true);
+  const t::CertFiles stranger =
+      pki_->issue("stranger", "DNS:webmon-client", -day, 30 * day, /*self_signed=*/true,
+                  /*client=*/true);
+  const std::string ca = "ca_file: " + yaml_quote(pki_->ca_file());
+  const auto with = [&](const t::CertFiles& c) {
+    return ca + ", cert_file: " + yaml_quote(c.cert) + ", key_file: " + yaml_quote(c.key);
+  };
+  const Result r = once(target("with_cert", mtls.url("/ok"), with(client)) +
+                        target("without_cert", mtls.url("/ok"), ca) +
+                        target("untrusted_cert", mtls.url("/ok"), with(stranger)));
+  const json ok = r.one("with_cert");
+  expect_schema(ok);
+  EXPECT_TRUE(ok["success"].get<bool>()) << ok;
+  EXPECT_EQ(ok["status_code"], 200);
+  for (const char* n : {"without_cert", "untrusted_cert"}) {
+    const json rec = r.one(n);
+    expect_schema(rec);
+    EXPECT_FALSE(rec["success"].get<bool>()) << n;
+    EXPECT_EQ(rec["error"], "tls") << n << ": " << rec;
+    EXPECT_TRUE(rec["status_code"].is_null()) << n << ": " << rec;
+    EXPECT_NE(rec["error_message"].get<std::string>().find("client certificate"),
+              std::string::npos)
+        << n << ": " << rec;
+  }
+  EXPECT_EQ(mtls.requests_to("/ok"), 1);  // only the check with the certificate got through
+}
+
+// ---------------------------------------------------------------------------------------------
+// Proxy and IP version
+
+TEST(http_check_proxy, HttpAndHttpsThroughAForwardProxy) {
+  TempDir dir;
+  t::TestPki pki(dir.path());
+  t::HttpServer origin;
+  t::HttpServer tls_origin(pki.issue("origin", "IP:127.0.0.1", -86400, 86400));
+  t::ForwardProxy proxy;
+  const std::string via = "proxy: " + yaml_quote(proxy.url());
+  const Result r = once(
+      target("http", origin.url("/ok"), via + ", body_regex: 'hello webmon'") +
+      target("https", tls_origin.url("/ok"), via + ", ca_file: " + yaml_quote(pki.ca_file())) +
+      target("dead_proxy", origin.url("/status/204"),
+             "proxy: 'http://127.0.0.1:" + std::to_string(t::closed_port()) + "'"));
+  const json http = r.one("http");
+  expect_schema(http);
+  EXPECT_TRUE(http["success"].get<bool>()) << http;
+  EXPECT_EQ(http["status_code"], 200);
+  EXPECT_EQ(http["regex_matched"], true);
+  const json https = r.one("https");
+  EXPECT_TRUE(https["success"].get<bool>()) << https;
+  EXPECT_NE(https["tls_cert_issuer"].get<std::string>().find("CN=webmon Test CA"),
+            std::string::npos)
+      << https;
+  const json dead = r.one("dead_proxy");
+  EXPECT_FALSE(dead["success"].get<bool>());
+  EXPECT_EQ(dead["error"], "connect") << dead;
+  // The proxy saw an absolute-form request and a CONNECT; the origins saw the relayed requests.
+  const auto lines = proxy.request_lines();
+  const std::string get_line = "GET " + origin.url("/ok") + " HTTP/1.1";
+  const std::string connect_line =
+      "CONNECT 127.0.0.1:" + std::to_string(tls_origin.port()) + " HTTP/1.1";
+  EXPECT_EQ(std::count(lines.begin(), lines.end(), get_line), 1) << ::testing::PrintToString(lines);
+  EXPECT_EQ(std::count(lines.begin(), lines.end(), connect_line), 1)
+      << ::testing::PrintToString(lines);
+  EXPECT_EQ(lines.size(), 2U) << ::testing::PrintToString(lines);
+  EXPECT_EQ(origin.requests_to("/ok"), 1);
+  EXPECT_EQ(origin.requests_to("/status/204"), 0);
+  EXPECT_EQ(tls_origin.requests_to("/ok"), 1);
+}
+
+TEST(http_check_ip_version, SixReachesAnIpv6OnlyServerAndFourDoesNot) {
+  t::ServerOptions o;
+  o.host = "::1";
+  std::unique_ptr<t::HttpServer> v6;
+  try {
+    v6 = std::make_unique<t::HttpServer>(o);
+  } catch (const std::exception& e) {
+    GTEST_SKIP() << "no IPv6 loopback here: " << e.what();
+  }
+  const std::string by_name = "http://localhost:" + std::to_string(v6->port()) + "/ok";
+  // [::1] has only an IPv6 address; localhost has both, and the server listens on ::1 only.
+  const Result r = once(target("literal_6", v6->url("/ok"), "ip_version: 6") +
+                        target("literal_4", v6->url("/ok"), "ip_version: 4") +
+                        target("name_6", by_name, "ip_version: 6") +
+                        target("name_4", by_name, "ip_version: 4") +
+                        target("name_any", by_name, "ip_version: any"));
+  for (const char* n : {"literal_6", "name_6", "name_any"}) {
+    const json rec = r.one(n);
+    expect_schema(rec);
+    EXPECT_TRUE(rec["success"].get<bool>()) << n << ": " << rec;
+    EXPECT_EQ(rec["remote_ip"], "::1") << n;
+  }
+  for (const char* n : {"literal_4", "name_4"}) {
+    const json rec = r.one(n);
+    expect_schema(rec);
+    EXPECT_FALSE(rec["success"].get<bool>()) << n;
+    EXPECT_EQ(rec["error"], "connect") << n << ": " << rec;
+    EXPECT_TRUE(rec["status_code"].is_null()) << n;
+    EXPECT_NE(rec["remote_ip"], "::1") << n;
+  }
+  EXPECT_EQ(v6->requests_to("/ok"), 3);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Misbehaving targets
 

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <string_view>
 #include <ctime>
 #include <stdexcept>
 
@@ -122,7 +124,7 @@ TestPki::~TestPki() {
 }
 
 CertFiles TestPki::issue(const std::string& name, const std::string& san, long from_s, long to_s,
-                         bool self_signed) {
+                         bool self_signed, bool client) {
   static long serial = 100;
   EVP_PKEY* key = new_key();
   X509* cert = new_cert(name, key, from_s, to_s, ++serial);
@@ -130,7 +132,7 @@ CertFiles TestPki::issue(const std::string& name, const std::string& san, long f
   X509_set_issuer_name(cert, X509_get_subject_name(issuer));
   add_ext(cert, issuer, NID_subject_alt_name, san);
   add_ext(cert, issuer, NID_basic_constraints, "critical,CA:FALSE");
-  add_ext(cert, issuer, NID_ext_key_usage, "serverAuth");
+  add_ext(cert, issuer, NID_ext_key_usage, client ? "clientAuth" : "serverAuth");
   X509_sign(cert, self_signed ? key : static_cast<EVP_PKEY*>(ca_key_), EVP_sha256());
   last_not_after_ = static_cast<long long>(std::time(nullptr)) + to_s;
   CertFiles files{dir_ + "/" + name + ".pem", dir_ + "/" + name + ".key"};
@@ -153,9 +155,24 @@ HttpServer::HttpServer(const CertFiles& certificate)
   start();
 }
 
+HttpServer::HttpServer(const ServerOptions& options) : host_(options.host) {
+  if (options.certificate) {
+    server_ = std::make_unique<httplib::SSLServer>(
+        options.certificate->cert.c_str(), options.certificate->key.c_str(),
+        options.client_ca_file.empty() ? nullptr : options.client_ca_file.c_str());
+    tls_ = true;
+  } else {
+    server_ = std::make_unique<httplib::Server>();
+  }
+  if (!server_->is_valid()) {
+    throw std::runtime_error("httplib refused the test server's certificate or CA");
+  }
+  start();
+}
+
 void HttpServer::start() {
   install_routes();
-  port_ = server_->bind_to_any_port("127.0.0.1");
+  port_ = server_->bind_to_any_port(host_);
   if (port_ <= 0) {
     throw std::runtime_error("cannot bind a test server");
   }
@@ -174,7 +191,8 @@ HttpServer::~HttpServer() {
 }
 
 std::string HttpServer::url(const std::string& path) const {
-  return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_) + path;
+  const std::string host = host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_;
+  return std::string(tls_ ? "https" : "http") + "://" + host + ":" + std::to_string(port_) + path;
 }
 
 std::vector<SeenRequest> HttpServer::requests() const {
@@ -325,6 +343,115 @@ void RawServer::ok_close(int fd) {
   if (read_request(fd).find("\r\n\r\n") != std::string::npos) {
     write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
   }
+}
+
+namespace {
+
+int connect_loopback(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    return fd;
+  }
+  if (fd >= 0) {
+    ::close(fd);
+  }
+  return -1;
+}
+
+// Copies bytes both ways until either side closes or nothing moves for 5 s.
+void relay(int a, int b, std::string_view pending_to_b = {}) {
+  write_all(b, pending_to_b);
+  char buf[16384];
+  for (;;) {
+    pollfd p[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
+    if (::poll(p, 2, 5000) <= 0) {
+      return;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if ((p[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) {
+        continue;
+      }
+      const ssize_t n = ::recv(p[i].fd, buf, sizeof buf, 0);
+      if (n <= 0) {
+        return;
+      }
+      write_all(i == 0 ? b : a, std::string_view(buf, static_cast<std::size_t>(n)));
+    }
+  }
+}
+
+}  // namespace
+
+ForwardProxy::ForwardProxy()
+    : server_(std::make_unique<RawServer>([this](int fd) { handle(fd); })) {}
+
+ForwardProxy::~ForwardProxy() { server_.reset(); }
+
+std::string ForwardProxy::url() const {
+  return "http://127.0.0.1:" + std::to_string(server_->port());
+}
+
+std::vector<std::string> ForwardProxy::request_lines() const {
+  std::lock_guard lock(mu_);
+  return lines_;
+}
+
+void ForwardProxy::handle(int fd) {
+  const std::string req = read_request(fd);
+  const auto eol = req.find("\r\n");
+  if (eol == std::string::npos) {
+    return;
+  }
+  const std::string line = req.substr(0, eol);
+  {
+    std::lock_guard lock(mu_);
+    lines_.push_back(line);
+  }
+  const auto sp1 = line.find(' ');
+  const auto sp2 = line.rfind(' ');
+  if (sp1 == std::string::npos || sp2 <= sp1) {
+    write_all(fd, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    return;
+  }
+  const std::string method = line.substr(0, sp1);
+  std::string target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  constexpr std::string_view kLoopback = "127.0.0.1:";
+  constexpr std::string_view kHttp = "http://";
+  const bool tunnel = method == "CONNECT";
+  if (!tunnel) {
+    if (!target.starts_with(kHttp)) {
+      write_all(fd, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+      return;
+    }
+    target.erase(0, kHttp.size());
+  }
+  int upstream = -1;
+  std::string path = "/";
+  if (target.starts_with(kLoopback)) {
+    const std::string rest = target.substr(kLoopback.size());
+    const auto slash = rest.find('/');
+    if (slash != std::string::npos) {
+      path = rest.substr(slash);
+    }
+    upstream = connect_loopback(std::atoi(rest.substr(0, slash).c_str()));
+  }
+  if (upstream < 0) {
+    write_all(fd, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    return;
+  }
+  if (tunnel) {
+    write_all(fd, "HTTP/1.1 200 Connection established\r\n\r\n");
+    relay(fd, upstream);
+  } else {
+    relay(fd, upstream,
+          method + " " + path + " HTTP/1.1\r\nHost: " + target.substr(0, target.find('/')) +
+              "\r\nConnection: close\r\n\r\n");
+  }
+  ::close(upstream);
 }
 
 int closed_port() {

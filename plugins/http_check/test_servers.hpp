@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,9 +37,10 @@ class TestPki {
 
   [[nodiscard]] const std::string& ca_file() const noexcept { return ca_file_; }
   /// A leaf for `san` (e.g. "IP:127.0.0.1,DNS:localhost") valid from now+from_s to now+to_s,
-  /// signed by the CA, or self-signed when `self_signed`.
+  /// signed by the CA, or self-signed when `self_signed`; a server certificate, or a client
+  /// certificate (extendedKeyUsage clientAuth) when `client`.
   CertFiles issue(const std::string& name, const std::string& san, long from_s, long to_s,
-                  bool self_signed = false);
+                  bool self_signed = false, bool client = false);
   /// notAfter of the last issued certificate, seconds since the epoch.
   [[nodiscard]] long long last_not_after() const noexcept { return last_not_after_; }
 
@@ -58,6 +60,13 @@ struct SeenRequest {
   std::string body;
 };
 
+/// Where and how an HttpServer listens.
+struct ServerOptions {
+  std::string host = "127.0.0.1";        // "::1" for IPv6
+  std::optional<CertFiles> certificate;  // HTTPS when set
+  std::string client_ca_file;            // HTTPS that requires a client certificate it signs
+};
+
 /// cpp-httplib server (HTTP, or HTTPS when given a certificate) with the test routes:
 ///   /ok                  200 "hello webmon"
 ///   /status/N            status N
@@ -71,6 +80,7 @@ class HttpServer {
  public:
   HttpServer();                                        // HTTP
   explicit HttpServer(const CertFiles& certificate);  // HTTPS
+  explicit HttpServer(const ServerOptions& options);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -86,6 +96,7 @@ class HttpServer {
   void start();
 
   std::unique_ptr<httplib::Server> server_;
+  std::string host_ = "127.0.0.1";
   bool tls_ = false;
   int port_ = 0;
   std::thread thread_;
@@ -124,6 +135,28 @@ class RawServer {
   std::atomic<bool> stop_{false};
   std::atomic<int> accepted_{0};
   std::thread thread_;
+};
+
+/// A forward HTTP proxy on 127.0.0.1 (one connection at a time): records each request line,
+/// relays an absolute-form request (`GET http://127.0.0.1:PORT/path HTTP/1.1`) to the origin
+/// as an origin-form request with Connection: close, and tunnels `CONNECT 127.0.0.1:PORT`.
+/// Only 127.0.0.1 origins are served (502 otherwise).
+class ForwardProxy {
+ public:
+  ForwardProxy();
+  ~ForwardProxy();
+  ForwardProxy(const ForwardProxy&) = delete;
+  ForwardProxy& operator=(const ForwardProxy&) = delete;
+
+  [[nodiscard]] std::string url() const;  // http://127.0.0.1:PORT
+  [[nodiscard]] std::vector<std::string> request_lines() const;
+
+ private:
+  void handle(int fd);
+
+  mutable std::mutex mu_;
+  std::vector<std::string> lines_;
+  std::unique_ptr<RawServer> server_;  // last: its thread stops before the rest goes
 };
 
 /// A port on 127.0.0.1 with nothing listening.
