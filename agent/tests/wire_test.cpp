@@ -1,5 +1,9 @@
 // The JSON wire format: encoding, decoding, validation errors, timestamps.
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "webmon/common/schema.hpp"
@@ -104,12 +108,42 @@ std::string with(const std::string& field, const std::string& value) {
   return j.dump();
 }
 
+// The sample's JSON with one piece of text replaced.
+std::string replaced(const std::string& from, const std::string& to) {
+  std::string json = to_json(sample());
+  const auto at = json.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  return at == std::string::npos ? json : json.replace(at, from.size(), to);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Wire, DecodeErrors,
     ::testing::Values(
         DecodeCase{"Garbage", "\x01\x02garbage", "not JSON: The JSON document has an improper structure: missing or superfluous commas, braces, missing keys, etc."},
         DecodeCase{"Truncated", to_json(sample()).substr(0, 100),
                    "not JSON: A string is opened, but never closed."},
+        DecodeCase{"TruncatedAfterValue", to_json(sample()).substr(0, 31),  // ..."http_check"
+                   "not JSON: The JSON document has an improper structure: missing or superfluous commas, braces, missing keys, etc."},
+        DecodeCase{"Empty", "", "not JSON: Empty: no JSON found"},
+        DecodeCase{"TrailingContent", to_json(sample()) + " {}",
+                   "not JSON: The JSON document has an improper structure: missing or superfluous commas, braces, missing keys, etc."},
+        DecodeCase{"MissingComma", R"({"schema":1 "kind":"x"})", "not JSON: The JSON document has an improper structure: missing or superfluous commas, braces, missing keys, etc."},
+        DecodeCase{"LeadingZero", R"({"schema":1,"kind":"k","n":01})",
+                   "not JSON: Problem while parsing a number"},
+        DecodeCase{"BadEscape", R"({"schema":1,"kind":"a\q"})", "not JSON: Problem while parsing a string"},
+        DecodeCase{"LoneSurrogate", R"({"schema":1,"kind":"\ud800x"})",
+                   "not JSON: Problem while parsing a string"},
+        DecodeCase{"InvalidUtf8", "{\"schema\":1,\"kind\":\"\xC3\x28\"}",
+                   "not JSON: The input is not valid UTF-8"},
+        DecodeCase{"ControlInString", "{\"schema\":1,\"kind\":\"a\tb\"}",
+                   "not JSON: Within strings, some characters must be escaped, we found "
+                   "unescaped characters"},
+        DecodeCase{"HugeInteger", replaced("\"status_code\":200", "\"status_code\":123456789012345678901234567890"),
+                   "not JSON: Problem while parsing a number"},
+        DecodeCase{"HugeDouble", replaced("\"dns_ms\":0.5", "\"dns_ms\":1e999"),
+                   "not JSON: Problem while parsing a number"},
+        DecodeCase{"DeepNesting", replaced("\"dns_ms\":0.5", "\"dns_ms\":" + std::string(100, '[')),
+                   "not JSON: The JSON document has an improper structure: missing or superfluous commas, braces, missing keys, etc."},
         DecodeCase{"Array", "[1,2]", "not a JSON object (got array)"},
         DecodeCase{"WrongStatusType", with("status_code", R"("200")"),
                    "field 'status_code': expected int or null, got string"},
@@ -148,6 +182,111 @@ TEST(Wire, UnknownKindsKeepJsonTypes) {
   EXPECT_EQ(*r.get<std::string>("s"), "t");
   EXPECT_EQ(*r.get<bool>("b"), false);
   EXPECT_TRUE(std::holds_alternative<std::monostate>(*r.find("z")));
+}
+
+// The decoder accepts a message exactly when it is valid JSON (for scalar field values), and
+// reads the same values as an independent parser (nlohmann::json).
+TEST(Wire, AcceptsExactlyValidJson) {
+  const std::string prefix =
+      R"({"schema":1,"kind":"custom","id":"01890a5d-ac96-774b-bcce-b302099a8057","time":"2026-01-01T00:00:00Z","x":)";
+  const std::vector<std::string> values = {
+      "0", "-0", "7", "-12", "1.5e10", "-1E-5", "1e+2", "0.1", "2.5E3", "1e-320",
+      "9223372036854775807", "-9223372036854775808", R"("\u00e9")", R"("\ud83d\ude00")",
+      R"("a\/b")", R"("\b\f\n\r\t\"\\")", "true", "false", "null", "\"\xC3\xA9\xE2\x82\xAC\"",
+      R"("")", " \t\n\r 5 \n", "01", "-", "1.", ".5", "1e", "1e+", "+1", "0x10", "-01", "tru",
+      "nul", "falsey", R"("\x")", R"("\u12")", R"("\u12G4")", R"("\uD800")", R"("\uDC00")",
+      R"("\uD800\u0041")", R"("a)", "'a'", "NaN", "Infinity", "-Infinity", "\"\xFF\"",
+      "\"\xC0\xAF\"", "\"\xED\xA0\x80\"", "\"\xF4\x90\x80\x80\"", "\"a\x01\"", "1 2", "\"a\" \"b\"",
+      "", ","};
+  JsonDecoder d;
+  for (const auto& v : values) {
+    const std::string doc = prefix + v + "}";
+    sdk::Record r;
+    std::string error;
+    const bool ok = d.decode(doc, r, error);
+    const bool valid = nlohmann::json::accept(doc);
+    EXPECT_EQ(ok, valid) << "value <" << v << ">: " << error;
+    if (!valid) {
+      EXPECT_EQ(error.rfind("not JSON: ", 0), 0U) << v << ": " << error;
+    }
+    if (!ok || !valid) {
+      continue;
+    }
+    const nlohmann::json x = nlohmann::json::parse(doc)["x"];
+    const sdk::Value* got = r.find("x");
+    ASSERT_NE(got, nullptr) << v;
+    if (x.is_string()) {
+      EXPECT_EQ(std::get<std::string>(*got), x.get<std::string>()) << v;
+    } else if (x.is_number_float()) {
+      EXPECT_EQ(std::get<double>(*got), x.get<double>()) << v;
+    } else if (x.is_number_integer()) {
+      EXPECT_EQ(std::get<std::int64_t>(*got), x.get<std::int64_t>()) << v;
+    } else if (x.is_boolean()) {
+      EXPECT_EQ(std::get<bool>(*got), x.get<bool>()) << v;
+    } else {
+      EXPECT_TRUE(x.is_null()) << v;
+      EXPECT_TRUE(std::holds_alternative<std::monostate>(*got)) << v;
+    }
+  }
+}
+
+// Random damage to a real message: whatever the decoder accepts is valid JSON, and what is not
+// valid JSON is refused as "not JSON". Deterministic (fixed seed), so a failure reproduces.
+TEST(Wire, DamagedMessagesNeverPassAsValid) {
+  const std::string original = to_json(sample());
+  const std::string alphabet = std::string("\"\\{}[],:01-.eE+ atnu\x80\xC3\x1F") + '\0';
+  std::mt19937 rng(20261128);
+  JsonDecoder d;
+  int accepted = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string doc = original;
+    const int edits = 1 + static_cast<int>(rng() % 3);
+    for (int e = 0; e < edits && !doc.empty(); ++e) {
+      const std::size_t at = rng() % doc.size();
+      const char c = alphabet[rng() % alphabet.size()];
+      switch (rng() % 3) {
+        case 0:
+          doc[at] = c;
+          break;
+        case 1:
+          doc.erase(at, 1);
+          break;
+        default:
+          doc.insert(at, 1, c);
+      }
+    }
+    sdk::Record r;
+    std::string error;
+    const bool ok = d.decode(doc, r, error);
+    const bool valid = nlohmann::json::accept(doc);
+    if (ok) {
+      ++accepted;
+      ASSERT_TRUE(valid) << "accepted invalid JSON: " << doc;
+    }
+    if (!valid) {
+      ASSERT_EQ(error.rfind("not JSON: ", 0), 0U) << error << " FOR " << doc;
+    }
+  }
+  EXPECT_GT(accepted, 0);  // some damage (inside strings) leaves a valid record
+}
+
+// Keys in another order than ours (fields before the envelope) decode to the same record.
+TEST(Wire, AnyKeyOrderDecodesTheSame) {
+  nlohmann::json j = nlohmann::json::parse(to_json(sample()));
+  std::string reordered = "{";
+  for (auto it = j.rbegin(); it != j.rend(); ++it) {
+    reordered += (reordered.size() > 1 ? "," : "") + nlohmann::json(it.key()).dump() + ":" +
+                 it.value().dump();
+  }
+  reordered += "}";
+  JsonDecoder d;
+  sdk::Record r;
+  std::string error;
+  ASSERT_TRUE(d.decode(reordered, r, error)) << error;
+  sdk::Record expected = sample();  // nlohmann keeps keys sorted: we wrote them in reverse
+  std::sort(expected.fields.begin(), expected.fields.end(),
+            [](const sdk::Field& x, const sdk::Field& y) { return x.name > y.name; });
+  EXPECT_EQ(r, expected);
 }
 
 TEST(Time, Rfc3339) {
