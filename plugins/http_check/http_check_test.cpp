@@ -12,6 +12,9 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <thread>
+
+#include <unistd.h>
 
 #include "http_check.hpp"
 #include "options.hpp"
@@ -836,6 +839,56 @@ TEST(http_check_ip_version, SixReachesAnIpv6OnlyServerAndFourDoesNot) {
     EXPECT_NE(rec["remote_ip"], "::1") << n;
   }
   EXPECT_EQ(v6->requests_to("/ok"), 3);
+}
+
+// HTTP/2 needs a server that speaks it: Debian's nginx (installed by scripts/bootstrap for the
+// benchmark), started privately on a free port with master_process off; skipped without it.
+TEST(http_check_http2, NegotiatedOverTlsWithAnHttp2Server) {
+  std::string nginx;
+  for (const char* c : {"/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"}) {
+    if (::access(c, X_OK) == 0) {
+      nginx = c;
+      break;
+    }
+  }
+  if (nginx.empty()) {
+    GTEST_SKIP() << "nginx not installed (apt-get install nginx-light)";
+  }
+  TempDir dir;
+  t::TestPki pki(dir.path());
+  const t::CertFiles cert = pki.issue("h2", "IP:127.0.0.1", -86400, 86400);
+  const int port = t::closed_port();
+  const std::string& d = dir.path();
+  std::string conf = "daemon off;\nmaster_process off;\npid " + d + "/nginx.pid;\nerror_log " + d +
+                     "/error.log warn;\nevents { worker_connections 64; }\nhttp {\n  access_log off;\n";
+  for (const char* temp : {"client_body", "proxy", "fastcgi", "uwsgi", "scgi"}) {
+    conf += "  " + std::string(temp) + "_temp_path " + d + ";\n";
+  }
+  conf += "  server {\n    listen 127.0.0.1:" + std::to_string(port) + " ssl http2;\n" +
+          "    ssl_certificate " + cert.cert + ";\n    ssl_certificate_key " + cert.key + ";\n" +
+          "    location / { default_type text/plain; return 200 \"h2 ok\\n\"; }\n  }\n}\n";
+  const std::string conf_path = dir.write("nginx.conf", conf);
+  webmon::testing::Child server({nginx, "-p", d, "-c", conf_path, "-e", d + "/error.log"},
+                                d + "/nginx.out", d + "/nginx.err");
+  bool up = false;
+  for (int i = 0; i < 200 && !up; ++i) {
+    up = t::port_open(port);
+    if (!up) {
+      std::this_thread::sleep_for(25ms);
+    }
+  }
+  ASSERT_TRUE(up) << webmon::testing::read_file(d + "/error.log")
+                  << webmon::testing::read_file(d + "/nginx.err");
+  const std::string url = "https://127.0.0.1:" + std::to_string(port) + "/";
+  const Result r = once(target("h2", url, "ca_file: " + yaml_quote(pki.ca_file()) +
+                                              ", body_regex: 'h2 ok'"));
+  const json h2 = r.one("h2");
+  expect_schema(h2);
+  EXPECT_TRUE(h2["success"].get<bool>()) << h2;
+  EXPECT_EQ(h2["http_version"], "2") << h2;
+  EXPECT_EQ(h2["status_code"], 200);
+  EXPECT_EQ(h2["regex_matched"], true);
+  EXPECT_GT(h2["tls_ms"].get<double>(), 0.0);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -454,6 +454,14 @@ void ForwardProxy::handle(int fd) {
   ::close(upstream);
 }
 
+bool port_open(int port) {
+  const int fd = connect_loopback(port);
+  if (fd >= 0) {
+    ::close(fd);
+  }
+  return fd >= 0;
+}
+
 int closed_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};

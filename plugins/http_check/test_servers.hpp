@@ -161,5 +161,7 @@ class ForwardProxy {
 
 /// A port on 127.0.0.1 with nothing listening.
 int closed_port();
+/// Whether something accepts TCP connections on 127.0.0.1:port.
+bool port_open(int port);
 
 }  // namespace webmon::plugins::http_check::testing
