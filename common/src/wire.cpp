@@ -3,13 +3,16 @@
 #include "webmon/common/wire.hpp"
 
 #include <array>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstring>
 #include <cstdint>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "webmon/common/schema.hpp"
-#include "webmon/common/time.hpp"
 #include "wire_internal.hpp"
 
 namespace webmon::common {
@@ -60,104 +63,152 @@ std::size_t utf8_length(std::string_view s, std::size_t i) {
   return n;
 }
 
-// The encoder writes through a raw cursor into space reserved up front (bounds below), which
-// is several times faster than appending to std::string piece by piece.
+// The encoder writes through a raw cursor into space known to be large enough, which is
+// several times faster than appending to std::string piece by piece. The space is bounded from
+// sizes alone (a byte never takes more than 6 output bytes, \u00XX), so a record is encoded in
+// one pass; records of ordinary size go through a buffer on the stack and are appended with
+// one copy, which is cheaper than zero-filling a resized std::string for the worst case.
 
-// Length of the prefix of s[i, n) made of plain bytes, 8 bytes at a time (SWAR): a word is all
-// plain when no byte is >= 0x80, < 0x20, '"' or '\\'.
-std::size_t plain_run(const char* s, std::size_t i, std::size_t n) {
+// Bit i set when byte i of the 16 at s is not plain (>= 0x80, < 0x20, '"' or '\\'); without
+// SSE2, bits above a special byte may be set as well, but the lowest set bit is always exact.
+inline unsigned special_mask16(const char* s) {
+#if defined(__SSE2__)
+  __m128i v;
+  std::memcpy(&v, s, 16);
+  // Signed compare: bytes >= 0x80 are negative, so one compare catches them and controls.
+  const __m128i ctl = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+  const __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+  const __m128i bslash = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
+  return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(ctl, _mm_or_si128(quote, bslash))));
+#else
+  static_assert(std::endian::native == std::endian::little, "the word tricks assume it");
   constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
   constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
   auto has_zero = [](std::uint64_t v) { return (v - kOnes) & ~v & kHigh; };
-  const std::size_t start = i;
-  while (i + 8 <= n) {
-    std::uint64_t w = 0;
-    std::memcpy(&w, s + i, 8);
-    const std::uint64_t special = (w & kHigh) | ((w - kOnes * 0x20) & ~w & kHigh) |
-                                  has_zero(w ^ (kOnes * '"')) | has_zero(w ^ (kOnes * '\\'));
-    if (special != 0) {
-      break;
-    }
-    i += 8;
-  }
-  while (i < n && kPlain[static_cast<unsigned char>(s[i])]) {
-    ++i;
-  }
-  return i - start;
+  auto mask8 = [&](std::uint64_t w) {
+    const std::uint64_t m = (w & kHigh) | ((w - kOnes * 0x20) & ~w & kHigh) |
+                            has_zero(w ^ (kOnes * '"')) | has_zero(w ^ (kOnes * '\\'));
+    return static_cast<unsigned>(((m >> 7U) * 0x0102040810204080ULL) >> 56U);
+  };
+  std::uint64_t lo = 0;
+  std::uint64_t hi = 0;
+  std::memcpy(&lo, s, 8);
+  std::memcpy(&hi, s + 8, 8);
+  const unsigned l = mask8(lo);
+  return l != 0 ? l : mask8(hi) << 8U;
+#endif
 }
 
-// Space a JSON string literal can take: quotes, and up to 6 bytes (\u00XX) for each byte that
-// is not copied verbatim. Counting those is cheaper than zero-filling a 6x worst case.
-std::size_t string_bound(std::string_view s) {
-  std::size_t special = 0;
-  std::size_t i = plain_run(s.data(), 0, s.size());
-  for (; i < s.size(); ++i) {
-    special += kPlain[static_cast<unsigned char>(s[i])] ? 0 : 1;
-  }
-  return s.size() + 2 + 5 * special;
-}
-constexpr std::size_t kNumberBound = 40;
-constexpr std::size_t kTimeBound = 32;
+// Quotes, 6 bytes per input byte, and 16 for a whole-block store past a short string's end.
+constexpr std::size_t string_bound(std::size_t n) { return 18 + 6 * n; }
+constexpr std::size_t kNumberBound = 40;  // also covers null, booleans and timestamps
+constexpr std::size_t kStackBuffer = 8192;
+constexpr bool kOwned = true;  // a std::string's data: 16 bytes readable (put_string)
 
 char* put(char* p, std::string_view s) {
   std::memcpy(p, s.data(), s.size());
   return p + s.size();
 }
 
-char* put_string(char* p, std::string_view s) {
-  *p++ = '"';
-  std::size_t i = 0;
-  const std::size_t n = s.size();
-  while (i < n) {
-    const std::size_t run = plain_run(s.data(), i, n);
-    std::memcpy(p, s.data() + i, run);
-    p += run;
-    i += run;
-    if (i >= n) {
+// Writes the byte at s[i], which is not plain, and returns the input bytes consumed.
+std::size_t put_special(char*& p, std::string_view s, std::size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  if (c >= 0x80) {
+    const std::size_t len = utf8_length(s, i);
+    if (len != 0) {
+      std::memcpy(p, s.data() + i, len);
+      p += len;
+      return len;
+    }
+    p = put(p, "\xEF\xBF\xBD");  // invalid UTF-8 byte → U+FFFD
+    return 1;
+  }
+  *p++ = '\\';
+  switch (c) {
+    case '"':
+      *p++ = '"';
       break;
+    case '\\':
+      *p++ = '\\';
+      break;
+    case '\n':
+      *p++ = 'n';
+      break;
+    case '\r':
+      *p++ = 'r';
+      break;
+    case '\t':
+      *p++ = 't';
+      break;
+    case '\b':
+      *p++ = 'b';
+      break;
+    case '\f':
+      *p++ = 'f';
+      break;
+    default:
+      *p++ = 'u';
+      *p++ = '0';
+      *p++ = '0';
+      *p++ = kHex[c >> 4U];
+      *p++ = kHex[c & 0x0FU];
+  }
+  return 1;
+}
+
+// The string literal of s. Plain bytes are checked and copied 16 at a time; the space bound
+// leaves room for whole-block stores. With `readable16`, 16 bytes can be read from s.data()
+// even when s is shorter (a std::string always owns at least 16 bytes), so a short string is
+// checked and copied as one block.
+char* put_string(char* p, std::string_view s, bool readable16 = false) {
+  *p++ = '"';
+  const char* d = s.data();
+  const std::size_t n = s.size();
+  if (readable16 && n < 16) {
+    if ((special_mask16(d) & ((1U << n) - 1U)) == 0) {
+      std::memcpy(p, d, 16);
+      p[n] = '"';
+      return p + n + 1;
     }
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      const std::size_t len = utf8_length(s, i);
-      if (len != 0) {
-        std::memcpy(p, s.data() + i, len);
-        p += len;
-        i += len;
-        continue;
+  }
+  std::size_t i = 0;
+  std::size_t run = 0;  // where the current verbatim run started (input index)
+  for (;;) {
+    bool found = false;
+    while (i + 16 <= n) {
+      const unsigned m = special_mask16(d + i);
+      std::memcpy(p, d + i, 16);
+      if (m != 0) {
+        const auto k = static_cast<std::size_t>(__builtin_ctz(m));
+        p += k;
+        i += k;
+        found = true;
+        break;
       }
-      p = put(p, "\xEF\xBF\xBD");  // invalid UTF-8 byte → U+FFFD
-      ++i;
-      continue;
+      p += 16;
+      i += 16;
     }
-    *p++ = '\\';
-    switch (c) {
-      case '"':
-        *p++ = '"';
+    if (!found) {
+      if (i == n) {
         break;
-      case '\\':
-        *p++ = '\\';
+      }
+      if (n >= 16 && n - 16 >= run) {
+        // The last 16 bytes overlap what was just copied verbatim: check and store them whole.
+        if (special_mask16(d + n - 16) == 0) {
+          std::memcpy(p - (16 - (n - i)), d + n - 16, 16);
+          p += n - i;
+          break;
+        }
+      }
+      while (i < n && kPlain[static_cast<unsigned char>(d[i])]) {
+        *p++ = d[i++];
+      }
+      if (i == n) {
         break;
-      case '\n':
-        *p++ = 'n';
-        break;
-      case '\r':
-        *p++ = 'r';
-        break;
-      case '\t':
-        *p++ = 't';
-        break;
-      case '\b':
-        *p++ = 'b';
-        break;
-      case '\f':
-        *p++ = 'f';
-        break;
-      default:
-        p = put(p, "u00");
-        *p++ = kHex[c >> 4U];
-        *p++ = kHex[c & 0x0FU];
+      }
     }
-    ++i;
+    i += put_special(p, s, i);
+    run = i;
   }
   *p++ = '"';
   return p;
@@ -203,18 +254,67 @@ char* put_double(char* p, double d) {
   return p;
 }
 
-char* put_time(char* p, sdk::Timestamp t) {
-  *p++ = '"';
-  p = write_rfc3339(t, p);
-  *p++ = '"';
-  return p;
+constexpr auto kDigitPairs = [] {
+  std::array<char, 200> t{};
+  for (int i = 0; i < 100; ++i) {
+    t[static_cast<std::size_t>(2 * i)] = static_cast<char>('0' + i / 10);
+    t[static_cast<std::size_t>(2 * i + 1)] = static_cast<char>('0' + i % 10);
+  }
+  return t;
+}();
+
+char* put2(char* p, unsigned v) {
+  std::memcpy(p, kDigitPairs.data() + 2 * v, 2);
+  return p + 2;
 }
 
-std::size_t value_bound(const sdk::Value& v) {
-  if (const auto* s = std::get_if<std::string>(&v)) {
-    return string_bound(*s);
+// The same text as write_rfc3339 (time.cpp; the calendar is Howard Hinnant's public-domain
+// civil_from_days), digits written in pairs: timestamps are a good part of a record's cost.
+char* put_time(char* p, sdk::Timestamp t) {
+  std::int64_t secs = t.micros / 1'000'000;
+  std::int64_t frac = t.micros % 1'000'000;
+  if (frac < 0) {
+    frac += 1'000'000;
+    --secs;
   }
-  return kNumberBound;
+  std::int64_t z = secs / 86'400;
+  std::int64_t sod = secs % 86'400;
+  if (sod < 0) {
+    sod += 86'400;
+    --z;
+  }
+  z += 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
+  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+  const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0);
+  const unsigned y4 = static_cast<unsigned>(y) % 10000;  // as write_rfc3339: the last 4 digits
+  const auto s = static_cast<unsigned>(sod);
+  const auto f = static_cast<unsigned>(frac);
+  *p++ = '"';
+  p = put2(p, y4 / 100);
+  p = put2(p, y4 % 100);
+  *p++ = '-';
+  p = put2(p, m);
+  *p++ = '-';
+  p = put2(p, d);
+  *p++ = 'T';
+  p = put2(p, s / 3600);
+  *p++ = ':';
+  p = put2(p, s / 60 % 60);
+  *p++ = ':';
+  p = put2(p, s % 60);
+  *p++ = '.';
+  p = put2(p, f / 10000);
+  p = put2(p, f / 100 % 100);
+  p = put2(p, f % 100);
+  *p++ = 'Z';
+  *p++ = '"';
+  return p;
 }
 
 char* put_value(char* p, const sdk::Value& v) {
@@ -222,52 +322,51 @@ char* put_value(char* p, const sdk::Value& v) {
     case sdk::ValueType::null:
       return put(p, "null");
     case sdk::ValueType::boolean:
-      return put(p, std::get<bool>(v) ? "true" : "false");
+      return *std::get_if<bool>(&v) ? put(p, "true") : put(p, "false");
     case sdk::ValueType::integer:
-      return std::to_chars(p, p + 24, std::get<std::int64_t>(v)).ptr;
+      return std::to_chars(p, p + 24, *std::get_if<std::int64_t>(&v)).ptr;
     case sdk::ValueType::floating:
-      return put_double(p, std::get<double>(v));
+      return put_double(p, *std::get_if<double>(&v));
     case sdk::ValueType::string:
-      return put_string(p, std::get<std::string>(v));
+      return put_string(p, *std::get_if<std::string>(&v), kOwned);
     case sdk::ValueType::timestamp:
-      return put_time(p, std::get<sdk::Timestamp>(v));
+      return put_time(p, *std::get_if<sdk::Timestamp>(&v));
   }
   return p;
 }
 
-
-}  // namespace
-
-void append_json_string(std::string_view s, std::string& out) {
-  const std::size_t old = out.size();
-  out.resize(old + string_bound(s));
-  char* end = put_string(out.data() + old, s);
-  out.resize(static_cast<std::size_t>(end - out.data()));
+// reserved_name() with the common case (no envelope key has 1, 3 or more than 6 bytes, or 5)
+// decided on the size alone.
+bool is_reserved(const std::string& name) {
+  const std::size_t n = name.size();
+  return (n == 2 || n == 4 || n == 6) && reserved_name(name);
 }
 
-void append_json(const sdk::Record& r, std::string& out) {
-  std::size_t bound = 64 + string_bound(r.kind) + string_bound(r.id) + kTimeBound;
+std::size_t record_bound(const sdk::Record& r) {
+  std::size_t bound = 64 + string_bound(r.kind.size()) + string_bound(r.id.size()) + kNumberBound;
   for (const auto& f : r.fields) {
-    bound += string_bound(f.name) + 1 + value_bound(f.value) + 1;
+    const auto* s = std::get_if<std::string>(&f.value);
+    bound += 2 + string_bound(f.name.size()) + (s != nullptr ? string_bound(s->size()) : kNumberBound);
   }
   for (const auto& [k, v] : r.labels) {
-    bound += string_bound(k) + string_bound(v) + 2;
+    bound += 2 + string_bound(k.size()) + string_bound(v.size());
   }
-  const std::size_t old = out.size();
-  out.resize(old + bound);
-  char* p = out.data() + old;
+  return bound;
+}
+
+char* put_record(char* p, const sdk::Record& r) {
   p = put(p, R"({"schema":1,"kind":)");
-  p = put_string(p, r.kind);
+  p = put_string(p, r.kind, kOwned);
   p = put(p, R"(,"id":)");
-  p = put_string(p, r.id);
+  p = put_string(p, r.id, kOwned);
   p = put(p, R"(,"time":)");
   p = put_time(p, r.time);
   for (const auto& f : r.fields) {
-    if (reserved_name(f.name)) {
+    if (is_reserved(f.name)) {
       continue;  // cannot be represented; the record model keeps these out of fields
     }
     *p++ = ',';
-    p = put_string(p, f.name);
+    p = put_string(p, f.name, kOwned);
     *p++ = ':';
     p = put_value(p, f.value);
   }
@@ -278,12 +377,34 @@ void append_json(const sdk::Record& r, std::string& out) {
       *p++ = ',';
     }
     first = false;
-    p = put_string(p, k);
+    p = put_string(p, k, kOwned);
     *p++ = ':';
-    p = put_string(p, v);
+    p = put_string(p, v, kOwned);
   }
-  p = put(p, "}}");
-  out.resize(static_cast<std::size_t>(p - out.data()));
+  return put(p, "}}");
+}
+
+}  // namespace
+
+void append_json_string(std::string_view s, std::string& out) {
+  const std::size_t old = out.size();
+  out.resize(old + string_bound(s.size()));
+  char* end = put_string(out.data() + old, s);
+  out.resize(static_cast<std::size_t>(end - out.data()));
+}
+
+void append_json(const sdk::Record& r, std::string& out) {
+  const std::size_t bound = record_bound(r);
+  if (bound <= kStackBuffer) {
+    char buf[kStackBuffer];
+    const char* end = put_record(buf, r);
+    out.append(buf, static_cast<std::size_t>(end - buf));
+    return;
+  }
+  const std::size_t old = out.size();
+  out.resize(old + bound);
+  char* end = put_record(out.data() + old, r);
+  out.resize(static_cast<std::size_t>(end - out.data()));
 }
 
 std::string to_json(const sdk::Record& record) {
