@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -123,79 +125,117 @@ class Generator final : public sdk::Source {
   }
 
  private:
-  // Field positions in the prototype record (see prototype()).
-  enum Slot : std::size_t {
-    kSuccess = 4, kStatus, kError, kErrorMessage, kResponseTime, kDns, kConnect, kTls, kTtfb,
-    kTransfer, kBodyBytes, kTlsNotAfter = 19, kLateness = 21,
+  /// Per-target strings, made once.
+  struct Target {
+    std::string name;
+    std::string url;
+    std::string remote_ip;
   };
 
-  /// One record per target with every field in place; checks are copies with values set.
-  sdk::Record prototype(std::int64_t t) const {
-    char name[32];
-    std::snprintf(name, sizeof name, "target-%05lld", static_cast<long long>(t));
-    sdk::Record r;
-    r.kind = "http_check";
-    r.fields.reserve(22);
-    r.add("target", std::string(name));
-    r.add("url", "https://" + std::string(name) + ".example/");
-    r.add("method", std::string("GET"));
-    r.add("agent", agent_);
-    r.add("success", true);
-    r.add("status_code", std::int64_t{200});
-    r.add("error", sdk::Value());
-    r.add("error_message", sdk::Value());
-    r.add("response_time_ms", 0.0);
-    r.add("dns_ms", 0.0);
-    r.add("connect_ms", 0.0);
-    r.add("tls_ms", 0.0);
-    r.add("ttfb_ms", 0.0);
-    r.add("transfer_ms", 0.0);
-    r.add("body_bytes", std::int64_t{0});
-    r.add("http_version", std::string("1.1"));
-    r.add("remote_ip", "192.0.2." + std::to_string(t % 254 + 1));
-    r.add("redirects", std::int64_t{0});
-    r.add("regex_matched", sdk::Value());
-    r.add("tls_cert_not_after", sdk::Timestamp{});
-    r.add("tls_cert_issuer", std::string("CN=Example Test CA"));
-    r.add("lateness_ms", 0.0);
-    return r;
+  const Target& target(std::size_t t) {
+    if (targets_cache_.size() <= t) {
+      targets_cache_.resize(t + 1);
+    }
+    Target& c = targets_cache_[t];
+    if (c.name.empty()) {
+      char name[32];
+      std::snprintf(name, sizeof name, "target-%05lld", static_cast<long long>(t));
+      c.name = name;
+      c.url = "https://" + c.name + ".example/";
+      c.remote_ip = "192.0.2." + std::to_string(t % 254 + 1);
+    }
+    return c;
   }
 
+  /// A random UUID version 7 (RFC 9562) whose first 48 bits are `at` in milliseconds.
+  std::string make_uuid(sdk::Timestamp at) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    const auto ms = static_cast<std::uint64_t>(at.micros / 1000);
+    const std::uint64_t r1 = id_rng_.next();
+    const std::uint64_t r2 = id_rng_.next();
+    std::uint8_t b[16];
+    for (int i = 0; i < 6; ++i) {
+      b[i] = static_cast<std::uint8_t>(ms >> (40 - 8 * i));
+    }
+    b[6] = static_cast<std::uint8_t>(0x70 | ((r1 >> 8U) & 0x0FU));
+    b[7] = static_cast<std::uint8_t>(r1);
+    b[8] = static_cast<std::uint8_t>(0x80 | ((r1 >> 16U) & 0x3FU));
+    for (int i = 9; i < 16; ++i) {
+      b[i] = static_cast<std::uint8_t>(r2 >> (8 * (i - 9)));
+    }
+    char out[36];
+    char* p = out;
+    for (int i = 0; i < 16; ++i) {
+      if (i == 4 || i == 6 || i == 8 || i == 10) {
+        *p++ = '-';
+      }
+      *p++ = kHex[b[i] >> 4U];
+      *p++ = kHex[b[i] & 0x0FU];
+    }
+    return std::string(out, sizeof out);
+  }
+
+  /// A check-sized http_check record with every field of DESIGN.md, built in place (22 fields).
   sdk::Record make_record(std::int64_t seq, sdk::Timestamp now) {
-    const auto t = static_cast<std::size_t>(seq % targets_);
-    if (prototypes_.size() <= t) {
-      prototypes_.resize(t + 1);
-    }
-    if (prototypes_[t].kind.empty()) {
-      prototypes_[t] = prototype(static_cast<std::int64_t>(t));
-    }
-    sdk::Record r = prototypes_[t];
+    const Target& t = target(static_cast<std::size_t>(seq % targets_));
     const bool failed = failure_every_ > 0 && seq % failure_every_ == failure_every_ - 1;
     const double dns = rng_.uniform_ms(0.2, 2.0);
     const double connect = rng_.uniform_ms(0.3, 5.0);
     const double tls = rng_.uniform_ms(2.0, 20.0);
     const double ttfb = rng_.uniform_ms(5.0, 200.0);
     const double transfer = rng_.uniform_ms(0.1, 10.0);
+    const double total = std::nearbyint((dns + connect + tls + ttfb + transfer) * 1000.0) / 1000.0;
+    const auto body_bytes = static_cast<std::int64_t>(rng_.next() % 100'000);
+    const double lateness = rng_.uniform_ms(0.0, 1.0);
+    sdk::Record r;
+    r.kind = kKind;
+    r.id = make_uuid(now);
     r.time = now;
-    r.id = sdk::make_uuid_v7(now);
     auto& f = r.fields;
+    f.reserve(22);
+    f.emplace_back(kTarget, t.name);
+    f.emplace_back(kUrl, t.url);
+    f.emplace_back(kMethod, kGet);
+    f.emplace_back(kAgent, agent_);
     if (failed) {
-      f[kSuccess].value = false;
-      f[kStatus].value = std::int64_t{500};
-      f[kError].value = std::string("http_status");
-      f[kErrorMessage].value = std::string("status 500 not in 200-399");
+      f.emplace_back(kSuccess, false);
+      f.emplace_back(kStatusCode, std::int64_t{500});
+      f.emplace_back(kError, kHttpStatus);
+      f.emplace_back(kErrorMessage, kStatusMessage);
+    } else {
+      f.emplace_back(kSuccess, true);
+      f.emplace_back(kStatusCode, std::int64_t{200});
+      f.emplace_back(kError, std::monostate{});
+      f.emplace_back(kErrorMessage, std::monostate{});
     }
-    f[kResponseTime].value = std::nearbyint((dns + connect + tls + ttfb + transfer) * 1000.0) / 1000.0;
-    f[kDns].value = dns;
-    f[kConnect].value = connect;
-    f[kTls].value = tls;
-    f[kTtfb].value = ttfb;
-    f[kTransfer].value = transfer;
-    f[kBodyBytes].value = static_cast<std::int64_t>(rng_.next() % 100'000);
-    f[kTlsNotAfter].value = sdk::Timestamp{now.micros + 90LL * 86'400'000'000LL};
-    f[kLateness].value = rng_.uniform_ms(0.0, 1.0);
+    f.emplace_back(kResponseTime, total);
+    f.emplace_back(kDns, dns);
+    f.emplace_back(kConnect, connect);
+    f.emplace_back(kTls, tls);
+    f.emplace_back(kTtfb, ttfb);
+    f.emplace_back(kTransfer, transfer);
+    f.emplace_back(kBodyBytes, body_bytes);
+    f.emplace_back(kHttpVersion, kHttp11);
+    f.emplace_back(kRemoteIp, t.remote_ip);
+    f.emplace_back(kRedirects, std::int64_t{0});
+    f.emplace_back(kRegexMatched, std::monostate{});
+    f.emplace_back(kTlsNotAfter, sdk::Timestamp{now.micros + 90LL * 86'400'000'000LL});
+    f.emplace_back(kTlsIssuer, kIssuer);
+    f.emplace_back(kLateness, lateness);
     return r;
   }
+
+  // Field names and constant values, made once and copied into each record.
+  const std::string kKind{"http_check"};
+  const std::string kTarget{"target"}, kUrl{"url"}, kMethod{"method"}, kAgent{"agent"},
+      kSuccess{"success"}, kStatusCode{"status_code"}, kError{"error"},
+      kErrorMessage{"error_message"}, kResponseTime{"response_time_ms"}, kDns{"dns_ms"},
+      kConnect{"connect_ms"}, kTls{"tls_ms"}, kTtfb{"ttfb_ms"}, kTransfer{"transfer_ms"},
+      kBodyBytes{"body_bytes"}, kHttpVersion{"http_version"}, kRemoteIp{"remote_ip"},
+      kRedirects{"redirects"}, kRegexMatched{"regex_matched"}, kTlsNotAfter{"tls_cert_not_after"},
+      kTlsIssuer{"tls_cert_issuer"}, kLateness{"lateness_ms"};
+  const std::string kGet{"GET"}, kHttp11{"1.1"}, kIssuer{"CN=Example Test CA"},
+      kHttpStatus{"http_status"}, kStatusMessage{"status 500 not in 200-399"};
 
   std::int64_t count_;
   double rate_;
@@ -203,8 +243,10 @@ class Generator final : public sdk::Source {
   std::int64_t batch_size_;
   std::int64_t failure_every_;
   std::string agent_;
-  std::vector<sdk::Record> prototypes_;
+  std::vector<Target> targets_cache_;
   Rng rng_{0x5EED};
+  // Ids must differ between runs and between generators: seeded at random.
+  Rng id_rng_{(static_cast<std::uint64_t>(std::random_device{}()) << 32U) ^ std::random_device{}()};
 };
 
 }  // namespace
