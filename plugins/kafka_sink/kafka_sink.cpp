@@ -16,6 +16,9 @@ struct KafkaSink::BatchState {
   sdk::Ack ack;
   std::atomic<std::size_t> pending{1};
   std::atomic<std::uint8_t> worst{0};
+  /// The JSON values of every record, back to back. librdkafka points into it (no copy) until
+  /// each record's delivery report, so it lives as long as the batch is unresolved.
+  std::string values;
 
   void worsen(AckStatus s) noexcept {
     auto v = static_cast<std::uint8_t>(s);
@@ -193,28 +196,38 @@ sdk::Status KafkaSink::on_write(sdk::Batch batch, sdk::Ack ack) {
     ack.resolve(AckStatus::delivered);
     return sdk::Status::ok();
   }
+  const std::size_t n = batch.records.size();
   auto* state = new BatchState{};
   state->ack = std::move(ack);
-  state->pending.store(batch.records.size() + 1);
+  state->pending.store(n + 1);
   outstanding_batches_.fetch_add(1, std::memory_order_acq_rel);
+  // Encode the whole batch first (the buffer may still grow), then hand out pointers into it.
+  std::string& values = state->values;
+  values.reserve(n * (value_size_hint_ + value_size_hint_ / 8 + 64));
+  ends_.resize(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    common::append_json(batch.records[k], values);
+    ends_[k] = values.size();
+  }
+  value_size_hint_ = values.size() / n;
   std::size_t i = 0;
-  for (; i < batch.records.size(); ++i) {
+  for (; i < n; ++i) {
     const sdk::Record& r = batch.records[i];
-    buffer_.clear();
-    common::append_json(r, buffer_);
+    const std::size_t begin = i == 0 ? 0 : ends_[i - 1];
     const std::string* key = r.get<std::string>("target");
     for (;;) {
       rd_kafka_headers_t* hdrs = rd_kafka_headers_new(2);
-      rd_kafka_header_add(hdrs, "content-type", -1, "application/json", 16);
-      rd_kafka_header_add(hdrs, "webmon-schema", -1, "1", 1);
+      rd_kafka_header_add(hdrs, "content-type", 12, "application/json", 16);
+      rd_kafka_header_add(hdrs, "webmon-schema", 13, "1", 1);
       kafka::Produce msg;
       msg.rkt = rkt_.get();
-      msg.value = buffer_;
+      msg.value = std::string_view(values.data() + begin, ends_[i] - begin);
       if (key != nullptr) {
-        msg.key = *key;
+        msg.key = *key;  // librdkafka copies keys
       }
       msg.headers = hdrs;
       msg.opaque = state;
+      msg.copy = false;
       const rd_kafka_resp_err_t err = kafka::produce(rk_.get(), msg);
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         break;
@@ -240,7 +253,7 @@ sdk::Status KafkaSink::on_write(sdk::Batch batch, sdk::Ack ack) {
     }
   }
   // Records never handed to librdkafka (fatal producer error) are retryable.
-  for (; i < batch.records.size(); ++i) {
+  for (; i < n; ++i) {
     finish_one(state, AckStatus::retryable);
   }
   finish_one(state, AckStatus::delivered);  // on_write's own reference

@@ -65,7 +65,8 @@ class KafkaSink final : public sdk::Sink {
   std::thread poller_;
   std::atomic<bool> poller_stop_{false};
   std::atomic<std::int64_t> outstanding_batches_{0};
-  std::string buffer_;
+  std::vector<std::size_t> ends_;     // end of each record's value in BatchState::values
+  std::size_t value_size_hint_ = 512;  // average value size of the last batch
   sdk::Counter* rejected_records_ = nullptr;
   sdk::Counter* failed_records_ = nullptr;
   sdk::Counter* queue_full_waits_ = nullptr;
