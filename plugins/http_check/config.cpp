@@ -542,6 +542,12 @@ Settings parse_settings(const ConfigNode& config) {
     config.find("max_concurrency")->fail("option 'max_concurrency' must be between 1 and 100000");
   }
   s.max_concurrency = static_cast<long>(conc);
+  const std::int64_t threads = config.get_int("threads", 1);
+  if (threads < 1 || threads > 64 || threads > conc) {
+    config.find("threads")->fail(
+        "option 'threads' must be between 1 and 64, and at most max_concurrency");
+  }
+  s.threads = static_cast<int>(threads);
   s.reuse_connections = config.get_bool("reuse_connections", false);
   s.user_agent = config.get_string("user_agent", "webmon-http-check/0.1");
   const std::int64_t batch = config.get_int("batch_size", 500);

@@ -15,8 +15,10 @@
 #include <algorithm>
 #include <cstring>
 #include <ctime>
+#include <atomic>
 #include <deque>
 #include <queue>
+#include <thread>
 #include <utility>
 
 #include "http_check.hpp"
@@ -81,6 +83,14 @@ const char* http_version_text(long v) {
 
 }  // namespace
 
+// What the check loops share: emitting (one loop at a time) and batch tokens.
+struct HttpCheckSource::Shared {
+  std::mutex emit_mu;
+  std::atomic<std::uint64_t> token{0};
+};
+
+// One check loop: its own thread, curl multi handle, schedule and handle pool, for the targets
+// with index % threads == its index.
 struct HttpCheckSource::Engine {
   struct Check {
     CURL* easy = nullptr;
@@ -110,7 +120,17 @@ struct HttpCheckSource::Engine {
 
   using Due = std::pair<Clock::time_point, std::size_t>;
 
-  Engine(const Settings& s, sdk::SourceContext& c) : settings(s), ctx(c) {}
+  Engine(const Settings& s, sdk::SourceContext& c, Shared& sh, std::size_t index)
+      : settings(s), ctx(c), shared(sh), loop(index) {
+    const auto n = static_cast<std::size_t>(settings.threads);
+    for (std::size_t i = loop; i < settings.targets.size(); i += n) {
+      mine.push_back(i);
+    }
+    // max_concurrency split across the loops, summing to it exactly.
+    max_in_flight = static_cast<std::size_t>(settings.max_concurrency) / n +
+                    (loop < static_cast<std::size_t>(settings.max_concurrency) % n ? 1U : 0U);
+    max_in_flight = std::max<std::size_t>(max_in_flight, 1);
+  }
   ~Engine() {
     for (auto& c : in_flight_checks) {
       if (c->easy != nullptr) {
@@ -133,7 +153,12 @@ struct HttpCheckSource::Engine {
 
   const Settings& settings;
   sdk::SourceContext& ctx;
+  Shared& shared;
+  std::size_t loop = 0;
+  std::vector<std::size_t> mine;  // indices into settings.targets
+  std::size_t max_in_flight = 1;
   CURLM* multi = nullptr;
+  std::atomic<bool> stop{false};  // set by another loop that ended
   std::vector<TargetState> states;
   std::priority_queue<Due, std::vector<Due>, std::greater<>> heap;
   std::deque<Due> ready;
@@ -144,7 +169,6 @@ struct HttpCheckSource::Engine {
   sdk::Timestamp wall0{};
   std::vector<sdk::Record> pending;
   Clock::time_point pending_since{};
-  std::uint64_t token = 0;
   sdk::Counter* checks_counter = nullptr;
   sdk::Counter* failed_counter = nullptr;
   sdk::Counter* skipped_counter = nullptr;
@@ -156,10 +180,10 @@ struct HttpCheckSource::Engine {
       throw std::runtime_error("curl_multi_init failed");
     }
     curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, settings.reuse_connections
-                                                       ? std::max(64L, settings.max_concurrency)
+                                                       ? std::max(64L, static_cast<long>(max_in_flight))
                                                        : 0L);
     states.resize(settings.targets.size());
-    for (std::size_t i = 0; i < settings.targets.size(); ++i) {
+    for (const std::size_t i : mine) {
       const Target& t = settings.targets[i];
       curl_slist* list = nullptr;
       for (const auto& h : t.headers) {
@@ -183,7 +207,7 @@ struct HttpCheckSource::Engine {
   void schedule_all() {
     steady0 = Clock::now();
     wall0 = sdk::now();
-    for (std::size_t i = 0; i < states.size(); ++i) {
+    for (const std::size_t i : mine) {
       TargetState& st = states[i];
       const auto interval_us = static_cast<std::uint64_t>(st.interval.count());
       const auto offset = settings.once ? std::chrono::microseconds(0)
@@ -192,7 +216,7 @@ struct HttpCheckSource::Engine {
       st.base = steady0 + offset;
       heap.emplace(st.base, i);
     }
-    once_left = states.size();
+    once_left = mine.size();
   }
 
   sdk::Timestamp wall_of(Clock::time_point t) const {
@@ -573,9 +597,10 @@ struct HttpCheckSource::Engine {
         Clock::now() - pending_since < settings.flush_interval) {
       return true;
     }
+    std::lock_guard lock(shared.emit_mu);
     while (!pending.empty()) {
       sdk::Batch b;
-      b.token = ++token;
+      b.token = ++shared.token;
       if (pending.size() <= settings.batch_size) {
         b.records = std::move(pending);
         pending.clear();
@@ -595,8 +620,7 @@ struct HttpCheckSource::Engine {
 
   sdk::Status run() {
     schedule_all();
-    const auto max_in_flight = static_cast<std::size_t>(settings.max_concurrency);
-    while (!ctx.stop_requested()) {
+    while (!ctx.stop_requested() && !stop) {
       auto now = Clock::now();
       while (!heap.empty() && heap.top().first <= now) {
         ready.push_back(heap.top());
@@ -654,8 +678,12 @@ HttpCheckSource::HttpCheckSource(const sdk::ConfigNode& config, sdk::Context& /*
 HttpCheckSource::~HttpCheckSource() = default;
 
 sdk::Status HttpCheckSource::on_start() {
-  engine_ = std::make_unique<Engine>(settings_, ctx());
-  engine_->init();
+  shared_ = std::make_unique<Shared>();
+  for (int i = 0; i < settings_.threads; ++i) {
+    engines_.push_back(
+        std::make_unique<Engine>(settings_, ctx(), *shared_, static_cast<std::size_t>(i)));
+    engines_.back()->init();
+  }
 #if defined(__GLIBC__)
   // Parsing thousands of targets (YAML trees, config nodes) leaves freed heap behind; give it
   // back so the resident size reflects what the checks need.
@@ -664,15 +692,58 @@ sdk::Status HttpCheckSource::on_start() {
   ctx().info("checking " + std::to_string(settings_.targets.size()) + " targets" +
              (settings_.targets.size() != settings_.targets_total
                   ? " (this shard's share of " + std::to_string(settings_.targets_total) + ")"
-                  : std::string()));
+                  : std::string()) +
+             (settings_.threads > 1 ? " on " + std::to_string(settings_.threads) + " threads"
+                                    : std::string()));
   return sdk::Status::ok();
 }
 
-sdk::Status HttpCheckSource::on_run() { return engine_->run(); }
+sdk::Status HttpCheckSource::on_run() {
+  // Loop 0 runs on the host's thread, the others on their own.
+  std::vector<std::thread> others;
+  std::vector<sdk::Status> results(engines_.size(), sdk::Status::ok());
+  for (std::size_t i = 1; i < engines_.size(); ++i) {
+    others.emplace_back([this, i, &results] {
+      try {
+        results[i] = engines_[i]->run();
+      } catch (const std::exception& e) {
+        results[i] = sdk::Status::error(std::string("check loop ") + std::to_string(i) + ": " +
+                                        e.what());
+        on_stop_requested();
+      }
+    });
+  }
+  try {
+    results[0] = engines_[0]->run();
+  } catch (const std::exception& e) {
+    results[0] = sdk::Status::error(e.what());
+    on_stop_requested();
+  }
+  if (settings_.once) {
+    for (auto& t : others) {
+      t.join();
+    }
+  } else {
+    // One loop ending (stop, or the pipeline refusing batches) ends them all.
+    on_stop_requested();
+    for (auto& t : others) {
+      t.join();
+    }
+  }
+  for (const auto& r : results) {
+    if (!r.is_ok()) {
+      return r;
+    }
+  }
+  return sdk::Status::ok();
+}
 
 void HttpCheckSource::on_stop_requested() {
-  if (engine_ != nullptr && engine_->multi != nullptr) {
-    curl_multi_wakeup(engine_->multi);
+  for (auto& e : engines_) {
+    if (e != nullptr && e->multi != nullptr) {
+      e->stop = true;
+      curl_multi_wakeup(e->multi);
+    }
   }
 }
 

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -82,6 +83,7 @@ struct Settings {
   std::vector<Target> targets;  // after sharding
   std::size_t targets_total = 0;  // before sharding
   long max_concurrency = 500;
+  int threads = 1;  // check loops; target i belongs to loop i % threads
   bool reuse_connections = false;
   std::string user_agent;
   std::size_t batch_size = 500;
@@ -119,8 +121,10 @@ class HttpCheckSource final : public sdk::Source {
 
  private:
   struct Engine;
+  struct Shared;
   Settings settings_;
-  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<Shared> shared_;
+  std::vector<std::unique_ptr<Engine>> engines_;
 };
 
 }  // namespace webmon::plugins::http_check

@@ -998,13 +998,16 @@ TEST(http_check_schedule, SlowTargetNeverOverlapsItself) {
   EXPECT_GE(r.of("fast").size(), 15U);
 }
 
-TEST(http_check_schedule, ConcurrencyCapIsRespected) {
+class http_check_threads : public ::testing::TestWithParam<int> {};
+
+TEST_P(http_check_threads, ConcurrencyCapIsRespected) {
   t::HttpServer http;
   std::string targets;
   for (int i = 0; i < 12; ++i) {
     targets += target("s" + std::to_string(i), http.url("/slow?ms=200"));
   }
-  const Result r = once(targets, "    max_concurrency: 4\n");
+  const Result r = once(targets, "    max_concurrency: 4\n    threads: " +
+                                     std::to_string(GetParam()) + "\n");
   EXPECT_EQ(r.records.size(), 12U);
   EXPECT_LE(http.max_concurrent_slow(), 4);
   EXPECT_GE(http.max_concurrent_slow(), 2);
@@ -1014,6 +1017,44 @@ TEST(http_check_schedule, ConcurrencyCapIsRespected) {
     max_late = std::max(max_late, rec["lateness_ms"].get<double>());
   }
   EXPECT_GE(max_late, 380.0);  // the last four waited for two rounds of 200 ms
+}
+
+TEST_P(http_check_threads, EveryTargetCheckedOnItsGridOnce) {
+  t::RawServer server(&t::RawServer::ok_close);
+  std::string targets;
+  for (int i = 0; i < 100; ++i) {
+    targets += target("t" + std::to_string(i), server.url("/" + std::to_string(i)));
+  }
+  const Result r = run("    interval: 500ms\n    threads: " + std::to_string(GetParam()) +
+                           "\n    targets:\n" + targets,
+                       stop_after(1800ms));
+  std::map<std::string, std::set<std::string>> times;
+  for (const auto& rec : r.records) {
+    EXPECT_TRUE(rec["success"].get<bool>()) << rec;
+    EXPECT_TRUE(times[rec["target"]].insert(rec["time"].get<std::string>()).second)
+        << "a slot checked twice: " << rec;
+  }
+  EXPECT_EQ(times.size(), 100U);
+  for (const auto& [name, slots] : times) {
+    EXPECT_GE(slots.size(), 2U) << name;  // slots every 500 ms over 1.8 s
+    EXPECT_LE(slots.size(), 4U) << name;
+  }
+  // One connection per check (checks in flight at the stop have no record).
+  EXPECT_GE(static_cast<std::size_t>(server.accepted()), r.records.size());
+  EXPECT_LE(static_cast<std::size_t>(server.accepted()),
+            r.records.size() + r.run.counter("checks", "checks_aborted"));
+}
+
+INSTANTIATE_TEST_SUITE_P(loops, http_check_threads, ::testing::Values(1, 2, 3));
+
+TEST(http_check_config, ThreadsValidated) {
+  EXPECT_NE(validate("    threads: 0\n    targets:\n" + target("a", "http://127.0.0.1/")).find("threads"),
+            std::string::npos);
+  EXPECT_NE(validate("    threads: 8\n    max_concurrency: 4\n    targets:\n" +
+                     target("a", "http://127.0.0.1/"))
+                .find("threads"),
+            std::string::npos);
+  EXPECT_EQ(validate("    threads: 2\n    targets:\n" + target("a", "http://127.0.0.1/")), "");
 }
 
 TEST(http_check_schedule, FreshConnectionPerCheckUnlessReuseConnections) {
