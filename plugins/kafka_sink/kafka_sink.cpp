@@ -78,7 +78,7 @@ KafkaSink::KafkaSink(const sdk::ConfigNode& config, sdk::Context& ctx)
   if (linger > std::chrono::milliseconds(900'000)) {
     config.find("linger")->fail("option 'linger' must be at most 15m");
   }
-  const std::int64_t max_records = config.get_int("queue_max_records", 100'000);
+  const std::int64_t max_records = config.get_int("queue_max_records", 10'000);
   if (max_records < 1 || max_records > 10'000'000) {
     config.find("queue_max_records")
         ->fail("option 'queue_max_records' must be between 1 and 10000000");
@@ -257,7 +257,8 @@ sdk::Status KafkaSink::on_write(sdk::Batch batch, sdk::Ack ack) {
     finish_one(state, AckStatus::retryable);
   }
   finish_one(state, AckStatus::delivered);  // on_write's own reference
-  rd_kafka_poll(rk_.get(), 0);
+  // Delivery reports are served by the poller thread, not here: this thread is the one that
+  // encodes and produces.
   if (hooks_.fatal()) {
     return sdk::Status::error("the Kafka producer hit a fatal error; records are not delivered");
   }

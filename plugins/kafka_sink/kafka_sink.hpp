@@ -27,7 +27,7 @@ inline constexpr sdk::OptionSpec kOptions[] = {
      "compression of produced batches: none, gzip, snappy, lz4 or zstd"},
     {"linger", sdk::OptionType::duration, "5ms", false,
      "how long the producer waits to fill a request (librdkafka linger.ms)"},
-    {"queue_max_records", sdk::OptionType::integer, "100000", false,
+    {"queue_max_records", sdk::OptionType::integer, "10000", false,
      "records held locally while waiting for the broker; when full, writes block "
      "(backpressure)"},
     {"queue_max_size", sdk::OptionType::size, "256MiB", false,
