@@ -1,6 +1,7 @@
 // JSON wire format: the simdjson-based decoder (the hot path of kafka_source).
 #include <simdjson.h>
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -316,20 +317,27 @@ bool JsonDecoder::decode(std::string_view json, sdk::Record& out, std::string& e
 }
 
 bool is_uuid(std::string_view s) noexcept {
-  if (s.size() != 36) {
+  // 8-4-4-4-12 hex digits: the dashes at fixed places, then one table lookup per digit.
+  static constexpr auto kHex = [] {
+    std::array<bool, 256> t{};
+    for (int c = '0'; c <= '9'; ++c) {
+      t[static_cast<std::size_t>(c)] = true;
+    }
+    for (int c = 'a'; c <= 'f'; ++c) {
+      t[static_cast<std::size_t>(c)] = true;
+      t[static_cast<std::size_t>(c - 'a' + 'A')] = true;
+    }
+    return t;
+  }();
+  if (s.size() != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-') {
     return false;
   }
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (c != '-') {
-        return false;
-      }
-    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
-      return false;
-    }
+  bool ok = true;
+  for (std::size_t i = 0; i < 36; ++i) {
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    ok &= dash || kHex[static_cast<unsigned char>(s[i])];
   }
-  return true;
+  return ok;
 }
 
 }  // namespace webmon::common
