@@ -556,6 +556,10 @@ Settings parse_settings(const ConfigNode& config) {
   }
   s.batch_size = static_cast<std::size_t>(batch);
   s.flush_interval = config.get_duration("flush_interval", std::chrono::milliseconds(100));
+  s.dns_cache = config.get_duration("dns_cache", std::chrono::milliseconds(0));
+  if (s.dns_cache.count() < 0) {
+    config.find("dns_cache")->fail("option 'dns_cache' must not be negative");
+  }
   s.once = config.get_bool("once", false);
   return s;
 }

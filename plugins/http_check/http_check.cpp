@@ -404,8 +404,13 @@ struct HttpCheckSource::Engine {
     if (!settings.reuse_connections) {
       curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
       curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
-      curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, 0L);
       curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+    }
+    // Host names: libcurl's threaded resolver starts one thread per lookup; dns_cache trades
+    // real dns_ms for that cost. (The cache belongs to the loop's multi handle.)
+    if (settings.dns_cache.count() > 0 || !settings.reuse_connections) {
+      curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT,
+                       static_cast<long>((settings.dns_cache.count() + 999) / 1000));
     }
     const CURLMcode rc = curl_multi_add_handle(multi, e);
     if (rc != CURLM_OK) {

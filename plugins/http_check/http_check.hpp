@@ -85,6 +85,7 @@ struct Settings {
   long max_concurrency = 500;
   int threads = 1;  // check loops; target i belongs to loop i % threads
   bool reuse_connections = false;
+  std::chrono::milliseconds dns_cache{0};
   std::string user_agent;
   std::size_t batch_size = 500;
   std::chrono::milliseconds flush_interval{100};

@@ -1047,6 +1047,31 @@ TEST_P(http_check_threads, EveryTargetCheckedOnItsGridOnce) {
 
 INSTANTIATE_TEST_SUITE_P(loops, http_check_threads, ::testing::Values(1, 2, 3));
 
+TEST(http_check_config, DnsCacheValidated) {
+  EXPECT_NE(validate("    dns_cache: -1s\n    targets:\n" + target("a", "http://127.0.0.1/"))
+                .find("dns_cache"),
+            std::string::npos);
+  EXPECT_EQ(validate("    dns_cache: 30s\n    targets:\n" + target("a", "http://127.0.0.1/")), "");
+}
+
+TEST(http_check_schedule, DnsCacheKeepsNameChecksWorking) {
+  t::HttpServer http;
+  const std::string by_name = "http://localhost:" + std::to_string(http.port()) + "/ok";
+  const Result r = run("    interval: 100ms\n    dns_cache: 60s\n    targets:\n" +
+                           target("named", by_name, "ip_version: 4"),
+                       stop_after(700ms));
+  const auto recs = r.of("named");
+  ASSERT_GE(recs.size(), 3U);
+  for (const auto& rec : recs) {
+    EXPECT_TRUE(rec["success"].get<bool>()) << rec;
+    EXPECT_TRUE(rec["dns_ms"].is_number_float()) << rec;
+    EXPECT_TRUE(rec["connect_ms"].is_number_float()) << rec;  // still a new connection each time
+  }
+  EXPECT_GE(http.requests_to("/ok"), static_cast<int>(recs.size()));
+  EXPECT_LE(static_cast<std::uint64_t>(http.requests_to("/ok")),
+            recs.size() + r.run.counter("checks", "checks_aborted"));
+}
+
 TEST(http_check_config, ThreadsValidated) {
   EXPECT_NE(validate("    threads: 0\n    targets:\n" + target("a", "http://127.0.0.1/")).find("threads"),
             std::string::npos);

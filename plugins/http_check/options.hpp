@@ -80,6 +80,9 @@ inline constexpr OptionSpec kOptions[] = {
      "one loop uses one core"},
     {"reuse_connections", OptionType::boolean, "false", false,
      "keep connections and TLS sessions between checks (false: every check connects anew)"},
+    {"dns_cache", OptionType::duration, "0s", false,
+     "keep host-name lookups this long (0s: every check resolves anew, so dns_ms is real; "
+     "with reuse_connections, 0s keeps libcurl's 60 s)"},
     {"user_agent", OptionType::string, "webmon-http-check/0.1", false, "User-Agent header"},
     {"batch_size", OptionType::integer, "500", false, "records per emitted batch (at most)"},
     {"flush_interval", OptionType::duration, "100ms", false,
