@@ -153,6 +153,10 @@ sdk::Status KafkaSink::on_start() {
 void KafkaSink::stop_poller() {
   poller_stop_ = true;
   if (poller_.joinable()) {
+    // Wake the poller from its rd_kafka_poll() wait (up to 100 ms otherwise, at every stop).
+    rd_kafka_queue_t* main_queue = rd_kafka_queue_get_main(rk_.get());
+    rd_kafka_queue_yield(main_queue);
+    rd_kafka_queue_destroy(main_queue);
     poller_.join();
   }
 }
