@@ -29,7 +29,9 @@ std::vector<std::pair<std::string, std::string>> managed_properties() {
           {"enable.auto.commit", ""},
           {"enable.auto.offset.store", ""},
           {"enable.idempotence", ""},
-          {"acks", ""}};
+          {"acks", ""},
+          {"queued.max.messages.kbytes", "prefetch_max_size"},
+          {"queued.min.messages", "prefetch_max_size"}};
 }
 
 void add_header(rd_kafka_headers_t* h, const char* name, const std::string& value) {
@@ -103,12 +105,23 @@ KafkaSource::KafkaSource(const sdk::ConfigNode& config, sdk::Context& ctx)
     config.find("decode_threads")->fail("option 'decode_threads' must be between 1 and 16");
   }
   decode_threads_ = static_cast<unsigned>(dt);
+  // librdkafka 2.0 (Debian 12) stops fetching once its prefetch queue reaches either bound
+  // and looks again only when its broker thread next wakes, up to a second later: a queue
+  // smaller than a second of consumption starves the consumer in bursts (librdkafka issue
+  // 2879; fetch.queue.backoff.ms fixes it in 2.4). So the queue is bounded by size alone.
+  const std::uint64_t prefetch = config.get_size("prefetch_max_size", 128ULL << 20U);
+  if (prefetch < (1ULL << 20U) || prefetch > (2097151ULL << 10U)) {
+    config.find("prefetch_max_size")
+        ->fail("option 'prefetch_max_size' must be between 1MiB and 2GiB");
+  }
 
   consumer_conf_ = conn_.make_conf(config, {{"group.id", group_id_},
                                             {"enable.auto.commit", "false"},
                                             {"enable.auto.offset.store", "false"},
                                             {"auto.offset.reset", start},
                                             {"enable.partition.eof", "false"},
+                                            {"queued.max.messages.kbytes", std::to_string(prefetch >> 10U)},
+                                            {"queued.min.messages", "10000000"},
                                             {"reconnect.backoff.max.ms", "1000"}});
   dlq_conf_ = conn_.make_conf(config, {{"enable.idempotence", "true"},
                                        {"acks", "all"},
@@ -890,9 +903,10 @@ sdk::Status KafkaSource::on_run() {
     room = std::clamp<std::size_t>(room, 1, msgs_.size());
     int timeout_ms = 100;
     if (!current_.records.empty()) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      // Rounded up: a deadline less than 1 ms away must not become a busy loop of 0 ms waits.
+      const auto left_us = std::chrono::duration_cast<std::chrono::microseconds>(
           current_since_ + batch_timeout_ - Clock::now());
-      timeout_ms = static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, 100));
+      timeout_ms = static_cast<int>(std::clamp<std::int64_t>((left_us.count() + 999) / 1000, 0, 100));
     }
     const ssize_t n = rd_kafka_consume_batch_queue(queue_, timeout_ms, msgs_.data(), room);
     if (n > 0) {

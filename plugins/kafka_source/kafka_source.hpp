@@ -48,6 +48,9 @@ inline constexpr sdk::OptionSpec kOptions[] = {
     {"max_in_flight", sdk::OptionType::integer, "20000", false,
      "records emitted and not yet acknowledged (or waiting for the DLQ) at most"},
     {"batch_size", sdk::OptionType::integer, "1000", false, "records per emitted batch at most"},
+    {"prefetch_max_size", sdk::OptionType::size, "128MiB", false,
+     "messages fetched ahead of the pipeline, at most (librdkafka's local queue); smaller saves "
+     "memory while catching up a backlog but starves the consumer in bursts"},
     {"decode_threads", sdk::OptionType::integer, "2", false,
      "threads decoding messages into records, the consuming thread included (1 to 16)"},
     {"batch_timeout", sdk::OptionType::duration, "100ms", false,
