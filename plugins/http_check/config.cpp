@@ -8,6 +8,10 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <thread>
+#if defined(__linux__)
+#include <sched.h>
+#endif
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
@@ -542,12 +546,29 @@ Settings parse_settings(const ConfigNode& config) {
     config.find("max_concurrency")->fail("option 'max_concurrency' must be between 1 and 100000");
   }
   s.max_concurrency = static_cast<long>(conc);
-  const std::int64_t threads = config.get_int("threads", 1);
-  if (threads < 1 || threads > 64 || threads > conc) {
+  const std::int64_t threads = config.get_int("threads", 0);
+  if (threads < 0 || threads > 64 || threads > conc) {
     config.find("threads")->fail(
-        "option 'threads' must be between 1 and 64, and at most max_concurrency");
+        "option 'threads' must be 0 (one per CPU core) or between 1 and 64, and at most "
+        "max_concurrency");
   }
-  s.threads = static_cast<int>(threads);
+  if (threads == 0) {
+    // One loop per core this process may run on, at most 8, and no loop without targets.
+    std::int64_t cores = 1;
+#if defined(__linux__)
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+      cores = CPU_COUNT(&set);
+    }
+#else
+    cores = std::thread::hardware_concurrency();
+#endif
+    const auto targets = static_cast<std::int64_t>(std::max<std::size_t>(1, s.targets.size()));
+    s.threads = static_cast<int>(std::clamp<std::int64_t>(std::min({cores, conc, targets}), 1, 8));
+  } else {
+    s.threads = static_cast<int>(threads);
+  }
   s.reuse_connections = config.get_bool("reuse_connections", false);
   s.user_agent = config.get_string("user_agent", "webmon-http-check/0.1");
   const std::int64_t batch = config.get_int("batch_size", 500);

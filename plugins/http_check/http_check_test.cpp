@@ -1073,8 +1073,9 @@ TEST(http_check_schedule, DnsCacheKeepsNameChecksWorking) {
 }
 
 TEST(http_check_config, ThreadsValidated) {
-  EXPECT_NE(validate("    threads: 0\n    targets:\n" + target("a", "http://127.0.0.1/")).find("threads"),
+  EXPECT_NE(validate("    threads: -1\n    targets:\n" + target("a", "http://127.0.0.1/")).find("threads"),
             std::string::npos);
+  EXPECT_EQ(validate("    threads: 0\n    targets:\n" + target("a", "http://127.0.0.1/")), "");
   EXPECT_NE(validate("    threads: 8\n    max_concurrency: 4\n    targets:\n" +
                      target("a", "http://127.0.0.1/"))
                 .find("threads"),

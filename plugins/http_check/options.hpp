@@ -75,9 +75,9 @@ inline constexpr OptionSpec kOptions[] = {
     WEBMON_HTTP_CHECK_TARGET_OPTIONS(WEBMON_HTTP_CHECK_DEFAULT)
     {"max_concurrency", OptionType::integer, "500", false,
      "checks in flight at once; due checks wait (and are late) beyond it"},
-    {"threads", OptionType::integer, "1", false,
+    {"threads", OptionType::integer, "0", false,
      "check loops (threads), each with its share of the targets and of max_concurrency; "
-     "one loop uses one core"},
+     "one loop uses one core; 0: one per CPU core (at most 8 and at most one per target)"},
     {"reuse_connections", OptionType::boolean, "false", false,
      "keep connections and TLS sessions between checks (false: every check connects anew)"},
     {"dns_cache", OptionType::duration, "0s", false,
