@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 
 namespace webmon::common {
 namespace {
@@ -37,12 +38,20 @@ constexpr Civil civil_from_days(std::int64_t z) noexcept {
   return {y + (m <= 2 ? 1 : 0), m, d};
 }
 
-char* put(char* p, unsigned v, int width) {
-  for (int i = width - 1; i >= 0; --i) {
-    p[i] = static_cast<char>('0' + v % 10);
-    v /= 10;
+// "00".."99": timestamps are written two digits at a time (they are a good part of the cost of
+// encoding a record).
+constexpr auto kDigitPairs = [] {
+  std::array<char, 200> t{};
+  for (int i = 0; i < 100; ++i) {
+    t[static_cast<std::size_t>(2 * i)] = static_cast<char>('0' + i / 10);
+    t[static_cast<std::size_t>(2 * i + 1)] = static_cast<char>('0' + i % 10);
   }
-  return p + width;
+  return t;
+}();
+
+char* put2(char* p, unsigned v) {
+  std::memcpy(p, kDigitPairs.data() + 2 * v, 2);
+  return p + 2;
 }
 
 bool digits(std::string_view s, std::size_t pos, std::size_t n, unsigned& value) {
@@ -77,19 +86,25 @@ char* write_rfc3339(sdk::Timestamp t, char* p) noexcept {
     --days;
   }
   const Civil c = civil_from_days(days);
-  p = put(p, static_cast<unsigned>(c.y), 4);
+  const unsigned y4 = static_cast<unsigned>(c.y) % 10000;  // years beyond 9999: the last 4 digits
+  const auto s = static_cast<unsigned>(sod);
+  const auto f = static_cast<unsigned>(frac);
+  p = put2(p, y4 / 100);
+  p = put2(p, y4 % 100);
   *p++ = '-';
-  p = put(p, c.m, 2);
+  p = put2(p, c.m);
   *p++ = '-';
-  p = put(p, c.d, 2);
+  p = put2(p, c.d);
   *p++ = 'T';
-  p = put(p, static_cast<unsigned>(sod / 3600), 2);
+  p = put2(p, s / 3600);
   *p++ = ':';
-  p = put(p, static_cast<unsigned>(sod / 60 % 60), 2);
+  p = put2(p, s / 60 % 60);
   *p++ = ':';
-  p = put(p, static_cast<unsigned>(sod % 60), 2);
+  p = put2(p, s % 60);
   *p++ = '.';
-  p = put(p, static_cast<unsigned>(frac), 6);
+  p = put2(p, f / 10000);
+  p = put2(p, f / 100 % 100);
+  p = put2(p, f % 100);
   *p++ = 'Z';
   return p;
 }

@@ -13,6 +13,7 @@
 #endif
 
 #include "webmon/common/schema.hpp"
+#include "webmon/common/time.hpp"
 #include "wire_internal.hpp"
 
 namespace webmon::common {
@@ -254,65 +255,9 @@ char* put_double(char* p, double d) {
   return p;
 }
 
-constexpr auto kDigitPairs = [] {
-  std::array<char, 200> t{};
-  for (int i = 0; i < 100; ++i) {
-    t[static_cast<std::size_t>(2 * i)] = static_cast<char>('0' + i / 10);
-    t[static_cast<std::size_t>(2 * i + 1)] = static_cast<char>('0' + i % 10);
-  }
-  return t;
-}();
-
-char* put2(char* p, unsigned v) {
-  std::memcpy(p, kDigitPairs.data() + 2 * v, 2);
-  return p + 2;
-}
-
-// The same text as write_rfc3339 (time.cpp; the calendar is Howard Hinnant's public-domain
-// civil_from_days), digits written in pairs: timestamps are a good part of a record's cost.
 char* put_time(char* p, sdk::Timestamp t) {
-  std::int64_t secs = t.micros / 1'000'000;
-  std::int64_t frac = t.micros % 1'000'000;
-  if (frac < 0) {
-    frac += 1'000'000;
-    --secs;
-  }
-  std::int64_t z = secs / 86'400;
-  std::int64_t sod = secs % 86'400;
-  if (sod < 0) {
-    sod += 86'400;
-    --z;
-  }
-  z += 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0);
-  const unsigned y4 = static_cast<unsigned>(y) % 10000;  // as write_rfc3339: the last 4 digits
-  const auto s = static_cast<unsigned>(sod);
-  const auto f = static_cast<unsigned>(frac);
   *p++ = '"';
-  p = put2(p, y4 / 100);
-  p = put2(p, y4 % 100);
-  *p++ = '-';
-  p = put2(p, m);
-  *p++ = '-';
-  p = put2(p, d);
-  *p++ = 'T';
-  p = put2(p, s / 3600);
-  *p++ = ':';
-  p = put2(p, s / 60 % 60);
-  *p++ = ':';
-  p = put2(p, s % 60);
-  *p++ = '.';
-  p = put2(p, f / 10000);
-  p = put2(p, f / 100 % 100);
-  p = put2(p, f % 100);
-  *p++ = 'Z';
+  p = write_rfc3339(t, p);
   *p++ = '"';
   return p;
 }
