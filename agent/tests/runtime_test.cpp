@@ -1,6 +1,8 @@
 // The runtime end to end through real plugins: counts, fan-out, acknowledgements,
 // backpressure and graceful stop.
 #include <gtest/gtest.h>
+
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include <csignal>
@@ -172,6 +174,37 @@ TEST(Runtime, SigtermMidRunLosesNothingAcknowledged) {
                      std::to_string(sent) + " errors=0"),
             std::string::npos)
       << err;
+}
+
+// Each component's thread carries its name, so top -H, perf and gdb show which one is busy.
+TEST(Runtime, ThreadsAreNamedAfterTheirComponents) {
+  TempDir dir;
+  const std::string pipeline = dir.write(
+      "p.yaml",
+      "sources:\n  checks: { plugin: generator, rate: 100 }\ntransforms:\n"
+      "  tag: { plugin: add_fields, inputs: [checks], fields: { a: b } }\nsinks:\n"
+      "  a_very_long_sink_name: { plugin: blackhole, inputs: [tag] }\n");
+  testing::Child agent({testing::agent_binary(), "--pipeline", pipeline}, dir.path() + "/stdout",
+                       dir.path() + "/stderr");
+  std::set<std::string> names;
+  for (int i = 0; i < 200 && names.count("src:checks") == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    names.clear();
+    const std::string task = "/proc/" + std::to_string(agent.pid()) + "/task";
+    std::error_code ec;
+    for (const auto& t : std::filesystem::directory_iterator(task, ec)) {
+      std::string comm = read_file(t.path().string() + "/comm");
+      while (!comm.empty() && comm.back() == '\n') {
+        comm.pop_back();
+      }
+      names.insert(comm);
+    }
+  }
+  agent.signal(SIGTERM);
+  EXPECT_EQ(agent.wait(std::chrono::seconds(30)), 0) << read_file(dir.path() + "/stderr");
+  EXPECT_EQ(names.count("src:checks"), 1U);
+  EXPECT_EQ(names.count("tr:tag"), 1U);
+  EXPECT_EQ(names.count("sink:a_very_lon"), 1U);  // Linux keeps 15 bytes
 }
 
 TEST(Runtime, ShutdownTimeoutGivesUpWithExitCode1) {

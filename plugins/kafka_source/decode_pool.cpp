@@ -1,6 +1,9 @@
 #include "decode_pool.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
+#include <string>
 
 namespace webmon::plugins::kafka_source {
 namespace {
@@ -67,6 +70,8 @@ void DecodePool::run(std::size_t n, const Job& job) {
 }
 
 void DecodePool::helper_loop(std::size_t index) {
+  const std::string name = "decode-" + std::to_string(index);
+  (void)pthread_setname_np(pthread_self(), name.c_str());
   std::uint64_t seen = 0;
   std::unique_lock lock(mu_);
   for (;;) {
