@@ -128,8 +128,21 @@ else
 fi
 
 # --- bounded wait ------------------------------------------------------------------------------
+# A broker that never answers (its JVM replaced by a sleep that keeps the broker's arguments),
+# so the 3 s bound is what ends `up`, however fast this machine starts a real broker.
+slow_jdk="$TMP/slow-jdk"
+mkdir -p "$slow_jdk/bin"
+real_java="$(command -v java)"
+cat >"$slow_jdk/bin/java" <<JAVA
+#!/usr/bin/env bash
+for a in "\$@"; do
+  if [ "\$a" = kafka.Kafka ]; then exec bash -c 'sleep 60; :' slow-broker "\$@"; fi
+done
+exec "$real_java" "\$@"
+JAVA
+chmod +x "$slow_jdk/bin/java"
 start=$(date +%s)
-up_must_fail "timeout 3 s" WEBMON_STACK_TIMEOUT=3
+up_must_fail "timeout 3 s" WEBMON_STACK_TIMEOUT=3 JAVA_HOME="$slow_jdk"
 expect_match 'within 3 s' "$OUT" "timeout message names the bound"
 nothing_running "timeout 3 s"
 elapsed=$(( $(date +%s) - start ))
