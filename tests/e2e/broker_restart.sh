@@ -12,12 +12,8 @@ cat >"$work/targets.yaml" <<YAML
 YAML
 export WEBMON_INTERVAL=200ms
 
-"$agent" --pipeline conf/consumer.yaml >"$work/consumer.log" 2>&1 &
-consumer=$!
-pids+=($consumer)
-"$agent" --pipeline conf/producer.yaml >"$work/producer.log" 2>&1 &
-producer=$!
-pids+=($producer)
+start_agent consumer conf/consumer.yaml consumer.log
+start_agent producer conf/producer.yaml producer.log
 
 sleep 5
 scripts/stack kafka kill >/dev/null

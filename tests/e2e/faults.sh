@@ -14,15 +14,8 @@ cat >"$work/targets.yaml" <<YAML
 YAML
 export WEBMON_INTERVAL=200ms
 
-start_consumer() {
-  "$agent" --pipeline conf/consumer.yaml >>"$work/consumer.log" 2>&1 &
-  consumer=$!
-  pids+=($consumer)
-}
-start_consumer
-"$agent" --pipeline conf/producer.yaml >"$work/producer.log" 2>&1 &
-producer=$!
-pids+=($producer)
+start_agent consumer conf/consumer.yaml consumer.log
+start_agent producer conf/producer.yaml producer.log
 
 # Garbage in the topic, between real records (PLAINTEXT listener, as any client could).
 sleep 2
@@ -34,7 +27,7 @@ for round in 1 2 3; do
   kill -KILL "$consumer"
   wait "$consumer" 2>/dev/null || true
   sleep 1
-  start_consumer
+  start_agent consumer conf/consumer.yaml consumer.log
   echo "consumer killed and restarted ($round)"
 done
 sleep 2

@@ -34,6 +34,14 @@ fail() {
   exit 1
 }
 
+# start_agent VAR CONF LOG: runs `webmon-agent --pipeline CONF` in the background (output appended
+# to $work/LOG; killed at exit if still running) and sets $VAR to its pid.
+start_agent() {
+  "$agent" --pipeline "$2" >>"$work/$3" 2>&1 &
+  pids+=($!)
+  printf -v "$1" '%s' "$!"
+}
+
 # q SQL: one query against the test's database, unaligned output.
 q() { psql -X -tA -v ON_ERROR_STOP=1 "$conn" -c "$1"; }
 

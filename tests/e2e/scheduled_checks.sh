@@ -18,12 +18,8 @@ YAML
 
 export WEBMON_INTERVAL=1s
 
-"$agent" --pipeline conf/consumer.yaml >"$work/consumer.log" 2>&1 &
-consumer=$!
-pids+=($consumer)
-"$agent" --pipeline conf/producer.yaml >"$work/producer.log" 2>&1 &
-producer=$!
-pids+=($producer)
+start_agent consumer conf/consumer.yaml consumer.log
+start_agent producer conf/producer.yaml producer.log
 
 sleep 6
 kill -0 "$producer" 2>/dev/null || fail "the producer stopped early"

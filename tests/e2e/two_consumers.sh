@@ -12,15 +12,9 @@ cat >"$work/targets.yaml" <<YAML
 YAML
 export WEBMON_INTERVAL=200ms
 
-"$agent" --pipeline conf/consumer.yaml >"$work/consumer-a.log" 2>&1 &
-a=$!
-pids+=($a)
-"$agent" --pipeline conf/consumer.yaml >"$work/consumer-b.log" 2>&1 &
-b=$!
-pids+=($b)
-"$agent" --pipeline conf/producer.yaml >"$work/producer.log" 2>&1 &
-producer=$!
-pids+=($producer)
+start_agent a conf/consumer.yaml consumer-a.log
+start_agent b conf/consumer.yaml consumer-b.log
+start_agent producer conf/producer.yaml producer.log
 
 sleep 8
 stop_agent "$a" "consumer A"
