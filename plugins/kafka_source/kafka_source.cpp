@@ -105,24 +105,31 @@ KafkaSource::KafkaSource(const sdk::ConfigNode& config, sdk::Context& ctx)
     config.find("decode_threads")->fail("option 'decode_threads' must be between 1 and 16");
   }
   decode_threads_ = static_cast<unsigned>(dt);
-  // librdkafka 2.0 (Debian 12) stops fetching once its prefetch queue reaches either bound
-  // and looks again only when its broker thread next wakes, up to a second later: a queue
-  // smaller than a second of consumption starves the consumer in bursts (librdkafka issue
-  // 2879; fetch.queue.backoff.ms fixes it in 2.4). So the queue is bounded by size alone.
-  const std::uint64_t prefetch = config.get_size("prefetch_max_size", 128ULL << 20U);
+  // The prefetch queue is bounded by size alone (queued.min.messages out of reach): librdkafka
+  // 2.0 (Debian 12) stops fetching at either bound, and FetchWaker (fetch_waker.hpp), which
+  // restarts fetching once the queue has drained, estimates the queue by size.
+  const std::uint64_t prefetch = config.get_size("prefetch_max_size", 64ULL << 20U);
+  prefetch_bytes_ = static_cast<std::size_t>(prefetch);
   if (prefetch < (1ULL << 20U) || prefetch > (2097151ULL << 10U)) {
     config.find("prefetch_max_size")
         ->fail("option 'prefetch_max_size' must be between 1MiB and 2GiB");
   }
 
-  consumer_conf_ = conn_.make_conf(config, {{"group.id", group_id_},
-                                            {"enable.auto.commit", "false"},
-                                            {"enable.auto.offset.store", "false"},
-                                            {"auto.offset.reset", start},
-                                            {"enable.partition.eof", "false"},
-                                            {"queued.max.messages.kbytes", std::to_string(prefetch >> 10U)},
-                                            {"queued.min.messages", "10000000"},
-                                            {"reconnect.backoff.max.ms", "1000"}});
+  std::vector<std::pair<std::string, std::string>> props{
+      {"group.id", group_id_},
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"auto.offset.reset", start},
+      {"enable.partition.eof", "false"},
+      {"queued.max.messages.kbytes", std::to_string(prefetch >> 10U)},
+      {"queued.min.messages", "10000000"},
+      {"reconnect.backoff.max.ms", "1000"}};
+  if (!FetchWaker::needed()) {
+    // librdkafka >= 2.4 backs a full queue off by this instead (default 1 s), and a wake-up
+    // does not shorten it.
+    props.emplace_back("fetch.queue.backoff.ms", "10");
+  }
+  consumer_conf_ = conn_.make_conf(config, props);
   dlq_conf_ = conn_.make_conf(config, {{"enable.idempotence", "true"},
                                        {"acks", "all"},
                                        {"message.timeout.ms", "0"},
@@ -852,6 +859,7 @@ void KafkaSource::handle_messages(rd_kafka_message_t** msgs, std::size_t n) {
 sdk::Status KafkaSource::on_run() {
   rd_kafka_t* rk = consumer_.get();
   decode_pool_ = std::make_unique<DecodePool>(decode_threads_, max_message_size_);
+  auto waker = std::make_unique<FetchWaker>(rk, prefetch_bytes_, &ctx().counter("fetch_wakeups"));
   msgs_.resize(std::min<std::size_t>(batch_size_, 10'000));
   current_.records.reserve(batch_size_);
   last_commit_ = Clock::now();
@@ -910,6 +918,11 @@ sdk::Status KafkaSource::on_run() {
     }
     const ssize_t n = rd_kafka_consume_batch_queue(queue_, timeout_ms, msgs_.data(), room);
     if (n > 0) {
+      std::size_t bytes = 0;
+      for (ssize_t i = 0; i < n; ++i) {
+        bytes += msgs_[static_cast<std::size_t>(i)]->len + msgs_[static_cast<std::size_t>(i)]->key_len;
+      }
+      waker->observe(rd_kafka_queue_length(queue_), static_cast<std::size_t>(n), bytes);
       handle_messages(msgs_.data(), static_cast<std::size_t>(n));
       for (ssize_t i = 0; i < n; ++i) {
         if (msgs_[static_cast<std::size_t>(i)] != nullptr) {
@@ -926,6 +939,7 @@ sdk::Status KafkaSource::on_run() {
       }
     }
   }
+  waker.reset();  // before the consumer closes
   if (!aborted) {
     (void)emit_current();
   }

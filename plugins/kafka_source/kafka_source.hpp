@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "decode_pool.hpp"
+#include "fetch_waker.hpp"
 #include "webmon/common/wire.hpp"
 #include "webmon/kafka/client.hpp"
 #include "webmon/kafka/connection.hpp"
@@ -48,9 +49,9 @@ inline constexpr sdk::OptionSpec kOptions[] = {
     {"max_in_flight", sdk::OptionType::integer, "20000", false,
      "records emitted and not yet acknowledged (or waiting for the DLQ) at most"},
     {"batch_size", sdk::OptionType::integer, "1000", false, "records per emitted batch at most"},
-    {"prefetch_max_size", sdk::OptionType::size, "128MiB", false,
-     "messages fetched ahead of the pipeline, at most (librdkafka's local queue); smaller saves "
-     "memory while catching up a backlog but starves the consumer in bursts"},
+    {"prefetch_max_size", sdk::OptionType::size, "64MiB", false,
+     "messages fetched ahead of the pipeline, at most (librdkafka's local queue); the memory "
+     "a consumer catching up a backlog holds"},
     {"decode_threads", sdk::OptionType::integer, "2", false,
      "threads decoding messages into records, the consuming thread included (1 to 16)"},
     {"batch_timeout", sdk::OptionType::duration, "100ms", false,
@@ -192,6 +193,7 @@ class KafkaSource final : public sdk::Source {
   rd_kafka_queue_t* queue_ = nullptr;
   std::unique_ptr<DecodePool> decode_pool_;  // created by on_run
   unsigned decode_threads_ = 2;
+  std::size_t prefetch_bytes_ = 0;
 
   // Shared with acknowledgements and delivery reports.
   mutable std::mutex mu_;

@@ -154,6 +154,29 @@ void round_trip(const std::string& conn, const std::string& prefix, int n, int p
 
 TEST(KafkaStack, RoundTripPlaintext) { round_trip(plaintext_conn(), "h5.rt", 20000, 3); }
 
+// librdkafka < 2.4 stops fetching while the prefetch queue is full and looks again up to a
+// second later; kafka_source wakes the fetcher once the queue has drained to half. With a
+// 1 MiB queue and ~12 MiB of records the queue fills many times: the waker must have fired,
+// and every record arrives exactly once.
+TEST(KafkaStack, SmallPrefetchQueueWakesTheFetcherAndLosesNothing) {
+  const std::string topic = create_topic("h5.prefetch", 2);
+  TempDir dir;
+  const auto expected = produce_records(plaintext_conn(), topic, 20000, dir);
+  ASSERT_EQ(expected.size(), 20000U);
+  const std::string got = dir.path() + "/got.jsonl";
+  auto run = consume_until(consumer_yaml(plaintext_conn(), topic, "g-" + topic, got,
+                                         "    prefetch_max_size: 1MiB\n"),
+                           got, expected.size());
+  EXPECT_EQ(run.config_error, "");
+  EXPECT_EQ(run.exit_code, 0);
+  EXPECT_TRUE(same_lines(lines(read_file(got)), expected));
+  if (rd_kafka_version() < 0x02040000) {
+    EXPECT_GT(run.counter("kafka", "fetch_wakeups"), 0U);
+  } else {
+    EXPECT_EQ(run.counter("kafka", "fetch_wakeups"), 0U);
+  }
+}
+
 TEST(KafkaStack, RoundTripSslClientCertificates) { round_trip(ssl_conn(), "h5.ssl", 2000, 2); }
 
 TEST(KafkaStack, RoundTripSaslSsl) {
