@@ -902,7 +902,7 @@ TEST(http_check_bad_targets, GarbageResetAndEndlessBodyFailWithoutStallingOthers
       run("    interval: 200ms\n    timeout: 3s\n    targets:\n" +
               target("garbage", garbage.url("/")) + target("reset", reset.url("/")) +
               target("endless", http.url("/endless"), "max_body_size: 4MiB") +
-              target("endless_timeout", http.url("/endless"),
+              target("endless_timeout", http.url("/endless?pace_ms=10"),
                      "max_body_size: 1GiB, timeout: 500ms") +
               target("good", http.url("/ok")),
           stop_after(2500ms));

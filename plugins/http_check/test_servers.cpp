@@ -265,11 +265,18 @@ void HttpServer::install_routes() {
     body += "END-MARKER";
     res.set_content(body, "text/plain");
   });
-  s.Get("/endless", [this](const httplib::Request&, httplib::Response& res) {
+  // 64 KiB chunks for 30 s; ?pace_ms=N waits N ms before each chunk (a body that never ends
+  // and never grows large, however fast the machine).
+  s.Get("/endless", [this](const httplib::Request& req, httplib::Response& res) {
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    const auto pace = std::chrono::milliseconds(
+        req.has_param("pace_ms") ? std::stoul(req.get_param_value("pace_ms")) : 0);
     res.set_chunked_content_provider(
-        "text/plain", [this, until](std::size_t, httplib::DataSink& sink) {
+        "text/plain", [this, until, pace](std::size_t, httplib::DataSink& sink) {
           static const std::string chunk(64 * 1024, 'x');
+          if (pace.count() > 0) {
+            std::this_thread::sleep_for(pace);
+          }
           if (stopping_ || std::chrono::steady_clock::now() > until) {
             sink.done();
             return true;
