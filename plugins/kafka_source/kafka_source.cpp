@@ -859,7 +859,8 @@ void KafkaSource::handle_messages(rd_kafka_message_t** msgs, std::size_t n) {
 sdk::Status KafkaSource::on_run() {
   rd_kafka_t* rk = consumer_.get();
   decode_pool_ = std::make_unique<DecodePool>(decode_threads_, max_message_size_);
-  auto waker = std::make_unique<FetchWaker>(rk, prefetch_bytes_, &ctx().counter("fetch_wakeups"));
+  auto waker =
+      std::make_unique<FetchWaker>(rk, prefetch_bytes_, &ctx().counter("fetch_wakeups"));
   msgs_.resize(std::min<std::size_t>(batch_size_, 10'000));
   current_.records.reserve(batch_size_);
   last_commit_ = Clock::now();
@@ -920,7 +921,8 @@ sdk::Status KafkaSource::on_run() {
     if (n > 0) {
       std::size_t bytes = 0;
       for (ssize_t i = 0; i < n; ++i) {
-        bytes += msgs_[static_cast<std::size_t>(i)]->len + msgs_[static_cast<std::size_t>(i)]->key_len;
+        const rd_kafka_message_t* m = msgs_[static_cast<std::size_t>(i)];
+        bytes += m->len + m->key_len;
       }
       waker->observe(rd_kafka_queue_length(queue_), static_cast<std::size_t>(n), bytes);
       handle_messages(msgs_.data(), static_cast<std::size_t>(n));
