@@ -40,9 +40,5 @@ TEST(WakePolicy, EstimatesTheQueueWithTheMessageSizeItSees) {
   EXPECT_DOUBLE_EQ(policy.average_message_bytes(), 350);
 }
 
-TEST(FetchWaker, NeededOnlyBeforeLibrdkafka24) {
-  EXPECT_EQ(FetchWaker::needed(), rd_kafka_version() < 0x02040000);
-}
-
 }  // namespace
 }  // namespace webmon::plugins::kafka_source
