@@ -110,6 +110,67 @@ KafkaSink::KafkaSink(const sdk::ConfigNode& config, sdk::Context& ctx)
       {"partitioner", "murmur2_random"},
   };
   conf_ = conn_.make_conf(config, props);
+  // Batches are produced grouped by partition (see group_by_partition), which needs the
+  // partition librdkafka will choose: our own partitioner callback is murmur2_random (as set
+  // above) and notes the partition count. A partitioner chosen in the librdkafka map wins and
+  // turns grouping off.
+  for (const auto& [key, value] : conn_.librdkafka) {
+    if (key == "partitioner") {
+      group_ = false;
+    }
+  }
+  if (group_) {
+    rd_kafka_topic_conf_t* tconf = rd_kafka_conf_get_default_topic_conf(conf_.get());
+    if (tconf == nullptr) {  // none yet: "partitioner" above normally made it
+      tconf = rd_kafka_topic_conf_new();
+      rd_kafka_conf_set_default_topic_conf(conf_.get(), tconf);  // takes ownership
+    }
+    rd_kafka_topic_conf_set_partitioner_cb(tconf, &KafkaSink::partition_cb);
+    rd_kafka_topic_conf_set_opaque(tconf, this);
+  }
+}
+
+std::int32_t KafkaSink::partition_cb(const rd_kafka_topic_t* rkt, const void* key,
+                                     std::size_t keylen, std::int32_t partition_cnt,
+                                     void* rkt_opaque, void* msg_opaque) {
+  static_cast<KafkaSink*>(rkt_opaque)->partition_count_.store(partition_cnt,
+                                                              std::memory_order_relaxed);
+  return rd_kafka_msg_partitioner_murmur2_random(rkt, key, keylen, partition_cnt, rkt_opaque,
+                                                 msg_opaque);
+}
+
+// Why group: check sources emit batches that cycle through their targets, so consecutive
+// records go to different partitions. librdkafka then appends to a different partition queue
+// at every call and later gathers each partition's messages from all over the heap; produced
+// grouped by partition, the same batch costs about a sixth less CPU (bench/kafka).
+void KafkaSink::group_by_partition(const std::vector<sdk::Record>& records) {
+  const std::size_t n = records.size();
+  order_.resize(n);
+  const std::int32_t count = partition_count_.load(std::memory_order_relaxed);
+  if (count <= 1) {
+    for (std::size_t i = 0; i < n; ++i) {
+      order_[i] = static_cast<std::uint32_t>(i);
+    }
+    return;
+  }
+  // Counting sort on the partition; records without a key (random partition) go last.
+  partition_of_.resize(n);
+  bucket_.assign(static_cast<std::size_t>(count) + 2, 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::string* key = records[i].get<std::string>("target");
+    const std::int32_t p =
+        key != nullptr ? rd_kafka_msg_partitioner_murmur2(rkt_.get(), key->data(), key->size(),
+                                                          count, nullptr, nullptr)
+                       : count;
+    partition_of_[i] = p;
+    ++bucket_[static_cast<std::size_t>(p) + 1];
+  }
+  for (std::size_t b = 1; b < bucket_.size(); ++b) {
+    bucket_[b] += bucket_[b - 1];
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    order_[bucket_[static_cast<std::size_t>(partition_of_[i])]++] = static_cast<std::uint32_t>(i);
+  }
 }
 
 KafkaSink::~KafkaSink() {
@@ -205,19 +266,21 @@ sdk::Status KafkaSink::on_write(sdk::Batch batch, sdk::Ack ack) {
   state->ack = std::move(ack);
   state->pending.store(n + 1);
   outstanding_batches_.fetch_add(1, std::memory_order_acq_rel);
-  // Encode the whole batch first (the buffer may still grow), then hand out pointers into it.
+  group_by_partition(batch.records);
+  // Encode the whole batch first, in produce order (the buffer may still grow), then hand out
+  // pointers into it.
   std::string& values = state->values;
   values.reserve(n * (value_size_hint_ + value_size_hint_ / 8 + 64));
   ends_.resize(n);
   for (std::size_t k = 0; k < n; ++k) {
-    common::append_json(batch.records[k], values);
+    common::append_json(batch.records[order_[k]], values);
     ends_[k] = values.size();
   }
   value_size_hint_ = values.size() / n;
-  std::size_t i = 0;
-  for (; i < n; ++i) {
-    const sdk::Record& r = batch.records[i];
-    const std::size_t begin = i == 0 ? 0 : ends_[i - 1];
+  std::size_t k = 0;
+  for (; k < n; ++k) {
+    const sdk::Record& r = batch.records[order_[k]];
+    const std::size_t begin = k == 0 ? 0 : ends_[k - 1];
     const std::string* key = r.get<std::string>("target");
     for (;;) {
       rd_kafka_headers_t* hdrs = rd_kafka_headers_new(2);
@@ -225,7 +288,7 @@ sdk::Status KafkaSink::on_write(sdk::Batch batch, sdk::Ack ack) {
       rd_kafka_header_add(hdrs, "webmon-schema", 13, "1", 1);
       kafka::Produce msg;
       msg.rkt = rkt_.get();
-      msg.value = std::string_view(values.data() + begin, ends_[i] - begin);
+      msg.value = std::string_view(values.data() + begin, ends_[k] - begin);
       if (key != nullptr) {
         msg.key = *key;  // librdkafka copies keys
       }
@@ -252,12 +315,12 @@ sdk::Status KafkaSink::on_write(sdk::Batch batch, sdk::Ack ack) {
       break;
     }
     if (hooks_.fatal()) {
-      ++i;
+      ++k;
       break;
     }
   }
   // Records never handed to librdkafka (fatal producer error) are retryable.
-  for (; i < n; ++i) {
+  for (; k < n; ++k) {
     finish_one(state, AckStatus::retryable);
   }
   finish_one(state, AckStatus::delivered);  // on_write's own reference

@@ -53,6 +53,13 @@ class KafkaSink final : public sdk::Sink {
 
  private:
   static void dr_msg_cb(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
+  static std::int32_t partition_cb(const rd_kafka_topic_t* rkt, const void* key,
+                                   std::size_t keylen, std::int32_t partition_cnt,
+                                   void* rkt_opaque, void* msg_opaque);
+  /// Fills order_ with the batch's record indexes grouped by the partition each will go to
+  /// (stable: records of one partition, hence of one key, keep their order), or in batch order
+  /// while the partition count is not known.
+  void group_by_partition(const std::vector<sdk::Record>& records);
   void finish_one(BatchState* state, sdk::AckStatus status);
   void stop_poller();
 
@@ -65,6 +72,13 @@ class KafkaSink final : public sdk::Sink {
   std::thread poller_;
   std::atomic<bool> poller_stop_{false};
   std::atomic<std::int64_t> outstanding_batches_{0};
+  /// The topic's partition count as librdkafka last saw it (set by partition_cb; 0 = not yet
+  /// known, or grouping is off because the librdkafka map chose another partitioner).
+  std::atomic<std::int32_t> partition_count_{0};
+  bool group_ = true;
+  std::vector<std::uint32_t> order_;        // produce order of the batch's records
+  std::vector<std::int32_t> partition_of_;  // per record, while grouping
+  std::vector<std::uint32_t> bucket_;       // counting sort
   std::vector<std::size_t> ends_;     // end of each record's value in BatchState::values
   std::size_t value_size_hint_ = 512;  // average value size of the last batch
   sdk::Counter* rejected_records_ = nullptr;

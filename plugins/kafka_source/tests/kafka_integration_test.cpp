@@ -8,8 +8,10 @@
 
 #include <algorithm>
 #include <iterator>
+#include <map>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "kafka_test_support.hpp"
 #include "pipeline_runner.hpp"
@@ -66,6 +68,17 @@ std::string consumer_yaml(const std::string& conn, const std::string& topic,
          "]\n    group_id: " + group + "\n" + indent(conn, 4) + source_extra +
          "sinks:\n  out:\n    plugin: file\n    inputs: [kafka]\n    path: " + out_file + "\n" +
          more_sinks;
+}
+
+/// The value of a string field in a JSON line (a cheap scan, not a parser; "" when absent).
+std::string json_string_field(const std::string& line, const std::string& name) {
+  const std::string open = "\"" + name + "\":\"";
+  const auto at = line.find(open);
+  if (at == std::string::npos) {
+    return "";
+  }
+  const auto from = at + open.size();
+  return line.substr(from, line.find('"', from) - from);
 }
 
 std::size_t line_count(const std::string& path) { return lines(read_file(path)).size(); }
@@ -142,6 +155,26 @@ void round_trip(const std::string& conn, const std::string& prefix, int n, int p
     EXPECT_EQ(m.headers.at("webmon-schema"), "1");
     auto [it, inserted] = partition_of_key.emplace(m.key, m.partition);
     EXPECT_EQ(it->second, m.partition) << "key " << m.key << " in two partitions";
+  }
+  // Per-target order: kafka_sink produces each batch grouped by partition, which must keep
+  // every target's records in the order the source emitted them.
+  std::vector<const RawMessage*> by_offset;
+  for (const auto& m : raw) {
+    by_offset.push_back(&m);
+  }
+  std::sort(by_offset.begin(), by_offset.end(), [](const RawMessage* a, const RawMessage* b) {
+    return std::tie(a->partition, a->offset) < std::tie(b->partition, b->offset);
+  });
+  std::map<std::string, std::vector<std::string>> got_ids, want_ids;
+  for (const RawMessage* m : by_offset) {
+    got_ids[m->key].push_back(ids_of({m->value}).at(0));
+  }
+  for (const auto& line : expected) {
+    want_ids[json_string_field(line, "target")].push_back(ids_of({line}).at(0));
+  }
+  EXPECT_EQ(got_ids.size(), want_ids.size());
+  for (const auto& [key, ids] : want_ids) {
+    EXPECT_EQ(got_ids[key], ids) << "records of target " << key << " out of order";
   }
   // Everything committed: a new run of the same group reads nothing.
   const auto committed = committed_offsets("g-" + topic, topic, partitions);
