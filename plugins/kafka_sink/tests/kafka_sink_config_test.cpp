@@ -100,6 +100,16 @@ TEST(kafka_sink_config, PassThroughIsValidatedByLibrdkafka) {
   EXPECT_NE(instead.find("use option 'sasl_password'"), std::string::npos) << instead;
 }
 
+// The partitioner stays the user's to choose (kafka_sink then produces batches ungrouped).
+TEST(kafka_sink_config, PartitionerMayBeChosenInThePassThroughMap) {
+  EXPECT_EQ(error_of("    brokers: 127.0.0.1:1\n    topic: t\n"
+                     "    librdkafka: { partitioner: consistent_random }\n"),
+            "");
+  const std::string bad = error_of(
+      "    brokers: 127.0.0.1:1\n    topic: t\n    librdkafka: { partitioner: by_magic }\n");
+  EXPECT_NE(bad.find("'partitioner'"), std::string::npos) << bad;
+}
+
 TEST(kafka_sink_config, SecretsAreNotPrinted) {
   webmon::testing::TempDir dir;
   const std::string file = dir.write(
