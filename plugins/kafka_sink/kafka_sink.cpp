@@ -113,9 +113,9 @@ KafkaSink::KafkaSink(const sdk::ConfigNode& config, sdk::Context& ctx)
   // Batches are produced grouped by partition (see group_by_partition), which needs the
   // partition librdkafka will choose: our own partitioner callback is murmur2_random (as set
   // above) and notes the partition count. A partitioner chosen in the librdkafka map wins and
-  // turns grouping off.
+  // (under either spelling) turns grouping off.
   for (const auto& [key, value] : conn_.librdkafka) {
-    if (key == "partitioner") {
+    if (key == "partitioner" || key == "topic.partitioner") {
       group_ = false;
     }
   }
@@ -262,21 +262,25 @@ sdk::Status KafkaSink::on_write(sdk::Batch batch, sdk::Ack ack) {
     return sdk::Status::ok();
   }
   const std::size_t n = batch.records.size();
+  // Everything that allocates comes before the batch state takes the Ack: should it throw, the
+  // Ack is destroyed unresolved, which reports the batch retryable (nothing is left pending).
+  group_by_partition(batch.records);
+  ends_.resize(n);
+  // Encode the whole batch first, in produce order (the buffer may still grow); librdkafka gets
+  // pointers into it once it is complete.
+  std::string encoded;
+  encoded.reserve(n * (value_size_hint_ + value_size_hint_ / 8 + 64));
+  for (std::size_t k = 0; k < n; ++k) {
+    common::append_json(batch.records[order_[k]], encoded);
+    ends_[k] = encoded.size();
+  }
+  value_size_hint_ = encoded.size() / n;
   auto* state = new BatchState{};
+  state->values = std::move(encoded);
   state->ack = std::move(ack);
   state->pending.store(n + 1);
   outstanding_batches_.fetch_add(1, std::memory_order_acq_rel);
-  group_by_partition(batch.records);
-  // Encode the whole batch first, in produce order (the buffer may still grow), then hand out
-  // pointers into it.
-  std::string& values = state->values;
-  values.reserve(n * (value_size_hint_ + value_size_hint_ / 8 + 64));
-  ends_.resize(n);
-  for (std::size_t k = 0; k < n; ++k) {
-    common::append_json(batch.records[order_[k]], values);
-    ends_[k] = values.size();
-  }
-  value_size_hint_ = values.size() / n;
+  const std::string& values = state->values;
   std::size_t k = 0;
   for (; k < n; ++k) {
     const sdk::Record& r = batch.records[order_[k]];

@@ -164,8 +164,14 @@ Connection Connection::parse(const sdk::ConfigNode& config,
       map->fail("option 'librdkafka': expected a map of librdkafka property names to values");
     }
     for (const auto& [key, value] : map->entries()) {
+      // librdkafka takes a topic property on the global configuration with or without a
+      // "topic." prefix (rd_kafka_conf_set strips it), so both spellings are managed.
+      std::string_view bare = key;
+      if (bare.starts_with("topic.")) {
+        bare.remove_prefix(6);
+      }
       for (const auto& [name, instead] : managed) {
-        if (key == name) {
+        if (key == name || bare == name) {
           value.fail("option 'librdkafka': property '" + key + "' is managed by the plugin" +
                      (instead.empty() ? std::string(" and cannot be changed")
                                       : "; use option '" + instead + "'"));

@@ -95,6 +95,11 @@ TEST(kafka_sink_config, PassThroughIsValidatedByLibrdkafka) {
   EXPECT_NE(managed.find("property 'enable.idempotence' is managed by the plugin"),
             std::string::npos)
       << managed;
+  // librdkafka also takes topic properties with a "topic." prefix: managed under both names.
+  const std::string prefixed = error_of(
+      "    brokers: 127.0.0.1:1\n    topic: t\n    librdkafka: { topic.acks: \"0\" }\n");
+  EXPECT_NE(prefixed.find("property 'topic.acks' is managed by the plugin"), std::string::npos)
+      << prefixed;
   const std::string instead =
       error_of("    brokers: 127.0.0.1:1\n    topic: t\n    librdkafka: { sasl.password: x }\n");
   EXPECT_NE(instead.find("use option 'sasl_password'"), std::string::npos) << instead;
@@ -104,6 +109,9 @@ TEST(kafka_sink_config, PassThroughIsValidatedByLibrdkafka) {
 TEST(kafka_sink_config, PartitionerMayBeChosenInThePassThroughMap) {
   EXPECT_EQ(error_of("    brokers: 127.0.0.1:1\n    topic: t\n"
                      "    librdkafka: { partitioner: consistent_random }\n"),
+            "");
+  EXPECT_EQ(error_of("    brokers: 127.0.0.1:1\n    topic: t\n"
+                     "    librdkafka: { topic.partitioner: consistent_random }\n"),
             "");
   const std::string bad = error_of(
       "    brokers: 127.0.0.1:1\n    topic: t\n    librdkafka: { partitioner: by_magic }\n");
