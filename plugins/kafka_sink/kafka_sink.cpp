@@ -114,12 +114,13 @@ KafkaSink::KafkaSink(const sdk::ConfigNode& config, sdk::Context& ctx)
   // partition librdkafka will choose: our own partitioner callback is murmur2_random (as set
   // above) and notes the partition count. A partitioner chosen in the librdkafka map wins and
   // (under either spelling) turns grouping off.
+  bool group = true;
   for (const auto& [key, value] : conn_.librdkafka) {
     if (key == "partitioner" || key == "topic.partitioner") {
-      group_ = false;
+      group = false;
     }
   }
-  if (group_) {
+  if (group) {
     rd_kafka_topic_conf_t* tconf = rd_kafka_conf_get_default_topic_conf(conf_.get());
     if (tconf == nullptr) {  // none yet: "partitioner" above normally made it
       tconf = rd_kafka_topic_conf_new();

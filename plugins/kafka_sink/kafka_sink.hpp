@@ -75,7 +75,6 @@ class KafkaSink final : public sdk::Sink {
   /// The topic's partition count as librdkafka last saw it (set by partition_cb; 0 = not yet
   /// known, or grouping is off because the librdkafka map chose another partitioner).
   std::atomic<std::int32_t> partition_count_{0};
-  bool group_ = true;
   std::vector<std::uint32_t> order_;        // produce order of the batch's records
   std::vector<std::int32_t> partition_of_;  // per record, while grouping
   std::vector<std::uint32_t> bucket_;       // counting sort
