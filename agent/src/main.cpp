@@ -97,6 +97,15 @@ void print_plugins(const std::vector<std::string>& search_path) {
         if (o.secret) {
           std::cout << ", secret";
         }
+        if (o.choices != nullptr) {
+          std::cout << ", one of " << o.choices;
+        }
+        if (o.min != nullptr) {
+          std::cout << ", min " << o.min;
+        }
+        if (o.max != nullptr) {
+          std::cout << ", max " << o.max;
+        }
         std::cout << "): " << o.description << "\n";
         if (o.children != nullptr) {
           self(self, o.children, o.child_count, indent + "    ");
@@ -106,6 +115,38 @@ void print_plugins(const std::vector<std::string>& search_path) {
     if (d.option_count > 0) {
       std::cout << "  options:\n";
       print(print, d.options, d.option_count, "    ");
+    }
+    if (p.info->emits_any) {
+      std::cout << "  emits: record kinds decided at run time\n";
+    }
+    for (std::size_t i = 0; i < d.emit_count; ++i) {
+      const sdk::KindSpec& k = d.emits[i];
+      std::cout << "  emits kind " << k.name << " (schema version " << k.version
+                << (k.key_field != nullptr ? std::string(", key ") + k.key_field : std::string())
+                << "): " << k.description << "\n";
+      for (std::size_t j = 0; j < k.field_count; ++j) {
+        const sdk::FieldSpec& f = k.fields[j];
+        std::cout << "    " << f.name << " (" << sdk::to_string(f.type)
+                  << (f.nullable ? ", nullable" : "")
+                  << (f.unit != nullptr && f.unit[0] != '\0' ? std::string(", ") + f.unit
+                                                             : std::string())
+                  << "): " << f.description << "\n";
+      }
+    }
+    if (d.accept_count > 0) {
+      std::cout << "  accepts kinds:";
+      for (std::size_t i = 0; i < d.accept_count; ++i) {
+        std::cout << " " << d.accepts[i];
+      }
+      std::cout << "\n";
+    }
+    if (d.requires_count > 0) {
+      std::cout << "  requires fields:";
+      for (std::size_t i = 0; i < d.requires_count; ++i) {
+        std::cout << " " << d.requires_fields[i].name << " ("
+                  << sdk::to_string(d.requires_fields[i].type) << ")";
+      }
+      std::cout << "\n";
     }
   }
   for (const auto& e : errors) {
@@ -197,7 +238,7 @@ int run_agent(const Cli& cli) {
   }
   if (!runtime.joined()) {
     flush_logs();
-    std::_Exit(code == kExitOk ? kExitRuntime : code);
+    std::_Exit(code);  // 0 only when every undelivered record is safe in a disk buffer
   }
   log(sdk::LogLevel::info, "", code == kExitOk ? "stopped cleanly" : "stopped with errors");
   return code;
@@ -233,8 +274,9 @@ int main(int argc, char** argv) {
   }
 
   if (cli.version) {
-    std::cout << "webmon-agent " << WEBMON_VERSION << " (SDK ABI " << sdk::kAbiMajor << "."
-              << sdk::kAbiMinor << ", build key " << sdk::kBuildKey << ")\n";
+    std::cout << "webmon-agent " << WEBMON_VERSION << " (plugin SDK " << sdk::kSdkVersion
+              << ", provides SDK ABI " << sdk::kAbiMajor << "." << sdk::kAbiMinor
+              << ", build key " << sdk::kBuildKey << ")\n";
     return kExitOk;
   }
   sdk::LogLevel level{};

@@ -1,5 +1,7 @@
 #include "metrics.hpp"
 
+#include <cstdio>
+
 #include <httplib.h>
 
 #include <stdexcept>
@@ -67,6 +69,20 @@ std::vector<std::pair<std::string, std::uint64_t>> ComponentMetrics::snapshot() 
   return out;
 }
 
+void ComponentMetrics::set_gauges(GaugeSource source) {
+  std::lock_guard lock(mu_);
+  gauges_ = std::move(source);
+}
+
+std::vector<std::pair<std::string, double>> ComponentMetrics::gauges() const {
+  GaugeSource source;
+  {
+    std::lock_guard lock(mu_);
+    source = gauges_;
+  }
+  return source ? source() : std::vector<std::pair<std::string, double>>{};
+}
+
 Metrics::Metrics() = default;
 
 Metrics::~Metrics() { stop_serving(); }
@@ -87,11 +103,26 @@ std::string Metrics::render() const {
               std::to_string(value) + "\n";
     }
   }
+  std::map<std::string, std::string> gauge_families;
+  for (const auto& c : components_) {
+    for (const auto& [name, value] : c.gauges()) {
+      char number[64];
+      std::snprintf(number, sizeof number, "%.6g", value);
+      gauge_families[name] += "webmon_component_" + name + "{component=\"" +
+                              escape_label(c.id()) + "\",plugin=\"" + escape_label(c.plugin()) +
+                              "\",kind=\"" + c.kind() + "\"} " + number + "\n";
+    }
+  }
   std::string out;
   for (const auto& [name, body] : families) {
     out += "# HELP webmon_component_" + name + "_total Records or events counted as '" + name +
            "' by a pipeline component.\n";
     out += "# TYPE webmon_component_" + name + "_total counter\n";
+    out += body;
+  }
+  for (const auto& [name, body] : gauge_families) {
+    out += "# HELP webmon_component_" + name + " A sink buffer's current '" + name + "'.\n";
+    out += "# TYPE webmon_component_" + name + " gauge\n";
     out += body;
   }
   return out;

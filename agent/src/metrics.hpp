@@ -2,6 +2,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -32,6 +33,10 @@ class ComponentMetrics {
   const std::string& kind() const noexcept { return kind_; }
   /// (name, value) pairs, standard counters first.
   std::vector<std::pair<std::string, std::uint64_t>> snapshot() const;
+  /// Gauges read when the endpoint is scraped (a sink's buffer size and age).
+  using GaugeSource = std::function<std::vector<std::pair<std::string, double>>()>;
+  void set_gauges(GaugeSource source);
+  std::vector<std::pair<std::string, double>> gauges() const;
 
  private:
   std::string id_;
@@ -44,6 +49,7 @@ class ComponentMetrics {
   sdk::Counter* sent_;
   sdk::Counter* errors_;
   sdk::Counter* dropped_;
+  GaugeSource gauges_;
 };
 
 class Metrics {

@@ -1,5 +1,7 @@
 #include "options.hpp"
 
+#include "webmon/sdk/options.hpp"
+
 #include <algorithm>
 #include <vector>
 
@@ -185,59 +187,14 @@ void check_value(const ConfigNode& node, const OptionSpec& spec, const std::stri
     case OptionType::any:
       break;
   }
-}
-
-void emit_yaml(const ConfigNode& node, bool secret, int indent, std::string& out);
-
-void emit_map(const ConfigNode& node, std::span<const OptionSpec> specs, int indent,
-              std::string& out) {
-  for (const auto& [key, value] : node.entries()) {
-    const OptionSpec* spec = find_spec(specs, key);
-    out.append(static_cast<std::size_t>(indent), ' ');
-    out += key;
-    out += ':';
-    const bool secret = spec != nullptr && spec->secret;
-    std::span<const OptionSpec> children;
-    if (spec != nullptr && spec->children != nullptr) {
-      children = {spec->children, spec->child_count};
-    }
-    if (value.is_map() && !secret) {
-      out += '\n';
-      emit_map(value, children, indent + 2, out);
-    } else if (value.is_list() && !secret) {
-      out += '\n';
-      for (const auto& item : value.items()) {
-        out.append(static_cast<std::size_t>(indent + 2), ' ');
-        out += "-";
-        if (item.is_map()) {
-          out += '\n';
-          emit_map(item, children, indent + 4, out);
-        } else {
-          emit_yaml(item, false, 0, out);
-        }
-      }
-    } else {
-      emit_yaml(value, secret, 0, out);
-    }
-  }
-}
-
-void emit_yaml(const ConfigNode& node, bool secret, int /*indent*/, std::string& out) {
-  if (secret) {
-    out += " \"***\"\n";
-  } else if (node.is_scalar()) {
-    out += " \"";
-    for (const char c : node.text()) {
-      if (c == '"' || c == '\\') {
-        out += '\\';
-      }
-      out += c;
-    }
-    out += "\"\n";
-  } else if (node.is_null()) {
-    out += " null\n";
-  } else {
-    out += " <...>\n";
+  try {
+    sdk::check_option(spec, node);
+  } catch (const sdk::ConfigError& e) {
+    const std::string msg = e.what();
+    const std::size_t at = msg.find(": option '");
+    const std::string where = at == std::string::npos ? node.where().str() : msg.substr(0, at);
+    const std::string what = at == std::string::npos ? msg : msg.substr(at + 2);
+    throw sdk::ConfigError(where + ": " + who + ": " + what);
   }
 }
 
@@ -246,13 +203,6 @@ void emit_yaml(const ConfigNode& node, bool secret, int /*indent*/, std::string&
 void validate_options(ConfigNode& config, std::span<const OptionSpec> specs,
                       const std::string& who) {
   check_map(config, specs, who, "");
-}
-
-std::string redacted_yaml(const ConfigNode& config, std::span<const OptionSpec> specs,
-                          int indent) {
-  std::string out;
-  emit_map(config, specs, indent, out);
-  return out;
 }
 
 }  // namespace webmon::agent

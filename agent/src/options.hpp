@@ -16,8 +16,4 @@ namespace webmon::agent {
 void validate_options(sdk::ConfigNode& config, std::span<const sdk::OptionSpec> specs,
                       const std::string& who);
 
-/// The config as text for display, with values of secret options replaced by "***".
-std::string redacted_yaml(const sdk::ConfigNode& config, std::span<const sdk::OptionSpec> specs,
-                          int indent = 0);
-
 }  // namespace webmon::agent

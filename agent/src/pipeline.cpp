@@ -37,9 +37,67 @@ constexpr OptionSpec kAgentOptions[] = {
      std::size(kMetricsOptions)},
     {"shutdown_timeout", OptionType::duration, "30s", false,
      "how long a graceful stop may take before the agent gives up and exits 1"},
-    {"buffer_records", OptionType::integer, "4096", false,
-     "records each component's input queue holds before upstream blocks (backpressure)"},
+    {"buffer_records", OptionType::integer, "10000", false,
+     "default bound of each sink's memory buffer, in records", nullptr, 0, false, "1",
+     "100000000"},
+    {"state_dir", OptionType::string, nullptr, false,
+     "directory for disk buffers (<state_dir>/buffers/<sink id>) and plugin state (default: "
+     "$STATE_DIRECTORY as systemd sets it, else /var/lib/webmon)"},
 };
+
+constexpr OptionSpec kBufferOptions[] = {
+    {"type", OptionType::string, "memory", false,
+     "memory (lost on a crash) or disk (a checksummed log that survives restarts)", nullptr, 0,
+     false, nullptr, nullptr, "memory|disk"},
+    {"max_records", OptionType::integer, nullptr, false,
+     "memory buffer: records held before when_full applies (default agent.buffer_records)",
+     nullptr, 0, false, "1", "100000000"},
+    {"max_size", OptionType::size, "2GiB", false, "disk buffer: bytes on disk before when_full applies",
+     nullptr, 0, false, "1MiB", nullptr},
+    {"path", OptionType::string, nullptr, false,
+     "disk buffer directory (default <agent.state_dir>/buffers/<sink id>)"},
+    {"sync_interval", OptionType::duration, "1s", false,
+     "disk buffer: how often appended records are fsynced (a power cut loses at most this much)",
+     nullptr, 0, false, "0", "1m"},
+    {"when_full", OptionType::string, "block", false,
+     "block (sources are told to wait), drop_oldest or drop_newest (counted and logged)", nullptr,
+     0, false, nullptr, nullptr, "block|drop_oldest|drop_newest"},
+};
+
+constexpr OptionSpec kBatchOptions[] = {
+    {"max_records", OptionType::integer, "500", false, "records per batch written to the sink",
+     nullptr, 0, false, "1", "1000000"},
+    {"linger", OptionType::duration, "10ms", false,
+     "how long a batch may wait for more records before it is written", nullptr, 0, false, "0",
+     "1m"},
+    {"max_in_flight", OptionType::integer, "8", false,
+     "batches written and not yet resolved by the sink at once", nullptr, 0, false, "1",
+     "1024"},
+};
+
+constexpr OptionSpec kRetryOptions[] = {
+    {"initial_backoff", OptionType::duration, "200ms", false,
+     "wait before the first retry of a retryable batch (doubles each time)", nullptr, 0, false,
+     "1ms", "1h"},
+    {"max_backoff", OptionType::duration, "30s", false, "longest wait between retries", nullptr,
+     0, false, "1ms", "1h"},
+    {"max_retries", OptionType::integer, nullptr, false,
+     "retries before the batch goes back to its source as retryable (a Kafka consumer then "
+     "reads it again); unset: retry until delivered", nullptr, 0, false, "0", "1000000000"},
+};
+
+constexpr OptionSpec kDeliveryOptions[] = {
+    {"buffer", OptionType::object, nullptr, false, "the sink's buffer", kBufferOptions,
+     std::size(kBufferOptions)},
+    {"batch", OptionType::object, nullptr, false, "batching of the records written to the sink",
+     kBatchOptions, std::size(kBatchOptions)},
+    {"retry", OptionType::object, nullptr, false, "retry of batches the sink resolves retryable",
+     kRetryOptions, std::size(kRetryOptions)},
+};
+
+/// Largest pipeline (or included YAML) file, and most nodes after alias expansion.
+constexpr std::size_t kMaxYamlBytes = 16U << 20U;
+constexpr std::size_t kMaxYamlNodes = 1'000'000;
 
 SourceLocation where_of(const YAML::Node& n, const std::string& file) {
   const YAML::Mark m = n.Mark();
@@ -49,8 +107,15 @@ SourceLocation where_of(const YAML::Node& n, const std::string& file) {
   return {file, m.line + 1, m.column + 1};
 }
 
-ConfigNode convert(const YAML::Node& n, const std::string& file, const EnvLookup& env) {
+ConfigNode convert(const YAML::Node& n, const std::string& file, const EnvLookup& env,
+                   std::size_t& budget) {
   const SourceLocation where = where_of(n, file);
+  if (budget == 0) {
+    throw ConfigError(where.str() + ": the document expands to more than " +
+                      std::to_string(kMaxYamlNodes) +
+                      " nodes (nested aliases?); webmon refuses it");
+  }
+  --budget;
   switch (n.Type()) {
     case YAML::NodeType::Undefined:
     case YAML::NodeType::Null: {
@@ -67,7 +132,7 @@ ConfigNode convert(const YAML::Node& n, const std::string& file, const EnvLookup
     case YAML::NodeType::Sequence: {
       ConfigNode out = ConfigNode::make_list(where);
       for (const auto& item : n) {
-        out.push_back(convert(item, file, env));
+        out.push_back(convert(item, file, env, budget));
       }
       return out;
     }
@@ -82,7 +147,7 @@ ConfigNode convert(const YAML::Node& n, const std::string& file, const EnvLookup
         if (!seen.insert(key).second) {
           throw ConfigError(where_of(kv.first, file).str() + ": duplicate key '" + key + "'");
         }
-        ConfigNode value = convert(kv.second, file, env);
+        ConfigNode value = convert(kv.second, file, env, budget);
         if (value.is_null()) {
           value.set_where(where_of(kv.first, file));
         }
@@ -113,6 +178,43 @@ std::string default_agent_name() {
     return host;
   }
   return "webmon";
+}
+
+void read_delivery(ComponentSpec& c, const AgentSpec& agent, const std::string& who) {
+  ConfigNode host = ConfigNode::make_map(c.options.where());
+  for (const char* key : {"buffer", "batch", "retry"}) {
+    if (const ConfigNode* n = c.options.find(key)) {
+      host.set(key, *n);
+      c.options.erase(key);
+    }
+  }
+  validate_options(host, kDeliveryOptions, who);
+  DeliverySpec& d = c.delivery;
+  d.max_records = agent.buffer_records;
+  d.path = agent.state_dir + "/buffers/" + c.id;
+  if (const ConfigNode* b = host.find("buffer"); b != nullptr && b->is_map()) {
+    d.type = b->get_string("type", "memory") == "disk" ? DeliverySpec::BufferType::disk
+                                                        : DeliverySpec::BufferType::memory;
+    d.max_records = static_cast<std::size_t>(
+        b->get_int("max_records", static_cast<std::int64_t>(d.max_records)));
+    d.max_size = b->get_size("max_size", d.max_size);
+    d.path = b->get_string("path", d.path);
+    d.sync_interval = b->get_duration("sync_interval", d.sync_interval);
+    const std::string w = b->get_string("when_full", "block");
+    d.when_full = w == "drop_oldest"   ? DeliverySpec::WhenFull::drop_oldest
+                  : w == "drop_newest" ? DeliverySpec::WhenFull::drop_newest
+                                       : DeliverySpec::WhenFull::block;
+  }
+  if (const ConfigNode* b = host.find("batch"); b != nullptr && b->is_map()) {
+    d.batch_max_records = static_cast<std::size_t>(b->get_int("max_records", 500));
+    d.linger = b->get_duration("linger", d.linger);
+    d.max_in_flight = static_cast<std::size_t>(b->get_int("max_in_flight", 8));
+  }
+  if (const ConfigNode* r = host.find("retry"); r != nullptr && r->is_map()) {
+    d.retry_initial = r->get_duration("initial_backoff", d.retry_initial);
+    d.retry_max = r->get_duration("max_backoff", d.retry_max);
+    d.max_retries = r->get_int("max_retries", -1);
+  }
 }
 
 void read_components(const ConfigNode& root, std::string_view section, sdk::PluginKind kind,
@@ -170,6 +272,9 @@ void read_components(const ConfigNode& root, std::string_view section, sdk::Plug
     c.options = body;
     c.options.erase("plugin");
     c.options.erase("inputs");
+    if (kind == sdk::PluginKind::sink) {
+      read_delivery(c, spec.agent, who);
+    }
     spec.components.push_back(std::move(c));
   }
 }
@@ -221,6 +326,18 @@ void check_topology(const PipelineSpec& spec, const ConfigNode& root) {
 
 }  // namespace
 
+const char* to_string(DeliverySpec::WhenFull w) noexcept {
+  switch (w) {
+    case DeliverySpec::WhenFull::block:
+      return "block";
+    case DeliverySpec::WhenFull::drop_oldest:
+      return "drop_oldest";
+    case DeliverySpec::WhenFull::drop_newest:
+      return "drop_newest";
+  }
+  return "unknown";
+}
+
 std::string ComponentSpec::describe() const {
   return std::string(sdk::to_string(section)) + " '" + id + "'";
 }
@@ -233,8 +350,6 @@ const ComponentSpec* PipelineSpec::find(std::string_view id) const noexcept {
   }
   return nullptr;
 }
-
-std::span<const OptionSpec> agent_options() noexcept { return kAgentOptions; }
 
 std::vector<const ComponentSpec*> topological_order(const PipelineSpec& spec) {
   std::vector<const ComponentSpec*> order;
@@ -283,7 +398,8 @@ PipelineSpec parse_pipeline(const std::string& text, const std::string& name,
     throw ConfigError(name + ":" + std::to_string(e.mark.line + 1) + ":" +
                       std::to_string(e.mark.column + 1) + ": invalid YAML: " + e.msg);
   }
-  ConfigNode root = convert(doc, name, env);
+  std::size_t budget = kMaxYamlNodes;
+  ConfigNode root = convert(doc, name, env, budget);
   if (!root.is_map()) {
     throw ConfigError(root.where().str() +
                       ": a pipeline file is a map with 'sources', 'transforms', 'sinks' and an "
@@ -312,11 +428,14 @@ PipelineSpec parse_pipeline(const std::string& text, const std::string& name,
     spec.agent.metrics_listen = m->get_string("listen");
   }
   spec.agent.shutdown_timeout = agent.get_duration("shutdown_timeout", spec.agent.shutdown_timeout);
-  const std::int64_t buffer = agent.get_int("buffer_records", 4096);
-  if (buffer < 1) {
-    agent.find("buffer_records")->fail("agent: option 'buffer_records' must be at least 1");
+  spec.agent.buffer_records = static_cast<std::size_t>(agent.get_int("buffer_records", 10'000));
+  if (agent.has("state_dir")) {
+    spec.agent.state_dir = agent.find("state_dir")->as_string();
+  } else if (auto from_systemd = env("STATE_DIRECTORY"); from_systemd && !from_systemd->empty()) {
+    spec.agent.state_dir = *from_systemd;  // systemd's StateDirectory=
+  } else {
+    spec.agent.state_dir = "/var/lib/webmon";
   }
-  spec.agent.buffer_records = static_cast<std::size_t>(buffer);
 
   read_components(root, "sources", sdk::PluginKind::source, spec);
   read_components(root, "transforms", sdk::PluginKind::transform, spec);
@@ -333,6 +452,12 @@ PipelineSpec load_pipeline(const std::string& path, const EnvLookup& env) {
   std::ifstream in(path);
   if (!in) {
     throw ConfigError(path + ": cannot read the pipeline file (" + std::strerror(errno) + ")");
+  }
+  std::error_code size_ec;
+  const auto bytes = std::filesystem::file_size(path, size_ec);
+  if (!size_ec && bytes > kMaxYamlBytes) {
+    throw ConfigError(path + ": the pipeline file has " + std::to_string(bytes) +
+                      " bytes; webmon reads at most " + std::to_string(kMaxYamlBytes));
   }
   std::stringstream buf;
   buf << in.rdbuf();

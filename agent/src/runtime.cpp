@@ -3,104 +3,24 @@
 #include <pthread.h>
 
 #include <algorithm>
-#include <deque>
+#include <map>
+#include <set>
 #include <thread>
 
 #include "log.hpp"
 #include "options.hpp"
+#include "webmon/sdk/log_limit.hpp"
 
 namespace webmon::agent {
 
 using sdk::AckStatus;
+using sdk::EmitResult;
 using Clock = std::chrono::steady_clock;
 
-namespace {
-
-struct AckState {
-  AckState(Node& src, std::uint64_t tok, std::atomic<std::int64_t>& counter)
-      : source(src), token(tok), in_flight(counter) {
-    in_flight.fetch_add(1, std::memory_order_relaxed);
-  }
-  void add_share() noexcept { pending.fetch_add(1, std::memory_order_relaxed); }
-  void resolve(AckStatus status) noexcept;
-
-  Node& source;
-  std::uint64_t token;
-  std::atomic<std::int64_t>& in_flight;
-  std::atomic<int> pending{1};
-  std::atomic<std::uint8_t> worst{0};
-};
-
-struct Envelope {
-  std::vector<sdk::Record> records;
-  std::shared_ptr<AckState> ack;
-};
-
-/// A multi-producer, single-consumer queue bounded by the number of records it holds.
-class BatchQueue {
- public:
-  explicit BatchQueue(std::size_t capacity) : capacity_(capacity) {}
-
-  /// Blocks while full. Returns false (and leaves `e` untouched) when aborted.
-  bool push(Envelope&& e) {
-    std::unique_lock lock(mu_);
-    not_full_.wait(lock, [&] {
-      return aborted_ || items_.empty() || records_ + e.records.size() <= capacity_;
-    });
-    if (aborted_) {
-      return false;
-    }
-    records_ += e.records.size();
-    items_.push_back(std::move(e));
-    not_empty_.notify_one();
-    return true;
-  }
-
-  /// Blocks while empty. Returns false when closed and drained, or aborted.
-  bool pop(Envelope& out) {
-    std::unique_lock lock(mu_);
-    not_empty_.wait(lock, [&] { return aborted_ || closed_ || !items_.empty(); });
-    if (aborted_ || items_.empty()) {
-      return false;
-    }
-    out = std::move(items_.front());
-    items_.pop_front();
-    records_ -= out.records.size();
-    not_full_.notify_all();
-    return true;
-  }
-
-  void close() {
-    std::lock_guard lock(mu_);
-    closed_ = true;
-    not_empty_.notify_all();
-  }
-
-  /// Wakes everyone; remaining items are resolved as retryable by the caller.
-  std::deque<Envelope> abort() {
-    std::lock_guard lock(mu_);
-    aborted_ = true;
-    not_empty_.notify_all();
-    not_full_.notify_all();
-    return std::exchange(items_, {});
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable not_empty_;
-  std::condition_variable not_full_;
-  std::deque<Envelope> items_;
-  std::size_t records_ = 0;
-  std::size_t capacity_;
-  bool closed_ = false;
-  bool aborted_ = false;
-};
-
-}  // namespace
-
-class HostContext final : public sdk::SourceContext {
+class HostContext final : public sdk::Context, public sdk::Emitter {
  public:
   HostContext(Runtime& rt, Node& node) : rt_(rt), node_(node) {}
+  std::uint32_t host_abi_minor() const noexcept override { return sdk::kAbiMinor; }
   const std::string& component_id() const noexcept override;
   const std::string& agent_name() const noexcept override { return rt_.spec_.agent.name; }
   void log(sdk::LogLevel level, std::string_view message) noexcept override {
@@ -112,7 +32,23 @@ class HostContext final : public sdk::SourceContext {
   sdk::Counter& counter(std::string_view name) noexcept override;
   bool stop_requested() const noexcept override;
   bool wait_for_stop(std::chrono::milliseconds timeout) noexcept override;
-  bool emit(sdk::Batch&& batch) noexcept override;
+  const sdk::KindSpec* find_kind(std::string_view name) const noexcept override {
+    const OwnedKind* k = rt_.kinds_.find(name);
+    return k != nullptr ? &k->spec() : nullptr;
+  }
+  sdk::Status register_kind(const sdk::KindSpec& kind) noexcept override {
+    try {
+      if (auto problem = rt_.kinds_.add(kind)) {
+        return sdk::Status::error(*problem);
+      }
+      return sdk::Status::ok();
+    } catch (const std::exception& e) {
+      return sdk::Status::error(e.what());
+    }
+  }
+
+  EmitResult emit(sdk::Batch&& batch) noexcept override;
+  bool wait_writable(std::chrono::milliseconds timeout) noexcept override;
 
  private:
   Runtime& rt_;
@@ -127,7 +63,7 @@ void name_thread(const char* role, const std::string& id) {
   (void)pthread_setname_np(pthread_self(), name.c_str());
 }
 
-struct Node {
+struct Node final : AckReceiver {
   const ComponentSpec* spec = nullptr;
   LoadedPlugin plugin;
   ComponentMetrics* metrics = nullptr;
@@ -135,14 +71,55 @@ struct Node {
   sdk::Source* source = nullptr;
   sdk::Transform* transform = nullptr;
   sdk::Sink* sink = nullptr;
-  std::unique_ptr<BatchQueue> queue;
+  std::unique_ptr<SinkDelivery> delivery;  // sinks
+  std::mutex transform_mu;                 // transforms: one process() at a time
   std::vector<Node*> consumers;
+  std::vector<SinkDelivery*> reachable;    // sources: the sinks their batches reach
   std::atomic<int> producers_left{0};
   std::atomic<bool> started{false};
   std::thread thread;
+  std::vector<const OwnedKind*> declared;  // kinds this source or transform emits
+  sdk::LogLimiter limiter;
+
+  void acknowledged(std::uint64_t token, AckStatus status) noexcept override {
+    const sdk::Status s = source->acknowledge(token, status);
+    if (!s) {
+      metrics->counter("plugin_exceptions").add();
+      limiter.log(*ctx, sdk::LogLevel::error, "ack", "on_acknowledge threw: " + s.message());
+    }
+  }
+
+  /// Counts and logs records that do not match the kind this component declared for them.
+  void check_records(const std::vector<sdk::Record>& records) {
+    if (declared.empty()) {
+      return;
+    }
+    for (const auto& r : records) {
+      const OwnedKind* kind = nullptr;
+      for (const OwnedKind* k : declared) {
+        if (r.kind == k->spec().name) {
+          kind = k;
+          break;
+        }
+      }
+      std::optional<std::string> problem;
+      if (kind == nullptr) {
+        problem = "kind '" + r.kind + "' is not among the kinds it declares";
+      } else {
+        problem = check_record(r, *kind);
+      }
+      if (problem) {
+        metrics->counter("schema_mismatch").add();
+        limiter.log(*ctx, sdk::LogLevel::warn, "schema",
+                    "record " + r.id + " does not match its declaration (passed on; a sink "
+                    "may reject it): " + *problem);
+      }
+    }
+  }
 
   ~Node() {
     // Components first (their destructors run plugin code), then the library reference.
+    delivery.reset();
     delete source;
     delete transform;
     delete sink;
@@ -152,66 +129,26 @@ struct Node {
 
 namespace {
 
-void AckState::resolve(AckStatus status) noexcept {
-  auto s = static_cast<std::uint8_t>(status);
-  std::uint8_t cur = worst.load(std::memory_order_relaxed);
-  while (s > cur && !worst.compare_exchange_weak(cur, s, std::memory_order_relaxed)) {
-  }
-  if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    const auto combined = static_cast<AckStatus>(worst.load(std::memory_order_relaxed));
-    source.source->acknowledge(token, combined);
-    in_flight.fetch_sub(1, std::memory_order_release);
-  }
-}
-
-/// The host's side of one sink's share of a batch.
-class BranchAck final : public sdk::AckTarget {
- public:
-  BranchAck(std::shared_ptr<AckState> state, Node& sink, std::size_t records)
-      : state_(std::move(state)), sink_(sink), records_(records) {}
-  void resolve(AckStatus status) noexcept override {
-    if (status == AckStatus::delivered) {
-      sink_.metrics->sent().add(records_);
-    } else {
-      sink_.metrics->errors().add(records_);
-    }
-    state_->resolve(status);
-    delete this;
-  }
-
- private:
-  ~BranchAck() = default;
-  std::shared_ptr<AckState> state_;
-  Node& sink_;
-  std::size_t records_;
-};
-
-/// Hands records to every consumer of `from`, copying for all but the last.
-void dispatch(Node& from, std::vector<sdk::Record>&& records, std::shared_ptr<AckState> ack) {
-  if (records.empty()) {
-    ack->resolve(AckStatus::delivered);
-    return;
-  }
-  from.metrics->sent().add(records.size());
-  const std::size_t k = from.consumers.size();
-  for (std::size_t i = 0; i < k; ++i) {
-    Envelope e;
-    if (i + 1 < k) {
-      ack->add_share();
-      e.records = records;
-      e.ack = ack;
-    } else {
-      e.records = std::move(records);
-      e.ack = std::move(ack);
-    }
-    auto share = e.ack;
-    if (!from.consumers[i]->queue->push(std::move(e))) {
-      share->resolve(AckStatus::retryable);  // aborting
-    }
-  }
-}
-
 std::string kind_name(sdk::PluginKind k) { return sdk::to_string(k); }
+
+EmitResult worse(EmitResult a, EmitResult b) {
+  // refused/stopped > dropped > full > accepted
+  auto rank = [](EmitResult r) {
+    switch (r) {
+      case EmitResult::accepted:
+        return 0;
+      case EmitResult::full:
+        return 1;
+      case EmitResult::dropped:
+        return 2;
+      case EmitResult::refused:
+      case EmitResult::stopped:
+        return 3;
+    }
+    return 0;
+  };
+  return rank(b) > rank(a) ? b : a;
+}
 
 }  // namespace
 
@@ -237,18 +174,88 @@ bool HostContext::wait_for_stop(std::chrono::milliseconds timeout) noexcept {
   return rt_.cv_.wait_for(lock, timeout, [&] { return stop_requested(); });
 }
 
-bool HostContext::emit(sdk::Batch&& batch) noexcept {
+EmitResult HostContext::emit(sdk::Batch&& batch) noexcept {
   if (node_.spec->section != sdk::PluginKind::source || rt_.abort_.load()) {
-    return false;
+    return EmitResult::stopped;
   }
   try {
+    node_.check_records(batch.records);
     auto ack = std::make_shared<AckState>(node_, batch.token, rt_.in_flight_);
-    dispatch(node_, std::move(batch.records), std::move(ack));
-    return true;
+    const EmitResult r = rt_.dispatch(node_, std::move(batch.records), std::move(ack));
+    if (r == EmitResult::full || r == EmitResult::dropped) {
+      node_.metrics->counter(r == EmitResult::full ? "emit_full" : "emit_dropped").add();
+    }
+    return r;
   } catch (const std::exception& e) {
     log(sdk::LogLevel::error, std::string("emit failed: ") + e.what());
-    return false;
+    return EmitResult::stopped;
   }
+}
+
+bool HostContext::wait_writable(std::chrono::milliseconds timeout) noexcept {
+  const auto deadline = Clock::now() + timeout;
+  bool ok = true;
+  for (SinkDelivery* d : node_.reachable) {
+    ok = d->wait_writable(deadline, rt_.stop_) && ok;
+  }
+  return ok;
+}
+
+EmitResult Runtime::dispatch(Node& from, std::vector<sdk::Record>&& records,
+                             std::shared_ptr<AckState> ack) {
+  if (records.empty()) {
+    ack->resolve(AckStatus::delivered);
+    return EmitResult::accepted;
+  }
+  from.metrics->sent().add(records.size());
+  EmitResult result = EmitResult::accepted;
+  const std::size_t k = from.consumers.size();
+  for (std::size_t i = 0; i < k; ++i) {
+    std::vector<sdk::Record> copy;
+    std::shared_ptr<AckState> share;
+    if (i + 1 < k) {
+      ack->add_share();
+      copy = records;
+      share = ack;
+    } else {
+      copy = std::move(records);
+      share = std::move(ack);
+    }
+    Node& to = *from.consumers[i];
+    EmitResult r = EmitResult::accepted;
+    if (to.transform != nullptr) {
+      r = run_transform(to, std::move(copy), std::move(share));
+    } else {
+      r = to.delivery->push(std::move(copy), share);
+      if (r == EmitResult::refused || r == EmitResult::stopped) {
+        share->resolve(AckStatus::retryable);
+      }
+    }
+    result = worse(result, r);
+  }
+  return result;
+}
+
+EmitResult Runtime::run_transform(Node& node, std::vector<sdk::Record>&& records,
+                                  std::shared_ptr<AckState> ack) {
+  const std::size_t before = records.size();
+  node.metrics->received().add(before);
+  sdk::Status s;
+  {
+    std::lock_guard lock(node.transform_mu);
+    s = node.transform->process(records);
+  }
+  if (!s) {
+    node.metrics->errors().add(before);
+    node.limiter.log(*node.ctx, sdk::LogLevel::error, "process", "batch rejected: " + s.message());
+    ack->resolve(AckStatus::rejected);
+    return EmitResult::accepted;
+  }
+  if (records.size() < before) {
+    node.metrics->dropped().add(before - records.size());
+  }
+  node.check_records(records);
+  return dispatch(node, std::move(records), std::move(ack));
 }
 
 Runtime::Runtime(PipelineSpec spec, std::vector<std::string> search_path)
@@ -282,6 +289,13 @@ void Runtime::build() {
                              c->plugin + "' is a " + kind_name(d.kind) + ", not a " +
                              kind_name(c->section));
     }
+    for (const auto& k : node->plugin.info->kinds) {
+      if (auto problem = kinds_.add(k->spec())) {
+        throw sdk::ConfigError(c->plugin_where.str() + ": " + who + ": " + *problem +
+                               " (another plugin of this pipeline declares it differently)");
+      }
+      node->declared.push_back(kinds_.find(k->spec().name));
+    }
     sdk::ConfigNode options = c->options;
     validate_options(options, {d.options, d.option_count}, who);
     node->metrics = &metrics_.add(c->id, c->plugin, kind_name(c->section));
@@ -310,8 +324,9 @@ void Runtime::build() {
       }
       throw sdk::ConfigError(msg);
     }
-    if (c->section != sdk::PluginKind::source) {
-      node->queue = std::make_unique<BatchQueue>(spec_.agent.buffer_records);
+    if (node->sink != nullptr) {
+      node->delivery =
+          std::make_unique<SinkDelivery>(c->delivery, *node->sink, *node->metrics, *node->ctx);
     }
     nodes_.push_back(std::move(node));
   }
@@ -321,6 +336,95 @@ void Runtime::build() {
         if (m->spec->id == input) {
           m->consumers.push_back(n.get());
           n->producers_left.fetch_add(1);
+        }
+      }
+    }
+  }
+  for (auto& n : nodes_) {
+    if (n->source == nullptr) {
+      continue;
+    }
+    std::set<SinkDelivery*> seen;
+    auto walk = [&](auto&& self, Node& at) -> void {
+      for (Node* c : at.consumers) {
+        if (c->delivery && seen.insert(c->delivery.get()).second) {
+          n->reachable.push_back(c->delivery.get());
+        }
+        self(self, *c);
+      }
+    };
+    walk(walk, *n);
+  }
+  check_kinds();
+}
+
+std::vector<std::pair<std::string, std::vector<std::string>>> Runtime::edge_kinds() const {
+  std::map<const Node*, std::set<std::string>> out_kinds;
+  std::vector<std::pair<std::string, std::vector<std::string>>> result;
+  for (const auto& n : nodes_) {
+    std::set<std::string> in;
+    for (const auto& input : n->spec->inputs) {
+      for (const auto& m : nodes_) {
+        if (m->spec->id == input) {
+          in.insert(out_kinds[m.get()].begin(), out_kinds[m.get()].end());
+        }
+      }
+    }
+    std::set<std::string> out = in;
+    for (const auto& k : n->plugin.info->kinds) {
+      out.insert(k->spec().name);
+    }
+    if (n->plugin.info->emits_any) {
+      out.insert(std::string(sdk::kAnyKind));
+    }
+    out_kinds[n.get()] = out;
+    if (n->source == nullptr) {
+      result.emplace_back(n->spec->id, std::vector<std::string>(in.begin(), in.end()));
+    }
+  }
+  return result;
+}
+
+void Runtime::check_kinds() {
+  for (const auto& [id, kinds] : edge_kinds()) {
+    const Node* node = nullptr;
+    for (const auto& n : nodes_) {
+      if (n->spec->id == id) {
+        node = n.get();
+      }
+    }
+    std::string list;
+    for (const auto& k : kinds) {
+      list += (list.empty() ? "" : ", ") + k;
+    }
+    log(sdk::LogLevel::debug, "",
+        node->spec->describe() + " receives record kinds: " + (list.empty() ? "(none)" : list));
+    const PluginInfo& info = *node->plugin.info;
+    const std::string who = node->spec->describe() + " (" + node->spec->plugin + ")";
+    for (const auto& k : kinds) {
+      if (k == sdk::kAnyKind) {
+        continue;  // decided at run time: records are checked as they come
+      }
+      if (!info.accepts.empty() &&
+          std::none_of(info.accepts.begin(), info.accepts.end(),
+                       [&](const char* a) { return k == a; })) {
+        std::string accepted;
+        for (const char* a : info.accepts) {
+          accepted += (accepted.empty() ? "" : ", ") + std::string(a);
+        }
+        throw sdk::ConfigError(node->spec->input_where.front().str() + ": " + who +
+                               " cannot take records of kind '" + k +
+                               "' that reach it through its inputs (it accepts: " + accepted +
+                               ")");
+      }
+      const OwnedKind* kind = kinds_.find(k);
+      for (const auto& req : info.requires_fields) {
+        const sdk::FieldSpec* f = kind != nullptr ? kind->find(req.name) : nullptr;
+        if (f == nullptr || f->type != req.type) {
+          throw sdk::ConfigError(node->spec->input_where.front().str() + ": " + who +
+                                 " cannot take records of kind '" + k + "': it needs a field '" +
+                                 req.name + "' of type " + sdk::to_string(req.type) + ", which '" +
+                                 k + "' does not declare");
         }
       }
     }
@@ -337,7 +441,16 @@ void Runtime::request_stop() noexcept {
   }
   for (auto& n : nodes_) {
     if (n->source != nullptr && n->started.load()) {
-      n->source->request_stop();
+      const sdk::Status s = n->source->request_stop();
+      if (!s) {
+        n->metrics->counter("plugin_exceptions").add();
+        n->ctx->error("on_stop_requested threw: " + s.message());
+      }
+    }
+  }
+  for (auto& n : nodes_) {
+    if (n->delivery) {
+      n->delivery->stop();
     }
   }
 }
@@ -351,7 +464,15 @@ void Runtime::fail(const std::string& message) {
 void Runtime::node_finished(Node& node) {
   for (Node* c : node.consumers) {
     if (c->producers_left.fetch_sub(1) == 1) {
-      c->queue->close();
+      if (c->transform != nullptr) {
+        const sdk::Status s = c->transform->stop();
+        if (!s) {
+          c->ctx->error("stop failed: " + s.message());
+        }
+        node_finished(*c);
+      } else if (c->delivery) {
+        c->delivery->close();
+      }
     }
   }
   if (node.sink != nullptr) {
@@ -367,11 +488,18 @@ int Runtime::run() {
     Node& n = **it;
     sdk::Status s;
     if (n.sink != nullptr) {
-      s = n.sink->start(*n.ctx);
+      try {
+        n.delivery->open();
+      } catch (const std::exception& e) {
+        s = sdk::Status::error(e.what());
+      }
+      if (s) {
+        s = n.sink->start(*n.ctx);
+      }
     } else if (n.transform != nullptr) {
       s = n.transform->start(*n.ctx);
     } else {
-      s = n.source->start(*n.ctx);
+      s = n.source->start(*n.ctx, *n.ctx);
     }
     if (!s) {
       log(sdk::LogLevel::error, "",
@@ -391,6 +519,8 @@ int Runtime::run() {
   for (auto& n : nodes_) {
     if (n->sink != nullptr) {
       ++sinks_running_;
+      SinkDelivery* d = n->delivery.get();
+      n->metrics->set_gauges([d] { return d->gauges(); });
     }
   }
   joined_ = false;  // threads exist from here until they are joined
@@ -399,37 +529,14 @@ int Runtime::run() {
     if (n.sink != nullptr) {
       n.thread = std::thread([this, &n] {
         name_thread("sink", n.spec->id);
-        Envelope e;
-        while (n.queue->pop(e)) {
-          const std::size_t count = e.records.size();
-          n.metrics->received().add(count);
-          n.sink->write(sdk::Batch{std::move(e.records), 0},
-                        sdk::Ack(new BranchAck(std::move(e.ack), n, count)));
-        }
-        const sdk::Status s = n.sink->flush(spec_.agent.shutdown_timeout);
+        n.delivery->run();
+        // A disk buffer stopped on a signal leaves its records in the log: give what is in
+        // flight part of the timeout, the rest stays for the next start.
+        const auto timeout = stop_.load() && n.delivery->disk() ? spec_.agent.shutdown_timeout / 2
+                                                                 : spec_.agent.shutdown_timeout;
+        const sdk::Status s = n.sink->flush(timeout);
         if (!s) {
           fail(n.spec->describe() + " failed to flush: " + s.message());
-        }
-        node_finished(n);
-      });
-    } else if (n.transform != nullptr) {
-      n.thread = std::thread([this, &n] {
-        name_thread("tr", n.spec->id);
-        Envelope e;
-        while (n.queue->pop(e)) {
-          const std::size_t before = e.records.size();
-          n.metrics->received().add(before);
-          const sdk::Status s = n.transform->process(e.records);
-          if (!s) {
-            n.metrics->errors().add(before);
-            n.ctx->log(sdk::LogLevel::error, "batch rejected: " + s.message());
-            e.ack->resolve(AckStatus::rejected);
-            continue;
-          }
-          if (e.records.size() < before) {
-            n.metrics->dropped().add(before - e.records.size());
-          }
-          dispatch(n, std::move(e.records), std::move(e.ack));
         }
         node_finished(n);
       });
@@ -461,18 +568,30 @@ int Runtime::run() {
       abort_ = true;
       cv_.notify_all();
       lock.unlock();
+      bool lost_any = false;
       for (auto& n : nodes_) {
-        if (n->queue) {
-          for (auto& e : n->queue->abort()) {
-            e.ack->resolve(AckStatus::retryable);
-          }
+        if (!n->delivery) {
+          continue;
+        }
+        const std::size_t left = n->delivery->abort();
+        if (left == 0) {
+          continue;
+        }
+        if (n->delivery->disk()) {
+          log(sdk::LogLevel::warn, n->spec->id,
+              std::to_string(left) + " records not delivered remain in the disk buffer " +
+                  n->delivery->path() + "; they are sent at the next start");
+        } else {
+          lost_any = true;
+          log(sdk::LogLevel::error, n->spec->id,
+              std::to_string(left) + " records not delivered are LOST (memory buffer; use "
+                                     "buffer: {type: disk} to keep them across restarts)");
         }
       }
       log(sdk::LogLevel::error, "",
           "shutdown timed out after " + std::to_string(spec_.agent.shutdown_timeout.count()) +
-              " ms with " + std::to_string(in_flight_.load()) +
-              " batches not acknowledged (they were not confirmed by every sink)");
-      return 1;
+              " ms with " + std::to_string(in_flight_.load()) + " batches not acknowledged");
+      return lost_any || failed_ ? 1 : 0;
     }
   }
   lock.unlock();
@@ -482,6 +601,16 @@ int Runtime::run() {
     }
   }
   joined_ = true;
+  for (auto& n : nodes_) {
+    if (n->delivery && n->delivery->disk()) {
+      const std::size_t left = n->delivery->pending_records();
+      if (left > 0) {
+        log(sdk::LogLevel::info, n->spec->id,
+            std::to_string(left) + " records remain in the disk buffer " + n->delivery->path() +
+                "; they are sent at the next start");
+      }
+    }
+  }
   if (in_flight_.load() != 0) {
     log(sdk::LogLevel::warn, "",
         std::to_string(in_flight_.load()) + " batches finished without acknowledgement");

@@ -30,7 +30,7 @@ constexpr const char* kPipeline =
 TEST(Cli, Version) {
   const auto r = agent({"--version"});
   EXPECT_EQ(r.exit_code, 0);
-  EXPECT_EQ(r.out.rfind("webmon-agent 0.1.0 (SDK ABI 1.0, build key ", 0), 0U) << r.out;
+  EXPECT_EQ(r.out.rfind("webmon-agent 1.0.0 (plugin SDK 1.0.0, provides SDK ABI 1.0, build key ", 0), 0U) << r.out;
 }
 
 TEST(Cli, HelpListsTheFlags) {

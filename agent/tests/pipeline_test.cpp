@@ -34,7 +34,7 @@ TEST(Pipeline, ParsesStructureAndAgentSection) {
   const PipelineSpec spec = parse_pipeline(kGood, "p.yaml", process_env);
   EXPECT_EQ(spec.agent.name, "a1");
   EXPECT_EQ(spec.agent.shutdown_timeout.count(), 30'000);
-  EXPECT_EQ(spec.agent.buffer_records, 4096U);
+  EXPECT_EQ(spec.agent.buffer_records, 10000U);
   ASSERT_EQ(spec.components.size(), 3U);
   EXPECT_EQ(spec.components[1].id, "labels");
   EXPECT_EQ(spec.components[1].plugin, "add_fields");
@@ -197,6 +197,28 @@ TEST(Pipeline, DefaultsAreFilledFromTheOptionsTable) {
   ASSERT_EQ(run.exit_code, 0) << run.config_error;
   EXPECT_EQ(run.counter("gen", "acked_delivered"), 3U);
   EXPECT_EQ(run.counter("out", "sent"), 1200U);
+}
+
+TEST(Pipeline, RefusesAliasBombsQuicklyWithAPosition) {
+  // "Billion laughs": 9 levels of 10 aliases each would expand to 10^9 nodes.
+  std::string text = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i <= 9; ++i) {
+    text += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int j = 0; j < 10; ++j) {
+      text += (j == 0 ? "*a" : ", *a") + std::to_string(i - 1);
+    }
+    text += "]\n";
+  }
+  try {
+    (void)parse_pipeline(text, "bomb.yaml", process_env);
+    FAIL() << "accepted";
+  } catch (const sdk::ConfigError& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.rfind("bomb.yaml:", 0), 0U) << msg;
+    EXPECT_NE(msg.find("expands to more than 1000000 nodes (nested aliases?)"),
+              std::string::npos)
+        << msg;
+  }
 }
 
 }  // namespace

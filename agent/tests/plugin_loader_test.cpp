@@ -4,6 +4,9 @@
 
 #include <boost/dll/shared_library.hpp>
 
+#include <algorithm>
+#include <filesystem>
+
 #include "pipeline_runner.hpp"
 #include "plugin_loader.hpp"
 
@@ -65,6 +68,42 @@ TEST(PluginLoader, RefusesBuildKeyMismatch) {
                                "' (standard library or its ABI differs; rebuild the plugin)");
 }
 
+TEST(PluginLoader, RefusesPluginsOfThePre10SdkWithoutLoadingThem) {
+  // The file's constructor aborts: reaching the message proves it was never loaded.
+  const std::string path = kBroken + "/pre_1_0.so";
+  EXPECT_EQ(refusal(path), path + ": not a webmon plugin (no 'webmon_plugin_abi_stamp' ABI "
+                                  "stamp: built against a webmon SDK older than 1.0; rebuild it)");
+}
+
+TEST(PluginLoader, RefusesFilesOthersCanWrite) {
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/generator.so";
+  std::filesystem::copy_file(testing::plugin_dir() + "/generator.so", path);
+  std::filesystem::permissions(path, std::filesystem::perms::others_write,
+                               std::filesystem::perm_options::add);
+  EXPECT_EQ(refusal(path), path + ": refused: plugin file " + path +
+                               " is writable by group or others (chmod go-w it)");
+  std::filesystem::permissions(path, std::filesystem::perms::others_write,
+                               std::filesystem::perm_options::remove);
+  std::filesystem::permissions(dir.path(), std::filesystem::perms::group_write,
+                               std::filesystem::perm_options::add);
+  EXPECT_EQ(refusal(path), path + ": refused: directory " + dir.path() +
+                               " is writable by group or others (chmod go-w it)");
+}
+
+TEST(PluginLoader, PluginIsANameNeverAPath) {
+  for (const std::string bad : {"/tmp/evil", "../../x", "./generator"}) {
+    const std::string msg = testing::validate_pipeline(
+        "sources:\n  gen:\n    plugin: '" + bad + "'\nsinks:\n  out:\n    plugin: blackhole\n"
+        "    inputs: [gen]\n");
+    EXPECT_NE(msg.find("pipeline.yaml:3:13: source 'gen': '" + bad +
+                       "' is not a plugin name: 'plugin:' takes a name such as http_check, "
+                       "never a path"),
+              std::string::npos)
+        << msg;
+  }
+}
+
 TEST(PluginLoader, RefusesMissingFile) {
   EXPECT_EQ(refusal("/nonexistent/x.so"), "/nonexistent/x.so: no such file");
 }
@@ -101,7 +140,7 @@ TEST(PluginLoader, DiscoverReportsRefusals) {
   EXPECT_NE(std::find(names.begin(), names.end(), "generator"), names.end());
   EXPECT_NE(std::find(names.begin(), names.end(), "throwing"), names.end());
   EXPECT_EQ(std::find(names.begin(), names.end(), "abi_mismatch"), names.end());
-  EXPECT_EQ(errors.size(), 3U);  // abi_mismatch, build_key_mismatch, no_entry
+  EXPECT_EQ(errors.size(), 4U);  // abi_mismatch, build_key_mismatch, no_entry, pre_1_0
 }
 
 TEST(PluginLoader, ExceptionsInPluginsNeverReachTheHost) {
@@ -122,7 +161,7 @@ TEST(PluginLoader, ExceptionsInPluginsNeverReachTheHost) {
   // Thrown from on_write: every batch counts as an error, the source sees 'retryable'.
   auto write = testing::run_pipeline(
       "sources:\n  gen:\n    plugin: generator\n    count: 10\n    batch_size: 5\nsinks:\n"
-      "  out:\n    plugin: throwing\n    inputs: [gen]\n",
+      "  out:\n    plugin: throwing\n    inputs: [gen]\n    retry: { max_retries: 0 }\n",
       opts);
   EXPECT_EQ(write.exit_code, 0);
   EXPECT_EQ(write.counter("gen", "acked_retryable"), 2U);

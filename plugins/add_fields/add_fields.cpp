@@ -50,4 +50,4 @@ class AddFields final : public sdk::Transform {
 
 WEBMON_PLUGIN_TRANSFORM(webmon::plugins::add_fields::AddFields, "add_fields", "0.1.0",
                         "Adds static labels to every record",
-                        webmon::plugins::add_fields::kOptions)
+                        webmon::plugins::add_fields::kOptions, webmon::sdk::KindFacts{})

@@ -34,11 +34,10 @@ class Blackhole final : public sdk::Sink {
   }
 
  protected:
-  sdk::Status on_write(sdk::Batch batch, sdk::Ack ack) override {
+  sdk::Status on_write(const sdk::Batch& /*batch*/, sdk::Ack ack) override {
     if (delay_.count() > 0) {
       ctx().wait_for_stop(delay_);
     }
-    batch.records.clear();
     ack.resolve(status_);
     return sdk::Status::ok();
   }
@@ -53,4 +52,4 @@ class Blackhole final : public sdk::Sink {
 
 WEBMON_PLUGIN_SINK(webmon::plugins::blackhole::Blackhole, "blackhole", "0.1.0",
                    "Counts and discards records (benchmarks, tests)",
-                   webmon::plugins::blackhole::kOptions)
+                   webmon::plugins::blackhole::kOptions, webmon::sdk::KindFacts{})

@@ -57,7 +57,7 @@ class FileSink final : public sdk::Sink {
     return sdk::Status::ok();
   }
 
-  sdk::Status on_write(sdk::Batch batch, sdk::Ack ack) override {
+  sdk::Status on_write(const sdk::Batch& batch, sdk::Ack ack) override {
     buffer_.clear();
     for (const auto& r : batch.records) {
       common::append_json(r, buffer_);
@@ -94,4 +94,4 @@ class FileSink final : public sdk::Sink {
 
 WEBMON_PLUGIN_SINK(webmon::plugins::file::FileSink, "file", "0.1.0",
                    "Writes records as JSON lines (the Kafka wire format) to a file or stdout",
-                   webmon::plugins::file::kOptions)
+                   webmon::plugins::file::kOptions, webmon::sdk::KindFacts{})

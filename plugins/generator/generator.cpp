@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "webmon/common/http_check_kind.hpp"
 #include "webmon/sdk/sdk.hpp"
 
 namespace webmon::plugins::generator {
@@ -101,10 +102,22 @@ class Generator final : public sdk::Source {
       for (std::int64_t i = 0; i < n; ++i) {
         b.records.push_back(make_record(emitted + i, now));
       }
-      if (!ctx().emit(std::move(b))) {
+      // A load generator honours backpressure: on `full` it waits for room before the next
+      // batch; a refused batch is emitted again once there is room.
+      sdk::EmitResult r = emitter().emit(std::move(b));
+      while (r == sdk::EmitResult::refused && !ctx().stop_requested()) {
+        (void)emitter().wait_writable(std::chrono::milliseconds(100));
+        r = emitter().emit(std::move(b));
+      }
+      if (!sdk::taken(r)) {
         break;
       }
       emitted += n;
+      if (r == sdk::EmitResult::full) {
+        while (!emitter().wait_writable(std::chrono::milliseconds(100)) &&
+               !ctx().stop_requested()) {
+        }
+      }
     }
     ctx().info("finished after emitting " + std::to_string(emitted) + " records");
     return sdk::Status::ok();
@@ -254,4 +267,5 @@ class Generator final : public sdk::Source {
 
 WEBMON_PLUGIN_SOURCE(webmon::plugins::generator::Generator, "generator", "0.1.0",
                      "Emits synthetic http_check records (tests, benchmarks, demos)",
-                     webmon::plugins::generator::kOptions)
+                     webmon::plugins::generator::kOptions,
+                     webmon::sdk::emits(webmon::common::kHttpCheckKinds))

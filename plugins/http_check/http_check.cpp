@@ -120,8 +120,8 @@ struct HttpCheckSource::Engine {
 
   using Due = std::pair<Clock::time_point, std::size_t>;
 
-  Engine(const Settings& s, sdk::SourceContext& c, Shared& sh, std::size_t index)
-      : settings(s), ctx(c), shared(sh), loop(index) {
+  Engine(const Settings& s, sdk::Context& c, sdk::Emitter& e, Shared& sh, std::size_t index)
+      : settings(s), ctx(c), emitter(e), shared(sh), loop(index) {
     const auto n = static_cast<std::size_t>(settings.threads);
     for (std::size_t i = loop; i < settings.targets.size(); i += n) {
       mine.push_back(i);
@@ -152,7 +152,8 @@ struct HttpCheckSource::Engine {
   Engine& operator=(const Engine&) = delete;
 
   const Settings& settings;
-  sdk::SourceContext& ctx;
+  sdk::Context& ctx;
+  sdk::Emitter& emitter;
   Shared& shared;
   std::size_t loop = 0;
   std::vector<std::size_t> mine;  // indices into settings.targets
@@ -173,6 +174,9 @@ struct HttpCheckSource::Engine {
   sdk::Counter* failed_counter = nullptr;
   sdk::Counter* skipped_counter = nullptr;
   sdk::Counter* aborted_counter = nullptr;
+  sdk::Counter* delayed_counter = nullptr;
+  std::size_t delayed_seen = 0;
+  sdk::LogLimiter limiter;
 
   void init() {
     multi = curl_multi_init();
@@ -202,6 +206,7 @@ struct HttpCheckSource::Engine {
     failed_counter = &ctx.counter("checks_failed");
     skipped_counter = &ctx.counter("checks_skipped_overlap");
     aborted_counter = &ctx.counter("checks_aborted");
+    delayed_counter = &ctx.counter("checks_delayed_downstream");
   }
 
   void schedule_all() {
@@ -615,7 +620,15 @@ struct HttpCheckSource::Engine {
                                                  static_cast<std::ptrdiff_t>(settings.batch_size)));
         pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(settings.batch_size));
       }
-      if (!ctx.emit(std::move(b))) {
+      // emit() never blocks, so no check in flight waits for a sink. A batch a full buffer
+      // refuses stays pending (and new checks wait, see downstream_blocked()).
+      const sdk::EmitResult r = emitter.emit(std::move(b));
+      if (r == sdk::EmitResult::refused) {
+        pending.insert(pending.begin(), std::make_move_iterator(b.records.begin()),
+                       std::make_move_iterator(b.records.end()));
+        return true;
+      }
+      if (!sdk::taken(r)) {
         pending.clear();
         return false;
       }
@@ -631,7 +644,27 @@ struct HttpCheckSource::Engine {
         ready.push_back(heap.top());
         heap.pop();
       }
-      while (!ready.empty() && in_flight_checks.size() < max_in_flight) {
+      // Results the pipeline refused (a `block` buffer at twice its limit) are kept; past
+      // four batches of them no new check starts: checks are delayed by the downstream,
+      // counted and logged as such, never recorded as a target's failure.
+      if (!ready.empty() && pending.size() > 4 * settings.batch_size) {
+        if (ready.size() > delayed_seen) {
+          delayed_counter->add(ready.size() - delayed_seen);
+        }
+        delayed_seen = ready.size();
+        limiter.log(ctx, sdk::LogLevel::warn, "delayed",
+                    "downstream full: " + std::to_string(ready.size()) +
+                        " due checks delayed (results waiting: " + std::to_string(pending.size()) +
+                        ")");
+        if (emitter.wait_writable(std::chrono::milliseconds(0))) {
+          (void)flush(true);
+        }
+      }
+      if (pending.size() <= 4 * settings.batch_size) {
+        delayed_seen = 0;
+      }
+      while (!ready.empty() && in_flight_checks.size() < max_in_flight &&
+             pending.size() <= 4 * settings.batch_size) {
         const auto [due, idx] = ready.front();
         ready.pop_front();
         start_check(idx, due);
@@ -686,7 +719,8 @@ sdk::Status HttpCheckSource::on_start() {
   shared_ = std::make_unique<Shared>();
   for (int i = 0; i < settings_.threads; ++i) {
     engines_.push_back(
-        std::make_unique<Engine>(settings_, ctx(), *shared_, static_cast<std::size_t>(i)));
+        std::make_unique<Engine>(settings_, ctx(), emitter(), *shared_,
+                                 static_cast<std::size_t>(i)));
     engines_.back()->init();
   }
 #if defined(__GLIBC__)

@@ -257,7 +257,7 @@ void KafkaSink::dr_msg_cb(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* /
   }
 }
 
-sdk::Status KafkaSink::on_write(sdk::Batch batch, sdk::Ack ack) {
+sdk::Status KafkaSink::on_write(const sdk::Batch& batch, sdk::Ack ack) {
   if (batch.records.empty()) {
     ack.resolve(AckStatus::delivered);
     return sdk::Status::ok();

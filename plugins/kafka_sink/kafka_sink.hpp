@@ -48,7 +48,7 @@ class KafkaSink final : public sdk::Sink {
 
  protected:
   sdk::Status on_start() override;
-  sdk::Status on_write(sdk::Batch batch, sdk::Ack ack) override;
+  sdk::Status on_write(const sdk::Batch& batch, sdk::Ack ack) override;
   sdk::Status on_flush(std::chrono::milliseconds timeout) override;
 
  private:

@@ -747,10 +747,19 @@ bool KafkaSource::emit_current() {
   sdk::Batch b = std::move(current_);
   current_ = sdk::Batch{};
   current_.records.reserve(batch_size_);
-  if (!ctx().emit(std::move(b))) {
+  sdk::EmitResult r = emitter().emit(std::move(b));
+  while (r == sdk::EmitResult::refused && !ctx().stop_requested()) {
+    (void)emitter().wait_writable(std::chrono::milliseconds(100));
+    r = emitter().emit(std::move(b));
+  }
+  if (!sdk::taken(r)) {
     std::lock_guard lock(mu_);
     batches_.erase(token);
     return false;
+  }
+  if (r == sdk::EmitResult::full) {
+    // A `block` buffer downstream is at its limit: give it a moment before reading more.
+    (void)emitter().wait_writable(std::chrono::milliseconds(100));
   }
   return true;
 }

@@ -36,6 +36,11 @@
 
 namespace webmon::plugins::kafka_source {
 
+/// The kinds of the records it reads are learned from the messages (their declaration travels
+/// in a header) at run time.
+inline constexpr sdk::KindSpec kKinds[] = {
+    sdk::make_any_kind("whatever kinds the topics carry (declared in each message's headers)")};
+
 inline constexpr sdk::OptionSpec kOptions[] = {
     WEBMON_KAFKA_CONNECTION_OPTIONS,
     {"topics", sdk::OptionType::string_list, nullptr, true, "topics to consume"},

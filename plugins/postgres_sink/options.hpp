@@ -16,6 +16,9 @@ namespace webmon::plugins::postgres_sink {
 using sdk::OptionSpec;
 using sdk::OptionType;
 
+/// The record kinds it has tables for.
+inline constexpr const char* kAcceptedKinds[] = {"http_check"};
+
 inline constexpr OptionSpec kOptions[] = {
     {"conninfo", OptionType::string, nullptr, false,
      "libpq connection string or postgresql:// URI; the options below override its values",

@@ -300,7 +300,7 @@ sdk::Status PostgresSink::on_start() {
   return sdk::Status::ok();
 }
 
-sdk::Status PostgresSink::on_write(sdk::Batch batch, sdk::Ack ack) {
+sdk::Status PostgresSink::on_write(const sdk::Batch& batch, sdk::Ack ack) {
   if (batch.records.empty()) {
     ack.resolve(sdk::AckStatus::delivered);
     return sdk::Status::ok();
@@ -316,7 +316,7 @@ sdk::Status PostgresSink::on_write(sdk::Batch batch, sdk::Ack ack) {
                               " records not stored");
   }
   queued_rows_ += n;
-  queue_.push_back(Pending{std::move(batch.records), std::move(ack), Clock::now()});
+  queue_.push_back(Pending{&batch.records, std::move(ack), Clock::now()});
   lock.unlock();
   cv_work_.notify_one();
   return sdk::Status::ok();
@@ -387,7 +387,7 @@ std::string PostgresSink::summary() const {
 }
 
 void PostgresSink::run_writer() {
-  std::vector<std::vector<sdk::Record>> chunk;
+  std::vector<const std::vector<sdk::Record>*> chunk;
   std::vector<const sdk::Record*> rows;
   while (true) {
     Clock::time_point oldest{};
@@ -411,14 +411,14 @@ void PostgresSink::run_writer() {
         }
       }
       std::size_t taken = 0;
-      while (!queue_.empty() && (taken == 0 || taken + queue_.front().records.size() <=
+      while (!queue_.empty() && (taken == 0 || taken + queue_.front().records->size() <=
                                                    options_.batch_size)) {
         Pending& p = queue_.front();
         if (taken == 0) {
           oldest = p.enqueued;
         }
-        taken += p.records.size();
-        chunk.push_back(std::move(p.records));
+        taken += p.records->size();
+        chunk.push_back(p.records);
         inflight_acks_.push_back(std::move(p.ack));
         queue_.pop_front();
       }
@@ -428,7 +428,7 @@ void PostgresSink::run_writer() {
     if (!chunk.empty()) {
       rows.clear();
       for (const auto& c : chunk) {
-        for (const auto& r : c) {
+        for (const auto& r : *c) {
           rows.push_back(&r);
         }
       }

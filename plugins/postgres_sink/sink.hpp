@@ -37,13 +37,13 @@ class PostgresSink final : public sdk::Sink {
 
  protected:
   sdk::Status on_start() override;
-  sdk::Status on_write(sdk::Batch batch, sdk::Ack ack) override;
+  sdk::Status on_write(const sdk::Batch& batch, sdk::Ack ack) override;
   sdk::Status on_flush(std::chrono::milliseconds timeout) override;
 
  private:
   using Clock = std::chrono::steady_clock;
   struct Pending {
-    std::vector<sdk::Record> records;
+    const std::vector<sdk::Record>* records;  // valid until `ack` is resolved
     sdk::Ack ack;
     Clock::time_point enqueued;
   };

@@ -1,13 +1,18 @@
-// A deliberately broken plugin: right ABI version, foreign C++ build key.
+// A deliberately incompatible plugin: right ABI version, foreign C++ build key. Refused from
+// its stamp, never loaded (its constructor would abort the test).
+#include <cstdlib>
+
 #include "webmon/sdk/plugin.hpp"
 
-namespace {
-const webmon::sdk::PluginDescriptor kDescriptor{
-    WEBMON_SDK_ABI_MAJOR, WEBMON_SDK_ABI_MINOR, "libc++-ptr4", "build_key_mismatch",
-    webmon::sdk::PluginKind::sink, "0.0.1", "test plugin with a foreign build key", nullptr, 0,
-    nullptr, nullptr, nullptr};
-}  // namespace
+extern "C" WEBMON_EXPORT const webmon::sdk::AbiStamp webmon_plugin_abi_stamp;
+extern "C" WEBMON_EXPORT const webmon::sdk::AbiStamp webmon_plugin_abi_stamp{
+    "WEBMONP", sizeof(webmon::sdk::AbiStamp), WEBMON_SDK_ABI_MAJOR, WEBMON_SDK_ABI_MINOR,
+    "libc++-ptr4"};
 
 extern "C" WEBMON_EXPORT const webmon::sdk::PluginDescriptor* webmon_plugin_entry() noexcept {
-  return &kDescriptor;
+  std::abort();
 }
+
+namespace {
+[[gnu::constructor]] void never_loaded() { std::abort(); }
+}  // namespace

@@ -32,4 +32,4 @@ class Dropper final : public webmon::sdk::Transform {
 }  // namespace
 
 WEBMON_PLUGIN_TRANSFORM(Dropper, "dropper", "0.0.1", "test transform that drops records",
-                        kOptions)
+                        kOptions, webmon::sdk::KindFacts{})

@@ -27,7 +27,7 @@ class Throwing final : public webmon::sdk::Sink {
     }
     return webmon::sdk::Status::ok();
   }
-  webmon::sdk::Status on_write(webmon::sdk::Batch /*batch*/, webmon::sdk::Ack /*ack*/) override {
+  webmon::sdk::Status on_write(const webmon::sdk::Batch& /*batch*/, webmon::sdk::Ack /*ack*/) override {
     throw std::logic_error("thrown from on_write");
   }
 
@@ -37,4 +37,5 @@ class Throwing final : public webmon::sdk::Sink {
 
 }  // namespace
 
-WEBMON_PLUGIN_SINK(Throwing, "throwing", "0.0.1", "test sink that throws", kOptions)
+WEBMON_PLUGIN_SINK(Throwing, "throwing", "0.0.1", "test sink that throws", kOptions,
+                   webmon::sdk::KindFacts{})

@@ -1,5 +1,6 @@
 // postgres_sink against the local stack's real PostgreSQL (scripts/stack; ctest fixture
 // webmon_stack). Every test uses a fresh database; waits are bounded.
+#include <deque>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -26,6 +27,7 @@ constexpr std::int64_t kDay = 86'400'000'000LL;
 struct DirectSink {
   FakeContext ctx;
   AckLog acks;
+  std::deque<sdk::Batch> batches;  // a batch stays valid until its Ack is resolved
   std::unique_ptr<PostgresSink> sink;
 
   explicit DirectSink(const sdk::ConfigNode& config, const std::string& id = "pg") : ctx(id) {
@@ -34,7 +36,8 @@ struct DirectSink {
   sdk::Sink& base() { return *sink; }
   sdk::Status start() { return base().start(ctx); }
   void write(std::vector<sdk::Record> records) {
-    base().write(sdk::Batch{std::move(records), 0}, acks.make());
+    batches.push_back(sdk::Batch{std::move(records), 0});
+    base().write(batches.back(), acks.make());
   }
   sdk::Status flush(std::chrono::milliseconds t = 30s) { return base().flush(t); }
 };
@@ -139,7 +142,7 @@ TEST(PostgresSinkIntegration, SameRecordsAgainAddNothing) {
     s.write(records);
     ASSERT_TRUE(s.flush().is_ok());
     EXPECT_EQ(s.acks.count(sdk::AckStatus::delivered), 1);
-    EXPECT_EQ(s.ctx.get("rows_inserted"), 500U);
+    EXPECT_EQ(s.ctx.count("rows_inserted"), 500U);
   }
   ASSERT_EQ(db.value("SELECT count(*) FROM webmon.http_check"), "500");
   {
@@ -153,8 +156,8 @@ TEST(PostgresSinkIntegration, SameRecordsAgainAddNothing) {
     s.write(more);
     ASSERT_TRUE(s.flush().is_ok());
     EXPECT_EQ(s.acks.count(sdk::AckStatus::delivered), 2);
-    EXPECT_EQ(s.ctx.get("rows_duplicate"), 500U);
-    EXPECT_EQ(s.ctx.get("rows_inserted"), 10U);
+    EXPECT_EQ(s.ctx.count("rows_duplicate"), 500U);
+    EXPECT_EQ(s.ctx.count("rows_inserted"), 10U);
   }
   EXPECT_EQ(db.value("SELECT count(*) FROM webmon.http_check"), "510");
 }
@@ -215,7 +218,7 @@ TEST(PostgresSinkIntegration, InvalidRecordsGoToRejectedWithReasonsAndValidOnesA
     s.write(batch);
     ASSERT_TRUE(s.flush().is_ok());
     EXPECT_EQ(s.acks.count(sdk::AckStatus::delivered), 1);
-    EXPECT_EQ(s.ctx.get("rows_rejected"), 6U);
+    EXPECT_EQ(s.ctx.count("rows_rejected"), 6U);
   }
   EXPECT_EQ(db.value("SELECT count(*) FROM webmon.http_check"), "20");
   EXPECT_EQ(db.value("SELECT count(*) FROM webmon.http_check WHERE target = 'bad'"), "0");
@@ -254,7 +257,7 @@ TEST(PostgresSinkIntegration, RowsPostgresRefusesAreIsolatedBySplittingTheBatch)
   s.write(batch);
   ASSERT_TRUE(s.flush().is_ok());
   EXPECT_EQ(s.acks.count(sdk::AckStatus::delivered), 1);
-  EXPECT_GE(s.ctx.get("batches_split"), 1U);
+  EXPECT_GE(s.ctx.count("batches_split"), 1U);
   EXPECT_EQ(db.value("SELECT count(*) FROM webmon.http_check"), "97");
   EXPECT_EQ(db.value("SELECT count(*) FROM webmon.rejected WHERE reason LIKE 'refused by PostgreSQL:%no_evil%'"),
             "3");
@@ -302,7 +305,7 @@ TEST(PostgresSinkIntegration, RetentionDropsOldPartitionsAndKeepsNewOnes) {
       s.write(checks(3, today - days * kDay + 3'600'000'000LL));
     }
     ASSERT_TRUE(s.flush().is_ok());
-    EXPECT_EQ(s.ctx.get("rows_inserted"), 12U);
+    EXPECT_EQ(s.ctx.count("rows_inserted"), 12U);
   }
   const std::string parts =
       "SELECT string_agg(c.relname, ',' ORDER BY c.relname) FROM pg_inherits i "
@@ -315,7 +318,7 @@ TEST(PostgresSinkIntegration, RetentionDropsOldPartitionsAndKeepsNewOnes) {
   ASSERT_TRUE(s.start().is_ok());
   s.write(checks(2, today - 5 * kDay));  // older than retention: rejected, not stored
   ASSERT_TRUE(s.flush().is_ok());
-  EXPECT_EQ(s.ctx.get("partitions_dropped"), 2U);
+  EXPECT_EQ(s.ctx.count("partitions_dropped"), 2U);
   const std::string after = db.value(parts);
   EXPECT_EQ(after.find(Partitions::name_for(today - 10 * kDay)), std::string::npos) << after;
   EXPECT_EQ(after.find(Partitions::name_for(today - 5 * kDay)), std::string::npos) << after;
@@ -414,7 +417,7 @@ TEST(PostgresSinkIntegration, ConnectionKilledAndTooManyConnectionsAreRetried) {
   db.query("ALTER DATABASE \"" + db.name() + "\" CONNECTION LIMIT -1");
   ASSERT_TRUE(s.flush(30s).is_ok()) << s.ctx.all_logs();
   EXPECT_EQ(s.acks.count(sdk::AckStatus::delivered), 2);
-  EXPECT_GE(s.ctx.get("reconnects"), 1U);
+  EXPECT_GE(s.ctx.count("reconnects"), 1U);
   EXPECT_EQ(db.value("SELECT count(*) FROM webmon.http_check"), "600");
   EXPECT_EQ(db.value("SELECT count(DISTINCT id) FROM webmon.http_check"), "600");
 }

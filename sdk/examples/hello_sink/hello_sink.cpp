@@ -34,7 +34,7 @@ class HelloSink final : public webmon::sdk::Sink {
     return webmon::sdk::Status::ok();
   }
 
-  webmon::sdk::Status on_write(webmon::sdk::Batch batch, webmon::sdk::Ack ack) override {
+  webmon::sdk::Status on_write(const webmon::sdk::Batch& batch, webmon::sdk::Ack ack) override {
     std::size_t matched = 0;
     for (const auto& r : batch.records) {
       const std::string* target = r.get<std::string>("target");
@@ -60,4 +60,4 @@ class HelloSink final : public webmon::sdk::Sink {
 }  // namespace
 
 WEBMON_PLUGIN_SINK(HelloSink, "hello_sink", "1.0.0", "Counts records by target prefix (example)",
-                   kOptions)
+                   kOptions, webmon::sdk::KindFacts{})

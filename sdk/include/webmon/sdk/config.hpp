@@ -83,7 +83,8 @@ inline std::optional<std::chrono::milliseconds> parse_duration(std::string_view 
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(ms)));
 }
 
-/// Parses "512", "64KiB", "1MiB", "2GiB", "10KB", "5MB", "1GB". Returns nullopt when malformed.
+/// Parses "512", "64KiB", "1MiB", "2GiB", "10KB", "5MB", "1GB". Returns nullopt when malformed
+/// or when the size does not fit in 64 bits.
 inline std::optional<std::uint64_t> parse_size(std::string_view text) {
   std::size_t digits = 0;
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') {
@@ -111,6 +112,9 @@ inline std::optional<std::uint64_t> parse_size(std::string_view text) {
     factor = 1000 * 1000 * 1000;
   } else {
     return std::nullopt;
+  }
+  if (number > UINT64_MAX / factor) {
+    return std::nullopt;  // does not fit in 64 bits
   }
   return number * factor;
 }

@@ -1,0 +1,243 @@
+// webmon::sdk_testing — unit-test a plugin without the agent.
+//
+//   #include <webmon/sdk/testing.hpp>
+//   namespace wt = webmon::sdk::testing;
+//   wt::FakeContext ctx;                                  // logs, counters, kinds, emit
+//   auto config = wt::config({{"prefix", "shop-"}});     // a ConfigNode map of scalars
+//   MySink sink(config, ctx);  sink.start(ctx);
+//   wt::AckLog acks;  sink.write(batch, acks.make());   acks.count(AckStatus::delivered)
+//
+//   MySource src(config, ctx);  src.start(ctx, ctx);
+//   wt::run_source(src, ctx, [&] { return ctx.records().size() >= 3; });  // stops it
+//
+// Everything here is header-only and depends on the standard library and the SDK only. The
+// fake clock (ManualClock) drives sdk::Scheduler without sleeping.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "webmon/sdk/sdk.hpp"
+
+namespace webmon::sdk::testing {
+
+/// A ConfigNode map of scalars: config({{"port", "80"}, {"host", "a"}}).
+inline ConfigNode config(std::initializer_list<std::pair<std::string, std::string>> entries,
+                         const std::string& file = "test.yaml") {
+  ConfigNode map = ConfigNode::make_map({file, 1, 1});
+  int line = 1;
+  for (const auto& [k, v] : entries) {
+    map.set(k, ConfigNode(v, {file, ++line, 3}));
+  }
+  return map;
+}
+
+/// The host as a test sees it: a Context and an Emitter that records everything.
+class FakeContext final : public Context, public Emitter {
+ public:
+  explicit FakeContext(std::string id = "test", std::string agent = "test-agent")
+      : id_(std::move(id)), agent_(std::move(agent)) {}
+
+  // Context
+  std::uint32_t host_abi_minor() const noexcept override { return kAbiMinor; }
+  const std::string& component_id() const noexcept override { return id_; }
+  const std::string& agent_name() const noexcept override { return agent_; }
+  void log(LogLevel level, std::string_view message) noexcept override {
+    std::lock_guard lock(mu_);
+    static constexpr const char* kTag[] = {"T ", "D ", "I ", "W ", "E "};
+    logs_.push_back(std::string(kTag[static_cast<int>(level)]) + std::string(message));
+  }
+  bool log_enabled(LogLevel /*level*/) const noexcept override { return true; }
+  Counter& counter(std::string_view name) noexcept override {
+    std::lock_guard lock(mu_);
+    auto& c = counters_[std::string(name)];
+    if (!c) {
+      c = std::make_unique<Counter>();
+    }
+    return *c;
+  }
+  bool stop_requested() const noexcept override { return stop_.load(); }
+  bool wait_for_stop(std::chrono::milliseconds timeout) noexcept override {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return stop_.load(); });
+  }
+  const KindSpec* find_kind(std::string_view name) const noexcept override {
+    std::lock_guard lock(mu_);
+    for (const auto& k : kinds_) {
+      if (name == k.name) {
+        return &k;
+      }
+    }
+    return nullptr;
+  }
+  Status register_kind(const KindSpec& kind) noexcept override {
+    std::lock_guard lock(mu_);
+    for (auto& k : kinds_) {
+      if (std::string_view(k.name) == kind.name) {
+        k = kind;
+        return Status::ok();
+      }
+    }
+    kinds_.push_back(kind);
+    return Status::ok();
+  }
+
+  // Emitter
+  EmitResult emit(Batch&& batch) noexcept override {
+    std::lock_guard lock(mu_);
+    if (stop_.load() && refuse_after_stop_) {
+      return EmitResult::stopped;
+    }
+    if (emit_result_ == EmitResult::refused || emit_result_ == EmitResult::stopped) {
+      return emit_result_;
+    }
+    for (auto& r : batch.records) {
+      records_.push_back(std::move(r));
+    }
+    tokens_.push_back(batch.token);
+    cv_.notify_all();
+    return emit_result_;
+  }
+  bool wait_writable(std::chrono::milliseconds /*timeout*/) noexcept override { return true; }
+
+  // Test controls and observations
+  void request_stop() {
+    stop_ = true;
+    cv_.notify_all();
+  }
+  /// What emit() answers from now on (accepted by default).
+  void set_emit_result(EmitResult r) {
+    std::lock_guard lock(mu_);
+    emit_result_ = r;
+  }
+  /// Makes kinds known, as the agent does for the kinds loaded plugins declare.
+  void add_kind(const KindSpec& kind) { (void)register_kind(kind); }
+  std::uint64_t count(const std::string& counter_name) { return counter(counter_name).get(); }
+  std::vector<Record> records() {
+    std::lock_guard lock(mu_);
+    return records_;
+  }
+  std::vector<std::uint64_t> tokens() {
+    std::lock_guard lock(mu_);
+    return tokens_;
+  }
+  /// Waits until `pred(records)` holds or `timeout` passes (the timeout only bounds a hang).
+  bool wait_records(const std::function<bool(const std::vector<Record>&)>& pred,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return pred(records_); });
+  }
+  std::vector<std::string> logs() {
+    std::lock_guard lock(mu_);
+    return logs_;
+  }
+  std::string all_logs() {
+    std::string s;
+    for (const auto& l : logs()) {
+      s += l + "\n";
+    }
+    return s;
+  }
+
+ private:
+  std::string id_;
+  std::string agent_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::atomic<bool> stop_{false};
+  bool refuse_after_stop_ = false;
+  EmitResult emit_result_ = EmitResult::accepted;
+  std::vector<std::string> logs_;
+  std::map<std::string, std::unique_ptr<Counter>> counters_;
+  std::vector<KindSpec> kinds_;
+  std::vector<Record> records_;
+  std::vector<std::uint64_t> tokens_;
+};
+
+/// Collects how Acks were resolved.
+class AckLog {
+ public:
+  class Target final : public AckTarget {
+   public:
+    explicit Target(AckLog& log) : log_(log) {}
+    void resolve(AckStatus status) noexcept override {
+      AckLog& log = log_;
+      delete this;
+      log.add(status);
+    }
+
+   private:
+    ~Target() = default;
+    AckLog& log_;
+  };
+
+  Ack make() { return Ack(new Target(*this)); }
+  void add(AckStatus s) {
+    std::lock_guard lock(mu_);
+    ++counts_[static_cast<int>(s)];
+    cv_.notify_all();
+  }
+  int count(AckStatus s) {
+    std::lock_guard lock(mu_);
+    return counts_[static_cast<int>(s)];
+  }
+  int total() {
+    std::lock_guard lock(mu_);
+    return counts_[0] + counts_[1] + counts_[2];
+  }
+  /// Waits until `n` Acks were resolved (any status); the timeout only bounds a hang.
+  bool wait_total(int n, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout,
+                        [&] { return counts_[0] + counts_[1] + counts_[2] >= n; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int counts_[3] = {0, 0, 0};
+};
+
+/// Runs `source.run()` on a thread until `done()` holds (checked whenever a batch is emitted
+/// and every 10 ms) or `timeout` passes, then requests a stop and joins. Returns run()'s
+/// status. The source must have been started with `ctx`.
+inline Status run_source(Source& source, FakeContext& ctx, const std::function<bool()>& done,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  Status result;
+  std::atomic<bool> finished{false};
+  std::thread t([&] {
+    result = source.run();
+    finished = true;
+  });
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!finished.load() && !done() && std::chrono::steady_clock::now() < deadline) {
+    (void)ctx.wait_records([&](const std::vector<Record>&) { return done(); },
+                           std::chrono::milliseconds(10));
+  }
+  ctx.request_stop();
+  (void)source.request_stop();
+  t.join();
+  return result;
+}
+
+/// Runs a transform over records and returns what it passes on.
+inline std::vector<Record> run_transform(Transform& transform, std::vector<Record> records,
+                                         Status* status = nullptr) {
+  const Status s = transform.process(records);
+  if (status != nullptr) {
+    *status = s;
+  }
+  return records;
+}
+
+}  // namespace webmon::sdk::testing

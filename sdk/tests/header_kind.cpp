@@ -1,0 +1,2 @@
+// Compile check: webmon/sdk/kind.hpp is self-contained and warning-free.
+#include "webmon/sdk/kind.hpp"
