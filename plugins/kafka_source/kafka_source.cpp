@@ -210,80 +210,19 @@ void KafkaSource::on_stop_requested() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Partition bookkeeping (mu_ held where the name says so)
+// Partition lookup (run thread)
 
-KafkaSource::Partition* KafkaSource::find_partition(const char* topic, std::int32_t partition) {
-  if (last_part_ < parts_.size()) {
-    Partition* p = parts_[last_part_].get();
-    if (p->partition == partition && p->topic == topic) {
-      return p;
-    }
+std::optional<std::uint32_t> KafkaSource::find_partition(const char* topic,
+                                                         std::int32_t partition) {
+  if (last_part_ < tracker_.size() && tracker_.partition(last_part_) == partition &&
+      tracker_.topic(last_part_) == topic) {
+    return last_part_;
   }
-  for (std::uint32_t i = 0; i < parts_.size(); ++i) {
-    Partition* p = parts_[i].get();
-    if (p->partition == partition && p->topic == topic) {
-      last_part_ = i;
-      return p;
-    }
+  const auto found = tracker_.find(topic, partition);
+  if (found) {
+    last_part_ = *found;
   }
-  return nullptr;
-}
-
-std::uint32_t KafkaSource::partition_index(const std::string& topic, std::int32_t partition) {
-  for (std::uint32_t i = 0; i < parts_.size(); ++i) {
-    if (parts_[i]->partition == partition && parts_[i]->topic == topic) {
-      return i;
-    }
-  }
-  auto p = std::make_unique<Partition>();
-  p->topic = topic;
-  p->partition = partition;
-  parts_.push_back(std::move(p));
-  return static_cast<std::uint32_t>(parts_.size() - 1);
-}
-
-void KafkaSource::mark_done_locked(const Ref& ref) {
-  if (ref.part >= parts_.size()) {
-    return;
-  }
-  Partition& p = *parts_[ref.part];
-  if (p.generation != ref.generation || p.pending.empty()) {
-    return;
-  }
-  auto it = std::lower_bound(p.pending.begin(), p.pending.end(), ref.offset,
-                             [](const Entry& e, std::int64_t o) { return e.offset < o; });
-  if (it == p.pending.end() || it->offset != ref.offset || it->done) {
-    return;
-  }
-  it->done = true;
-  --in_flight_;
-  while (!p.pending.empty() && p.pending.front().done) {
-    p.pending.pop_front();
-  }
-}
-
-void KafkaSource::rewind_locked(Partition& p, std::int64_t offset) {
-  auto it = std::lower_bound(p.pending.begin(), p.pending.end(), offset,
-                             [](const Entry& e, std::int64_t o) { return e.offset < o; });
-  for (auto jt = it; jt != p.pending.end(); ++jt) {
-    if (!jt->done) {
-      --in_flight_;
-    }
-  }
-  p.pending.erase(it, p.pending.end());
-  if (p.next_offset < 0 || offset < p.next_offset) {
-    p.next_offset = offset;
-  }
-}
-
-std::size_t KafkaSource::not_done_locked(const std::vector<std::uint32_t>& parts) const {
-  std::size_t n = 0;
-  for (const std::uint32_t i : parts) {
-    for (const Entry& e : parts_[i]->pending) {
-      n += e.done ? 0 : 1;
-    }
-  }
-  return n;
+  return found;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -300,22 +239,22 @@ void KafkaSource::on_acknowledge(std::uint64_t token, AckStatus status) {
   switch (status) {
     case AckStatus::delivered:
       for (const Ref& r : info.refs) {
-        mark_done_locked(r);
+        (void)tracker_.resolve(r);
       }
       break;
     case AckStatus::retryable: {
       // Read the batch again: every partition from the batch's first record in it.
-      std::map<std::uint32_t, std::int64_t> first;
+      std::map<std::uint32_t, Ref> first;
       for (const Ref& r : info.refs) {
-        if (r.part < parts_.size() && parts_[r.part]->generation == r.generation) {
-          auto [f, inserted] = first.emplace(r.part, r.offset);
-          if (!inserted) {
-            f->second = std::min(f->second, r.offset);
+        if (tracker_.current(r)) {
+          auto [f, inserted] = first.emplace(r.part, r);
+          if (!inserted && r.offset < f->second.offset) {
+            f->second = r;
           }
         }
       }
-      for (const auto& [part, offset] : first) {
-        rewinds_.emplace_back(part, offset);
+      for (const auto& [part, ref] : first) {
+        rewinds_.push_back(ref);
       }
       retried_->add();
       break;
@@ -324,20 +263,19 @@ void KafkaSource::on_acknowledge(std::uint64_t token, AckStatus status) {
       rejected_->add(info.refs.size());
       for (std::size_t i = 0; i < info.refs.size(); ++i) {
         const Ref& r = info.refs[i];
-        if (r.part >= parts_.size() || parts_[r.part]->generation != r.generation) {
+        if (!tracker_.current(r)) {
           continue;
         }
         const rd_kafka_message_t* m = info.msgs[i];
-        const Partition& p = *parts_[r.part];
         rd_kafka_headers_t* hdrs = nullptr;
         (void)rd_kafka_message_headers(m, &hdrs);
         dlq_work_.push_back(make_dlq(
-            r, dlq_topic_for(p.topic),
+            r, dlq_topic_for(tracker_.topic(r.part)),
             std::string_view(static_cast<const char*>(m->key), m->key != nullptr ? m->key_len : 0),
             m->key != nullptr,
             std::string_view(static_cast<const char*>(m->payload),
                              m->payload != nullptr ? m->len : 0),
-            hdrs, p.partition, "rejected by a sink"));
+            hdrs, tracker_.partition(r.part), "rejected by a sink"));
       }
       break;
   }
@@ -360,7 +298,7 @@ std::unique_ptr<KafkaSource::DlqMessage> KafkaSource::make_dlq(
   m->value.assign(value);
   m->headers = original != nullptr ? rd_kafka_headers_copy(original) : rd_kafka_headers_new(5);
   add_header(m->headers, "webmon-dlq-reason", reason);
-  add_header(m->headers, "webmon-dlq-topic", parts_[ref.part]->topic);
+  add_header(m->headers, "webmon-dlq-topic", tracker_.topic(ref.part));
   add_header(m->headers, "webmon-dlq-partition", std::to_string(partition));
   add_header(m->headers, "webmon-dlq-offset", std::to_string(ref.offset));
   add_header(m->headers, "webmon-dlq-agent", ctx().agent_name());
@@ -418,7 +356,7 @@ void KafkaSource::dlq_dr_cb(rd_kafka_t* rk, const rd_kafka_message_t* msg, void*
   if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     self->dead_lettered_->add();
     std::lock_guard lock(self->mu_);
-    self->mark_done_locked(m->ref);
+    (void)self->tracker_.resolve(m->ref);
     return;
   }
   if (msg->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || msg->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
@@ -459,13 +397,7 @@ void KafkaSource::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition
     {
       std::lock_guard lock(mu_);
       for (int i = 0; i < list->cnt; ++i) {
-        Partition& p = *parts_[partition_index(list->elems[i].topic, list->elems[i].partition)];
-        p.assigned = true;
-        p.pending.clear();
-        p.next_offset = -1;
-        p.committed = -1;
-        p.retry_paused = false;
-        p.rewind_to = -1;
+        tracker_.assign(tracker_.index(list->elems[i].topic, list->elems[i].partition));
       }
     }
     ctx().info("assigned " + (names.empty() ? std::string("no partitions") : names));
@@ -491,8 +423,8 @@ void KafkaSource::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition
   {
     std::lock_guard lock(mu_);
     for (int i = 0; i < list->cnt; ++i) {
-      if (find_partition(list->elems[i].topic, list->elems[i].partition) != nullptr) {
-        revoked.push_back(last_part_);
+      if (const auto p = find_partition(list->elems[i].topic, list->elems[i].partition)) {
+        revoked.push_back(*p);
       }
     }
   }
@@ -529,17 +461,7 @@ void KafkaSource::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition
   {
     std::lock_guard lock(mu_);
     for (const std::uint32_t i : revoked) {
-      Partition& p = *parts_[i];
-      std::size_t not_done = 0;
-      for (const Entry& e : p.pending) {
-        not_done += e.done ? 0 : 1;
-      }
-      in_flight_ -= static_cast<std::int64_t>(not_done);
-      p.pending.clear();
-      p.assigned = false;
-      ++p.generation;
-      p.retry_paused = false;
-      p.rewind_to = -1;
+      tracker_.revoke(i);
     }
   }
   ctx().info(std::string(lost ? "lost " : "revoked ") +
@@ -563,14 +485,17 @@ void KafkaSource::wait_for_partitions(const std::vector<std::uint32_t>& parts,
     // A retryable batch of these partitions is not read again here: only make sure nothing
     // from its first record on is committed.
     for (auto it = rewinds_.begin(); it != rewinds_.end();) {
-      if (std::find(parts.begin(), parts.end(), it->first) != parts.end()) {
-        rewind_locked(*parts_[it->first], it->second);
+      if (std::find(parts.begin(), parts.end(), it->part) != parts.end()) {
+        tracker_.forget_from(*it);
         it = rewinds_.erase(it);
       } else {
         ++it;
       }
     }
-    const std::size_t n = not_done_locked(parts);
+    std::size_t n = 0;
+    for (const std::uint32_t i : parts) {
+      n += tracker_.unresolved(i);
+    }
     if (n == 0) {
       return;
     }
@@ -601,21 +526,14 @@ void KafkaSource::commit(bool sync, const std::vector<std::uint32_t>* only) {
   {
     std::lock_guard lock(mu_);
     const bool all = std::exchange(recommit_, false);
-    for (std::uint32_t i = 0; i < parts_.size(); ++i) {
+    for (std::uint32_t i = 0; i < tracker_.size(); ++i) {
       if (only != nullptr && std::find(only->begin(), only->end(), i) == only->end()) {
         continue;
       }
-      Partition& p = *parts_[i];
-      if (!p.assigned) {
-        continue;
+      if (const auto offset = tracker_.take_commit(i, all)) {
+        rd_kafka_topic_partition_list_add(list, tracker_.topic(i).c_str(), tracker_.partition(i))
+            ->offset = *offset;
       }
-      const std::int64_t committable = !p.pending.empty() ? p.pending.front().offset
-                                                          : p.next_offset;
-      if (committable < 0 || (committable == p.committed && !all)) {
-        continue;
-      }
-      rd_kafka_topic_partition_list_add(list, p.topic.c_str(), p.partition)->offset = committable;
-      p.committed = committable;
     }
   }
   if (list->cnt > 0) {
@@ -637,9 +555,9 @@ void KafkaSource::set_cap_pause(bool pause) {
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(8);
   {
     std::lock_guard lock(mu_);
-    for (const auto& p : parts_) {
-      if (p->assigned && !p->retry_paused) {
-        rd_kafka_topic_partition_list_add(list, p->topic.c_str(), p->partition);
+    for (std::uint32_t i = 0; i < tracker_.size(); ++i) {
+      if (tracker_.accepting(i)) {
+        rd_kafka_topic_partition_list_add(list, tracker_.topic(i).c_str(), tracker_.partition(i));
       }
     }
   }
@@ -666,7 +584,7 @@ void KafkaSource::pump_dlq() {
 
 void KafkaSource::service() {
   pump_dlq();
-  std::vector<std::pair<std::uint32_t, std::int64_t>> rewinds;
+  std::vector<Ref> rewinds;
   {
     std::lock_guard lock(mu_);
     if (current_.records.empty()) {
@@ -676,42 +594,27 @@ void KafkaSource::service() {
   const auto now = Clock::now();
   {
     // Retryable batches: pause the partition now, seek back and resume after the backoff.
-    for (const auto& [part, offset] : rewinds) {
+    for (const Ref& first : rewinds) {
       std::lock_guard lock(mu_);
-      Partition& p = *parts_[part];
-      if (!p.assigned) {
-        continue;
-      }
-      rewind_locked(p, offset);
-      p.rewind_to = p.rewind_to < 0 ? offset : std::min(p.rewind_to, offset);
-      p.resume_at = now + retry_backoff_;
-      if (!p.retry_paused) {
-        p.retry_paused = true;
+      if (tracker_.retry_from(first, now + retry_backoff_)) {
         rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(l, p.topic.c_str(), p.partition);
+        rd_kafka_topic_partition_list_add(l, tracker_.topic(first.part).c_str(),
+                                          tracker_.partition(first.part));
         rd_kafka_pause_partitions(consumer_.get(), l);
         rd_kafka_topic_partition_list_destroy(l);
       }
     }
-    std::vector<std::uint32_t> due;
+    std::vector<std::pair<std::uint32_t, std::int64_t>> due;
     {
       std::lock_guard lock(mu_);
-      for (std::uint32_t i = 0; i < parts_.size(); ++i) {
-        if (parts_[i]->retry_paused && parts_[i]->assigned && now >= parts_[i]->resume_at) {
-          due.push_back(i);
-        }
-      }
+      due = tracker_.due_retries(now);
     }
-    for (const std::uint32_t i : due) {
+    for (const auto& [i, offset] : due) {
       rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(1);
-      std::int64_t offset = 0;
       {
         std::lock_guard lock(mu_);
-        Partition& p = *parts_[i];
-        offset = p.rewind_to;
-        rd_kafka_topic_partition_list_add(l, p.topic.c_str(), p.partition)->offset = offset;
-        p.retry_paused = false;
-        p.rewind_to = -1;
+        rd_kafka_topic_partition_list_add(l, tracker_.topic(i).c_str(), tracker_.partition(i))
+            ->offset = offset;
       }
       rd_kafka_error_t* e = rd_kafka_seek_partitions(consumer_.get(), l, 5000);
       if (e != nullptr) {
@@ -777,19 +680,20 @@ void KafkaSource::handle_messages(rd_kafka_message_t** msgs, std::size_t n) {
       }
       continue;
     }
-    Partition* p = nullptr;
-    if (m->rkt == last_rkt_ && m->partition == last_rkt_partition_ && last_part_ < parts_.size()) {
-      p = parts_[last_part_].get();  // messages come in runs of one partition
+    std::optional<std::uint32_t> p;
+    if (m->rkt == last_rkt_ && m->partition == last_rkt_partition_ &&
+        last_part_ < tracker_.size()) {
+      p = last_part_;  // messages come in runs of one partition
     } else {
       p = find_partition(rd_kafka_topic_name(m->rkt), m->partition);
-      last_rkt_ = p != nullptr ? m->rkt : nullptr;
+      last_rkt_ = p ? m->rkt : nullptr;
       last_rkt_partition_ = m->partition;
     }
-    if (p == nullptr || !p->assigned || p->retry_paused) {
+    if (!p || !tracker_.accepting(*p)) {
       continue;  // revoked, or waiting to be read again: not tracked, not committed
     }
     d.skip = false;
-    d.part = last_part_;
+    d.part = *p;
   }
   // Decoding is the hot path: shared between this thread and the pool's helpers.
   decode_pool_->run(n, [this, msgs](common::JsonDecoder& decoder, std::size_t begin,
@@ -817,14 +721,7 @@ void KafkaSource::handle_messages(rd_kafka_message_t** msgs, std::size_t n) {
       continue;
     }
     rd_kafka_message_t* m = msgs[i];
-    Partition& p = *parts_[d.part];
-    if (p.next_offset >= 0 && m->offset < p.next_offset) {
-      rewind_locked(p, m->offset);  // the position went back (seek, re-assignment)
-    }
-    p.pending.push_back(Entry{m->offset, false});
-    p.next_offset = m->offset + 1;
-    ++in_flight_;
-    const Ref ref{d.part, p.generation, m->offset};
+    const Ref ref = tracker_.track(d.part, m->offset);
     const std::string_view value(static_cast<const char*>(m->payload),
                                  m->payload != nullptr ? m->len : 0);
     const std::string_view key(static_cast<const char*>(m->key),
@@ -847,12 +744,12 @@ void KafkaSource::handle_messages(rd_kafka_message_t** msgs, std::size_t n) {
       dlq_logged_ = 0;
     }
     if (++dlq_logged_ <= 5) {
-      ctx().warn("message " + p.topic + "/" + std::to_string(m->partition) + "@" +
+      ctx().warn("message " + tracker_.topic(d.part) + "/" + std::to_string(m->partition) + "@" +
                  std::to_string(m->offset) + " goes to the dead-letter topic: " + d.error);
     }
     ctx().counter("decode_errors").add();
-    dlq_work_.push_back(make_dlq(ref, dlq_topic_for(p.topic), key, m->key != nullptr, value, hdrs,
-                                 m->partition, d.error));
+    dlq_work_.push_back(make_dlq(ref, dlq_topic_for(tracker_.topic(d.part)), key,
+                                 m->key != nullptr, value, hdrs, m->partition, d.error));
   }
 }
 
@@ -873,10 +770,10 @@ sdk::Status KafkaSource::on_run() {
     std::int64_t in_flight = 0;
     {
       std::unique_lock lock(mu_);
-      in_flight = in_flight_;
+      in_flight = tracker_.in_flight();
       if (in_flight >= max_in_flight_ && current_.records.empty()) {
         cv_.wait_for(lock, std::chrono::milliseconds(50));
-        in_flight = in_flight_;
+        in_flight = tracker_.in_flight();
       }
     }
     if (in_flight >= max_in_flight_) {
@@ -951,7 +848,7 @@ sdk::Status KafkaSource::on_run() {
     {
       std::lock_guard lock(mu_);
       stopping_ = true;
-      for (std::uint32_t i = 0; i < parts_.size(); ++i) {
+      for (std::uint32_t i = 0; i < tracker_.size(); ++i) {
         all.push_back(i);
       }
     }
