@@ -620,7 +620,8 @@ TEST(OffsetTrackerProperty, RandomInterleavingsNeverCommitPastAnUnacknowledgedRe
     const std::uint64_t seed = base + static_cast<std::uint64_t>(i);
     PropertyRun run(seed);
     run.run(400);
-    ASSERT_FALSE(::testing::Test::HasFailure()) << "failed with seed " << seed << " (WEBMON_SEED=" << seed << ")";
+    ASSERT_FALSE(::testing::Test::HasFailure())
+        << "failed with seed " << seed << " (replay: WEBMON_SEED=" << seed << ")";
   }
 }
 
