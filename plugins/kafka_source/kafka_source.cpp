@@ -2,6 +2,7 @@
 #include "kafka_source.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 
 namespace webmon::plugins::kafka_source {
@@ -25,6 +26,7 @@ std::vector<std::pair<std::string, std::string>> managed_properties() {
           {"sasl.username", "sasl_username"},
           {"sasl.password", "sasl_password"},
           {"group.id", "group_id"},
+          {"group.instance.id", "group_instance_id"},
           {"auto.offset.reset", "start_from"},
           {"enable.auto.commit", ""},
           {"enable.auto.offset.store", ""},
@@ -32,6 +34,29 @@ std::vector<std::pair<std::string, std::string>> managed_properties() {
           {"acks", ""},
           {"queued.max.messages.kbytes", "prefetch_max_size"},
           {"queued.min.messages", "prefetch_max_size"}};
+}
+
+/// Kafka accepts 1 to 249 of [a-zA-Z0-9._-] in a group.instance.id.
+bool valid_instance_id(const std::string& id) {
+  return !id.empty() && id.size() <= 249 &&
+         std::all_of(id.begin(), id.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' ||
+                  c == '-';
+         });
+}
+
+/// <agent name>.<component id>, with other characters replaced by '_' (at most 249).
+std::string default_instance_id(const std::string& agent, const std::string& component) {
+  std::string id = agent + "." + component;
+  for (char& c : id) {
+    if (std::isalnum(static_cast<unsigned char>(c)) == 0 && c != '.' && c != '-') {
+      c = '_';
+    }
+  }
+  if (id.size() > 249) {
+    id.resize(249);
+  }
+  return id;
 }
 
 void add_header(rd_kafka_headers_t* h, const char* name, const std::string& value) {
@@ -59,6 +84,7 @@ KafkaSource::KafkaSource(const sdk::ConfigNode& config, sdk::Context& ctx)
       drain_timeout_(config.get_duration("drain_timeout", std::chrono::seconds(10))),
       retry_backoff_(config.get_duration("retry_backoff", std::chrono::seconds(1))),
       consumer_hooks_(ctx, "consumer"),
+      dynamic_hooks_(ctx, "consumer"),
       dlq_hooks_(ctx, "dead-letter producer") {
   if (topics_.empty()) {
     config.find("topics")->fail("option 'topics' must name at least one topic");
@@ -115,8 +141,29 @@ KafkaSource::KafkaSource(const sdk::ConfigNode& config, sdk::Context& ctx)
         ->fail("option 'prefetch_max_size' must be between 1MiB and 2GiB");
   }
 
+  // Static membership: a restarted consumer (same group.instance.id) takes its partitions back
+  // at once; a member that does not come back is replaced after session.timeout.ms.
+  const bool static_membership = config.get_bool("static_membership", true);
+  if (const sdk::ConfigNode* id = config.find("group_instance_id")) {
+    instance_id_ = id->as_string();
+    if (!static_membership) {
+      id->fail("option 'group_instance_id' needs static_membership: true (remove one of them)");
+    }
+    if (!valid_instance_id(instance_id_)) {
+      id->fail("option 'group_instance_id': '" + instance_id_ +
+               "' is not a valid group.instance.id (1 to 249 of a-z A-Z 0-9 . _ -)");
+    }
+  } else if (static_membership) {
+    instance_id_ = default_instance_id(ctx.agent_name(), ctx.component_id());
+  }
+
   std::vector<std::pair<std::string, std::string>> props{
       {"group.id", group_id_},
+      // A monitor wants failures noticed in seconds: a member that stops heartbeating is
+      // replaced after 10 s (librdkafka: 45 s). Brokers accept 6 s to 30 min by default
+      // (group.min/max.session.timeout.ms). Heartbeats come from librdkafka's own thread.
+      {"session.timeout.ms", "10000"},
+      {"heartbeat.interval.ms", "1000"},
       {"enable.auto.commit", "false"},
       {"enable.auto.offset.store", "false"},
       {"auto.offset.reset", start},
@@ -128,6 +175,10 @@ KafkaSource::KafkaSource(const sdk::ConfigNode& config, sdk::Context& ctx)
     // librdkafka >= 2.4 backs a full queue off by this instead (default 1 s), and a wake-up
     // does not shorten it.
     props.emplace_back("fetch.queue.backoff.ms", "10");
+  }
+  if (!instance_id_.empty()) {
+    dynamic_conf_ = conn_.make_conf(config, props);
+    props.emplace_back("group.instance.id", instance_id_);
   }
   consumer_conf_ = conn_.make_conf(config, props);
   dlq_conf_ = conn_.make_conf(config, {{"enable.idempotence", "true"},
@@ -145,6 +196,7 @@ KafkaSource::~KafkaSource() {
     rd_kafka_queue_destroy(queue_);
   }
   consumer_.reset();
+  fenced_consumer_.reset();
   if (dlq_) {
     rd_kafka_purge(dlq_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_flush(dlq_.get(), 1000);
@@ -177,9 +229,24 @@ sdk::Status KafkaSource::on_start() {
   if (!s) {
     return s;
   }
+  s = subscribe();
+  if (!s) {
+    return s;
+  }
+  std::string names;
+  for (const auto& t : topics_) {
+    names += (names.empty() ? "" : ", ") + t;
+  }
+  ctx().info("consuming " + names + " as group '" + group_id_ + "'" +
+             (instance_id_.empty() ? std::string(", dynamic member")
+                                   : ", static member '" + instance_id_ + "'") +
+             " (" + conn_.describe() + ")");
+  return sdk::Status::ok();
+}
+
+sdk::Status KafkaSource::subscribe() {
   rd_kafka_poll_set_consumer(consumer_.get());
   queue_ = rd_kafka_queue_get_consumer(consumer_.get());
-
   rd_kafka_topic_partition_list_t* subs =
       rd_kafka_topic_partition_list_new(static_cast<int>(topics_.size()));
   for (const auto& t : topics_) {
@@ -190,12 +257,53 @@ sdk::Status KafkaSource::on_start() {
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return sdk::Status::error(std::string("cannot subscribe: ") + rd_kafka_err2str(err));
   }
-  std::string names;
-  for (const auto& t : topics_) {
-    names += (names.empty() ? "" : ", ") + t;
-  }
-  ctx().info("consuming " + names + " as group '" + group_id_ + "' (" + conn_.describe() + ")");
   return sdk::Status::ok();
+}
+
+bool KafkaSource::fenced() const {
+  char reason[256];
+  return !instance_id_.empty() &&
+         rd_kafka_fatal_error(consumer_.get(), reason, sizeof reason) ==
+             RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID;
+}
+
+sdk::Status KafkaSource::rejoin_as_dynamic_member() {
+  ctx().warn("another consumer joined group '" + group_id_ + "' with this consumer's " +
+             "group.instance.id '" + instance_id_ +
+             "' and took over its partitions; continuing as a dynamic member of the group. Give "
+             "every consumer of a group its own agent name or group_instance_id");
+  // Whatever was read is forgotten: its offsets are not committed, and the partitions' new
+  // owners read it again (at-least-once). Acknowledgements still to come are ignored.
+  current_ = sdk::Batch{};
+  current_.records.reserve(batch_size_);
+  current_info_.release();
+  {
+    std::lock_guard lock(mu_);
+    for (std::uint32_t i = 0; i < tracker_.size(); ++i) {
+      tracker_.revoke(i);
+    }
+    rewinds_.clear();
+  }
+  last_rkt_ = nullptr;
+  cap_paused_ = false;
+  cap_since_ = {};
+  rd_kafka_queue_destroy(queue_);
+  queue_ = nullptr;
+  (void)rd_kafka_consumer_close(consumer_.get());  // returns at once: the fatal error
+  // Unacknowledged batches still hold messages of the fenced consumer.
+  fenced_consumer_ = std::move(consumer_);
+  instance_id_.clear();
+  dynamic_hooks_.owner = this;
+  dynamic_hooks_.install(dynamic_conf_.get());
+  rd_kafka_conf_set_rebalance_cb(dynamic_conf_.get(), &KafkaSource::rebalance_cb);
+  rd_kafka_conf_set_offset_commit_cb(dynamic_conf_.get(), &KafkaSource::commit_cb);
+  try {
+    consumer_ = kafka::make_client(RD_KAFKA_CONSUMER, std::move(dynamic_conf_));
+  } catch (const std::exception& e) {
+    return sdk::Status::error(e.what());
+  }
+  hooks_ = &dynamic_hooks_;
+  return subscribe();
 }
 
 void KafkaSource::on_stop_requested() {
@@ -754,18 +862,31 @@ void KafkaSource::handle_messages(rd_kafka_message_t** msgs, std::size_t n) {
 }
 
 sdk::Status KafkaSource::on_run() {
-  rd_kafka_t* rk = consumer_.get();
   decode_pool_ = std::make_unique<DecodePool>(decode_threads_, max_message_size_);
-  auto waker =
-      std::make_unique<FetchWaker>(rk, prefetch_bytes_, &ctx().counter("fetch_wakeups"));
+  auto waker = std::make_unique<FetchWaker>(consumer_.get(), prefetch_bytes_,
+                                            &ctx().counter("fetch_wakeups"));
   msgs_.resize(std::min<std::size_t>(batch_size_, 10'000));
   current_.records.reserve(batch_size_);
   last_commit_ = Clock::now();
   bool aborted = false;
   while (!ctx().stop_requested()) {
     service();
-    if (consumer_hooks_.fatal()) {
-      return sdk::Status::error("the Kafka consumer hit a fatal error");
+    // A fatal error reaches the application as a consumed message (the error callback's events
+    // are forwarded to the consumer queue): ask librdkafka directly.
+    char fatal_reason[256];
+    if (hooks_->fatal() || rd_kafka_fatal_error(consumer_.get(), fatal_reason,
+                                                sizeof fatal_reason) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (!fenced()) {
+        return sdk::Status::error("the Kafka consumer hit a fatal error");
+      }
+      waker.reset();
+      sdk::Status s = rejoin_as_dynamic_member();
+      if (!s) {
+        return s;
+      }
+      waker = std::make_unique<FetchWaker>(consumer_.get(), prefetch_bytes_,
+                                           &ctx().counter("fetch_wakeups"));
+      continue;
     }
     std::int64_t in_flight = 0;
     {
@@ -857,7 +978,7 @@ sdk::Status KafkaSource::on_run() {
     }
     commit(true, nullptr);
   }
-  const rd_kafka_resp_err_t err = rd_kafka_consumer_close(rk);
+  const rd_kafka_resp_err_t err = rd_kafka_consumer_close(consumer_.get());
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     ctx().warn(std::string("closing the consumer: ") + rd_kafka_err2str(err));
   }

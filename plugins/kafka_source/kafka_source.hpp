@@ -67,6 +67,12 @@ inline constexpr sdk::OptionSpec kOptions[] = {
      "the final commit"},
     {"retry_backoff", sdk::OptionType::duration, "1s", false,
      "after a batch is acknowledged retryable, wait this long before reading it again"},
+    {"static_membership", sdk::OptionType::boolean, "true", false,
+     "join the group as a static member (group.instance.id), so a restarted consumer takes its "
+     "partitions back at once instead of after the session timeout"},
+    {"group_instance_id", sdk::OptionType::string, nullptr, false,
+     "the static member's id, unique per consumer in the group; default <agent name>.<component "
+     "id>"},
 };
 
 class KafkaSource final : public sdk::Source {
@@ -149,6 +155,13 @@ class KafkaSource final : public sdk::Source {
   std::string dlq_topic_for(const std::string& topic) const;
   void wait_for_partitions(const std::vector<std::uint32_t>& parts, Clock::time_point deadline);
   void set_cap_pause(bool pause);
+  sdk::Status subscribe();
+  /// Whether the consumer's fatal error is FENCED_INSTANCE_ID: another member joined with the
+  /// same group.instance.id.
+  bool fenced() const;
+  /// Replaces a fenced consumer by one without group.instance.id (a dynamic member), so two
+  /// consumers configured with the same id do not keep stopping each other.
+  sdk::Status rejoin_as_dynamic_member();
 
   kafka::Connection conn_;
   std::vector<std::string> topics_;
@@ -162,10 +175,16 @@ class KafkaSource final : public sdk::Source {
   std::chrono::milliseconds drain_timeout_;
   std::chrono::milliseconds retry_backoff_;
 
+  std::string instance_id_;  // group.instance.id; "" = dynamic membership
+
   kafka::ConfPtr consumer_conf_;
+  kafka::ConfPtr dynamic_conf_;  // without group.instance.id, for rejoin_as_dynamic_member
   kafka::ConfPtr dlq_conf_;
   kafka::ClientHooks consumer_hooks_;
+  kafka::ClientHooks dynamic_hooks_;
   kafka::ClientHooks dlq_hooks_;
+  kafka::ClientHooks* hooks_ = &consumer_hooks_;  // the current consumer's
+  kafka::ClientPtr fenced_consumer_;  // closed; kept until the messages it owns are released
   kafka::ClientPtr consumer_;
   kafka::ClientPtr dlq_;
   rd_kafka_queue_t* queue_ = nullptr;
