@@ -15,6 +15,11 @@
 //    headers kept), are counted (dead_lettered) and the partition moves on.
 //  * At most `max_in_flight` records are emitted and not yet resolved; past that, consumption
 //    waits (and pauses the partitions after a second, so the group session stays alive).
+//  * The consumer is a static group member (group.instance.id = <agent name>.<component id>
+//    unless configured) with a 10 s session, so a restart takes its partitions back at once.
+//    Fenced by another consumer with the same id, it rejoins as a dynamic member (no fatal
+//    error, no restart loop).
+//  * Offsets are tracked by OffsetTracker (offset_tracker.hpp), under mu_.
 #pragma once
 
 #include <condition_variable>
