@@ -635,15 +635,19 @@ TEST(KafkaStack, RetryableBatchesAreReadAgainAndNotCommitted) {
   const auto expected = produce_records(plaintext_conn(), topic, 50, dir);
   const std::string group = "g-" + topic;
   const std::string got = dir.path() + "/got.jsonl";
+  // Runs until the 50 records were written four times (each pass acknowledged retryable).
   testing::RunOptions stop_soon;
-  stop_soon.stop_after = 4s;
+  stop_soon.during = [&](agent::Runtime& rt) {
+    (void)eventually([&] { return line_count(got) >= 200; }, 60s);
+    rt.request_stop();
+  };
   auto run = run_pipeline(
       consumer_yaml(plaintext_conn(), topic, group, got,
                     "    retry_backoff: 200ms\n    drain_timeout: 2s\n",
                     "  flaky:\n    plugin: blackhole\n    inputs: [kafka]\n    status: retryable\n"),
       stop_soon);
   EXPECT_EQ(run.exit_code, 0);
-  EXPECT_GE(line_count(got), 150U) << "each retryable batch is delivered again";
+  EXPECT_GE(line_count(got), 200U) << "each retryable batch is delivered again";
   EXPECT_GE(run.counter("kafka", "retried_batches"), 3U);
   // Nothing past the first (never delivered) record is committed: -1 (none) or 0.
   EXPECT_LE(committed_offsets(group, topic, 1).at(0), 0);
