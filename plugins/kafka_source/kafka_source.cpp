@@ -2,6 +2,7 @@
 #include "kafka_source.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 
 namespace webmon::plugins::kafka_source {
@@ -25,6 +26,7 @@ std::vector<std::pair<std::string, std::string>> managed_properties() {
           {"sasl.username", "sasl_username"},
           {"sasl.password", "sasl_password"},
           {"group.id", "group_id"},
+          {"group.instance.id", "group_instance_id"},
           {"auto.offset.reset", "start_from"},
           {"enable.auto.commit", ""},
           {"enable.auto.offset.store", ""},
@@ -32,6 +34,29 @@ std::vector<std::pair<std::string, std::string>> managed_properties() {
           {"acks", ""},
           {"queued.max.messages.kbytes", "prefetch_max_size"},
           {"queued.min.messages", "prefetch_max_size"}};
+}
+
+/// Kafka accepts 1 to 249 of [a-zA-Z0-9._-] in a group.instance.id.
+bool valid_instance_id(const std::string& id) {
+  return !id.empty() && id.size() <= 249 &&
+         std::all_of(id.begin(), id.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' ||
+                  c == '-';
+         });
+}
+
+/// <agent name>.<component id>, with other characters replaced by '_' (at most 249).
+std::string default_instance_id(const std::string& agent, const std::string& component) {
+  std::string id = agent + "." + component;
+  for (char& c : id) {
+    if (std::isalnum(static_cast<unsigned char>(c)) == 0 && c != '.' && c != '-') {
+      c = '_';
+    }
+  }
+  if (id.size() > 249) {
+    id.resize(249);
+  }
+  return id;
 }
 
 void add_header(rd_kafka_headers_t* h, const char* name, const std::string& value) {
@@ -59,6 +84,7 @@ KafkaSource::KafkaSource(const sdk::ConfigNode& config, sdk::Context& ctx)
       drain_timeout_(config.get_duration("drain_timeout", std::chrono::seconds(10))),
       retry_backoff_(config.get_duration("retry_backoff", std::chrono::seconds(1))),
       consumer_hooks_(ctx, "consumer"),
+      dynamic_hooks_(ctx, "consumer"),
       dlq_hooks_(ctx, "dead-letter producer") {
   if (topics_.empty()) {
     config.find("topics")->fail("option 'topics' must name at least one topic");
@@ -115,8 +141,29 @@ KafkaSource::KafkaSource(const sdk::ConfigNode& config, sdk::Context& ctx)
         ->fail("option 'prefetch_max_size' must be between 1MiB and 2GiB");
   }
 
+  // Static membership: a restarted consumer (same group.instance.id) takes its partitions back
+  // at once; a member that does not come back is replaced after session.timeout.ms.
+  const bool static_membership = config.get_bool("static_membership", true);
+  if (const sdk::ConfigNode* id = config.find("group_instance_id")) {
+    instance_id_ = id->as_string();
+    if (!static_membership) {
+      id->fail("option 'group_instance_id' needs static_membership: true (remove one of them)");
+    }
+    if (!valid_instance_id(instance_id_)) {
+      id->fail("option 'group_instance_id': '" + instance_id_ +
+               "' is not a valid group.instance.id (1 to 249 of a-z A-Z 0-9 . _ -)");
+    }
+  } else if (static_membership) {
+    instance_id_ = default_instance_id(ctx.agent_name(), ctx.component_id());
+  }
+
   std::vector<std::pair<std::string, std::string>> props{
       {"group.id", group_id_},
+      // A monitor wants failures noticed in seconds: a member that stops heartbeating is
+      // replaced after 10 s (librdkafka: 45 s). Brokers accept 6 s to 30 min by default
+      // (group.min/max.session.timeout.ms). Heartbeats come from librdkafka's own thread.
+      {"session.timeout.ms", "10000"},
+      {"heartbeat.interval.ms", "1000"},
       {"enable.auto.commit", "false"},
       {"enable.auto.offset.store", "false"},
       {"auto.offset.reset", start},
@@ -128,6 +175,10 @@ KafkaSource::KafkaSource(const sdk::ConfigNode& config, sdk::Context& ctx)
     // librdkafka >= 2.4 backs a full queue off by this instead (default 1 s), and a wake-up
     // does not shorten it.
     props.emplace_back("fetch.queue.backoff.ms", "10");
+  }
+  if (!instance_id_.empty()) {
+    dynamic_conf_ = conn_.make_conf(config, props);
+    props.emplace_back("group.instance.id", instance_id_);
   }
   consumer_conf_ = conn_.make_conf(config, props);
   dlq_conf_ = conn_.make_conf(config, {{"enable.idempotence", "true"},
@@ -145,6 +196,7 @@ KafkaSource::~KafkaSource() {
     rd_kafka_queue_destroy(queue_);
   }
   consumer_.reset();
+  fenced_consumer_.reset();
   if (dlq_) {
     rd_kafka_purge(dlq_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_flush(dlq_.get(), 1000);
@@ -177,9 +229,24 @@ sdk::Status KafkaSource::on_start() {
   if (!s) {
     return s;
   }
+  s = subscribe();
+  if (!s) {
+    return s;
+  }
+  std::string names;
+  for (const auto& t : topics_) {
+    names += (names.empty() ? "" : ", ") + t;
+  }
+  ctx().info("consuming " + names + " as group '" + group_id_ + "'" +
+             (instance_id_.empty() ? std::string(", dynamic member")
+                                   : ", static member '" + instance_id_ + "'") +
+             " (" + conn_.describe() + ")");
+  return sdk::Status::ok();
+}
+
+sdk::Status KafkaSource::subscribe() {
   rd_kafka_poll_set_consumer(consumer_.get());
   queue_ = rd_kafka_queue_get_consumer(consumer_.get());
-
   rd_kafka_topic_partition_list_t* subs =
       rd_kafka_topic_partition_list_new(static_cast<int>(topics_.size()));
   for (const auto& t : topics_) {
@@ -190,12 +257,53 @@ sdk::Status KafkaSource::on_start() {
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return sdk::Status::error(std::string("cannot subscribe: ") + rd_kafka_err2str(err));
   }
-  std::string names;
-  for (const auto& t : topics_) {
-    names += (names.empty() ? "" : ", ") + t;
-  }
-  ctx().info("consuming " + names + " as group '" + group_id_ + "' (" + conn_.describe() + ")");
   return sdk::Status::ok();
+}
+
+bool KafkaSource::fenced() const {
+  char reason[256];
+  return !instance_id_.empty() &&
+         rd_kafka_fatal_error(consumer_.get(), reason, sizeof reason) ==
+             RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID;
+}
+
+sdk::Status KafkaSource::rejoin_as_dynamic_member() {
+  ctx().warn("another consumer joined group '" + group_id_ + "' with this consumer's " +
+             "group.instance.id '" + instance_id_ +
+             "' and took over its partitions; continuing as a dynamic member of the group. Give "
+             "every consumer of a group its own agent name or group_instance_id");
+  // Whatever was read is forgotten: its offsets are not committed, and the partitions' new
+  // owners read it again (at-least-once). Acknowledgements still to come are ignored.
+  current_ = sdk::Batch{};
+  current_.records.reserve(batch_size_);
+  current_info_.release();
+  {
+    std::lock_guard lock(mu_);
+    for (std::uint32_t i = 0; i < tracker_.size(); ++i) {
+      tracker_.revoke(i);
+    }
+    rewinds_.clear();
+  }
+  last_rkt_ = nullptr;
+  cap_paused_ = false;
+  cap_since_ = {};
+  rd_kafka_queue_destroy(queue_);
+  queue_ = nullptr;
+  (void)rd_kafka_consumer_close(consumer_.get());  // returns at once: the fatal error
+  // Unacknowledged batches still hold messages of the fenced consumer.
+  fenced_consumer_ = std::move(consumer_);
+  instance_id_.clear();
+  dynamic_hooks_.owner = this;
+  dynamic_hooks_.install(dynamic_conf_.get());
+  rd_kafka_conf_set_rebalance_cb(dynamic_conf_.get(), &KafkaSource::rebalance_cb);
+  rd_kafka_conf_set_offset_commit_cb(dynamic_conf_.get(), &KafkaSource::commit_cb);
+  try {
+    consumer_ = kafka::make_client(RD_KAFKA_CONSUMER, std::move(dynamic_conf_));
+  } catch (const std::exception& e) {
+    return sdk::Status::error(e.what());
+  }
+  hooks_ = &dynamic_hooks_;
+  return subscribe();
 }
 
 void KafkaSource::on_stop_requested() {
@@ -210,80 +318,19 @@ void KafkaSource::on_stop_requested() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Partition bookkeeping (mu_ held where the name says so)
+// Partition lookup (run thread)
 
-KafkaSource::Partition* KafkaSource::find_partition(const char* topic, std::int32_t partition) {
-  if (last_part_ < parts_.size()) {
-    Partition* p = parts_[last_part_].get();
-    if (p->partition == partition && p->topic == topic) {
-      return p;
-    }
+std::optional<std::uint32_t> KafkaSource::find_partition(const char* topic,
+                                                         std::int32_t partition) {
+  if (last_part_ < tracker_.size() && tracker_.partition(last_part_) == partition &&
+      tracker_.topic(last_part_) == topic) {
+    return last_part_;
   }
-  for (std::uint32_t i = 0; i < parts_.size(); ++i) {
-    Partition* p = parts_[i].get();
-    if (p->partition == partition && p->topic == topic) {
-      last_part_ = i;
-      return p;
-    }
+  const auto found = tracker_.find(topic, partition);
+  if (found) {
+    last_part_ = *found;
   }
-  return nullptr;
-}
-
-std::uint32_t KafkaSource::partition_index(const std::string& topic, std::int32_t partition) {
-  for (std::uint32_t i = 0; i < parts_.size(); ++i) {
-    if (parts_[i]->partition == partition && parts_[i]->topic == topic) {
-      return i;
-    }
-  }
-  auto p = std::make_unique<Partition>();
-  p->topic = topic;
-  p->partition = partition;
-  parts_.push_back(std::move(p));
-  return static_cast<std::uint32_t>(parts_.size() - 1);
-}
-
-void KafkaSource::mark_done_locked(const Ref& ref) {
-  if (ref.part >= parts_.size()) {
-    return;
-  }
-  Partition& p = *parts_[ref.part];
-  if (p.generation != ref.generation || p.pending.empty()) {
-    return;
-  }
-  auto it = std::lower_bound(p.pending.begin(), p.pending.end(), ref.offset,
-                             [](const Entry& e, std::int64_t o) { return e.offset < o; });
-  if (it == p.pending.end() || it->offset != ref.offset || it->done) {
-    return;
-  }
-  it->done = true;
-  --in_flight_;
-  while (!p.pending.empty() && p.pending.front().done) {
-    p.pending.pop_front();
-  }
-}
-
-void KafkaSource::rewind_locked(Partition& p, std::int64_t offset) {
-  auto it = std::lower_bound(p.pending.begin(), p.pending.end(), offset,
-                             [](const Entry& e, std::int64_t o) { return e.offset < o; });
-  for (auto jt = it; jt != p.pending.end(); ++jt) {
-    if (!jt->done) {
-      --in_flight_;
-    }
-  }
-  p.pending.erase(it, p.pending.end());
-  if (p.next_offset < 0 || offset < p.next_offset) {
-    p.next_offset = offset;
-  }
-}
-
-std::size_t KafkaSource::not_done_locked(const std::vector<std::uint32_t>& parts) const {
-  std::size_t n = 0;
-  for (const std::uint32_t i : parts) {
-    for (const Entry& e : parts_[i]->pending) {
-      n += e.done ? 0 : 1;
-    }
-  }
-  return n;
+  return found;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -300,22 +347,22 @@ void KafkaSource::on_acknowledge(std::uint64_t token, AckStatus status) {
   switch (status) {
     case AckStatus::delivered:
       for (const Ref& r : info.refs) {
-        mark_done_locked(r);
+        (void)tracker_.resolve(r);
       }
       break;
     case AckStatus::retryable: {
       // Read the batch again: every partition from the batch's first record in it.
-      std::map<std::uint32_t, std::int64_t> first;
+      std::map<std::uint32_t, Ref> first;
       for (const Ref& r : info.refs) {
-        if (r.part < parts_.size() && parts_[r.part]->generation == r.generation) {
-          auto [f, inserted] = first.emplace(r.part, r.offset);
-          if (!inserted) {
-            f->second = std::min(f->second, r.offset);
+        if (tracker_.current(r)) {
+          auto [f, inserted] = first.emplace(r.part, r);
+          if (!inserted && r.offset < f->second.offset) {
+            f->second = r;
           }
         }
       }
-      for (const auto& [part, offset] : first) {
-        rewinds_.emplace_back(part, offset);
+      for (const auto& [part, ref] : first) {
+        rewinds_.push_back(ref);
       }
       retried_->add();
       break;
@@ -324,20 +371,19 @@ void KafkaSource::on_acknowledge(std::uint64_t token, AckStatus status) {
       rejected_->add(info.refs.size());
       for (std::size_t i = 0; i < info.refs.size(); ++i) {
         const Ref& r = info.refs[i];
-        if (r.part >= parts_.size() || parts_[r.part]->generation != r.generation) {
+        if (!tracker_.current(r)) {
           continue;
         }
         const rd_kafka_message_t* m = info.msgs[i];
-        const Partition& p = *parts_[r.part];
         rd_kafka_headers_t* hdrs = nullptr;
         (void)rd_kafka_message_headers(m, &hdrs);
         dlq_work_.push_back(make_dlq(
-            r, dlq_topic_for(p.topic),
+            r, dlq_topic_for(tracker_.topic(r.part)),
             std::string_view(static_cast<const char*>(m->key), m->key != nullptr ? m->key_len : 0),
             m->key != nullptr,
             std::string_view(static_cast<const char*>(m->payload),
                              m->payload != nullptr ? m->len : 0),
-            hdrs, p.partition, "rejected by a sink"));
+            hdrs, tracker_.partition(r.part), "rejected by a sink"));
       }
       break;
   }
@@ -360,7 +406,7 @@ std::unique_ptr<KafkaSource::DlqMessage> KafkaSource::make_dlq(
   m->value.assign(value);
   m->headers = original != nullptr ? rd_kafka_headers_copy(original) : rd_kafka_headers_new(5);
   add_header(m->headers, "webmon-dlq-reason", reason);
-  add_header(m->headers, "webmon-dlq-topic", parts_[ref.part]->topic);
+  add_header(m->headers, "webmon-dlq-topic", tracker_.topic(ref.part));
   add_header(m->headers, "webmon-dlq-partition", std::to_string(partition));
   add_header(m->headers, "webmon-dlq-offset", std::to_string(ref.offset));
   add_header(m->headers, "webmon-dlq-agent", ctx().agent_name());
@@ -418,7 +464,7 @@ void KafkaSource::dlq_dr_cb(rd_kafka_t* rk, const rd_kafka_message_t* msg, void*
   if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     self->dead_lettered_->add();
     std::lock_guard lock(self->mu_);
-    self->mark_done_locked(m->ref);
+    (void)self->tracker_.resolve(m->ref);
     return;
   }
   if (msg->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || msg->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
@@ -459,13 +505,7 @@ void KafkaSource::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition
     {
       std::lock_guard lock(mu_);
       for (int i = 0; i < list->cnt; ++i) {
-        Partition& p = *parts_[partition_index(list->elems[i].topic, list->elems[i].partition)];
-        p.assigned = true;
-        p.pending.clear();
-        p.next_offset = -1;
-        p.committed = -1;
-        p.retry_paused = false;
-        p.rewind_to = -1;
+        tracker_.assign(tracker_.index(list->elems[i].topic, list->elems[i].partition));
       }
     }
     ctx().info("assigned " + (names.empty() ? std::string("no partitions") : names));
@@ -491,8 +531,8 @@ void KafkaSource::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition
   {
     std::lock_guard lock(mu_);
     for (int i = 0; i < list->cnt; ++i) {
-      if (find_partition(list->elems[i].topic, list->elems[i].partition) != nullptr) {
-        revoked.push_back(last_part_);
+      if (const auto p = find_partition(list->elems[i].topic, list->elems[i].partition)) {
+        revoked.push_back(*p);
       }
     }
   }
@@ -529,17 +569,7 @@ void KafkaSource::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition
   {
     std::lock_guard lock(mu_);
     for (const std::uint32_t i : revoked) {
-      Partition& p = *parts_[i];
-      std::size_t not_done = 0;
-      for (const Entry& e : p.pending) {
-        not_done += e.done ? 0 : 1;
-      }
-      in_flight_ -= static_cast<std::int64_t>(not_done);
-      p.pending.clear();
-      p.assigned = false;
-      ++p.generation;
-      p.retry_paused = false;
-      p.rewind_to = -1;
+      tracker_.revoke(i);
     }
   }
   ctx().info(std::string(lost ? "lost " : "revoked ") +
@@ -563,14 +593,17 @@ void KafkaSource::wait_for_partitions(const std::vector<std::uint32_t>& parts,
     // A retryable batch of these partitions is not read again here: only make sure nothing
     // from its first record on is committed.
     for (auto it = rewinds_.begin(); it != rewinds_.end();) {
-      if (std::find(parts.begin(), parts.end(), it->first) != parts.end()) {
-        rewind_locked(*parts_[it->first], it->second);
+      if (std::find(parts.begin(), parts.end(), it->part) != parts.end()) {
+        tracker_.forget_from(*it);
         it = rewinds_.erase(it);
       } else {
         ++it;
       }
     }
-    const std::size_t n = not_done_locked(parts);
+    std::size_t n = 0;
+    for (const std::uint32_t i : parts) {
+      n += tracker_.unresolved(i);
+    }
     if (n == 0) {
       return;
     }
@@ -601,21 +634,14 @@ void KafkaSource::commit(bool sync, const std::vector<std::uint32_t>* only) {
   {
     std::lock_guard lock(mu_);
     const bool all = std::exchange(recommit_, false);
-    for (std::uint32_t i = 0; i < parts_.size(); ++i) {
+    for (std::uint32_t i = 0; i < tracker_.size(); ++i) {
       if (only != nullptr && std::find(only->begin(), only->end(), i) == only->end()) {
         continue;
       }
-      Partition& p = *parts_[i];
-      if (!p.assigned) {
-        continue;
+      if (const auto offset = tracker_.take_commit(i, all)) {
+        rd_kafka_topic_partition_list_add(list, tracker_.topic(i).c_str(), tracker_.partition(i))
+            ->offset = *offset;
       }
-      const std::int64_t committable = !p.pending.empty() ? p.pending.front().offset
-                                                          : p.next_offset;
-      if (committable < 0 || (committable == p.committed && !all)) {
-        continue;
-      }
-      rd_kafka_topic_partition_list_add(list, p.topic.c_str(), p.partition)->offset = committable;
-      p.committed = committable;
     }
   }
   if (list->cnt > 0) {
@@ -637,9 +663,9 @@ void KafkaSource::set_cap_pause(bool pause) {
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(8);
   {
     std::lock_guard lock(mu_);
-    for (const auto& p : parts_) {
-      if (p->assigned && !p->retry_paused) {
-        rd_kafka_topic_partition_list_add(list, p->topic.c_str(), p->partition);
+    for (std::uint32_t i = 0; i < tracker_.size(); ++i) {
+      if (tracker_.accepting(i)) {
+        rd_kafka_topic_partition_list_add(list, tracker_.topic(i).c_str(), tracker_.partition(i));
       }
     }
   }
@@ -666,7 +692,7 @@ void KafkaSource::pump_dlq() {
 
 void KafkaSource::service() {
   pump_dlq();
-  std::vector<std::pair<std::uint32_t, std::int64_t>> rewinds;
+  std::vector<Ref> rewinds;
   {
     std::lock_guard lock(mu_);
     if (current_.records.empty()) {
@@ -676,42 +702,27 @@ void KafkaSource::service() {
   const auto now = Clock::now();
   {
     // Retryable batches: pause the partition now, seek back and resume after the backoff.
-    for (const auto& [part, offset] : rewinds) {
+    for (const Ref& first : rewinds) {
       std::lock_guard lock(mu_);
-      Partition& p = *parts_[part];
-      if (!p.assigned) {
-        continue;
-      }
-      rewind_locked(p, offset);
-      p.rewind_to = p.rewind_to < 0 ? offset : std::min(p.rewind_to, offset);
-      p.resume_at = now + retry_backoff_;
-      if (!p.retry_paused) {
-        p.retry_paused = true;
+      if (tracker_.retry_from(first, now + retry_backoff_)) {
         rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(l, p.topic.c_str(), p.partition);
+        rd_kafka_topic_partition_list_add(l, tracker_.topic(first.part).c_str(),
+                                          tracker_.partition(first.part));
         rd_kafka_pause_partitions(consumer_.get(), l);
         rd_kafka_topic_partition_list_destroy(l);
       }
     }
-    std::vector<std::uint32_t> due;
+    std::vector<std::pair<std::uint32_t, std::int64_t>> due;
     {
       std::lock_guard lock(mu_);
-      for (std::uint32_t i = 0; i < parts_.size(); ++i) {
-        if (parts_[i]->retry_paused && parts_[i]->assigned && now >= parts_[i]->resume_at) {
-          due.push_back(i);
-        }
-      }
+      due = tracker_.due_retries(now);
     }
-    for (const std::uint32_t i : due) {
+    for (const auto& [i, offset] : due) {
       rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(1);
-      std::int64_t offset = 0;
       {
         std::lock_guard lock(mu_);
-        Partition& p = *parts_[i];
-        offset = p.rewind_to;
-        rd_kafka_topic_partition_list_add(l, p.topic.c_str(), p.partition)->offset = offset;
-        p.retry_paused = false;
-        p.rewind_to = -1;
+        rd_kafka_topic_partition_list_add(l, tracker_.topic(i).c_str(), tracker_.partition(i))
+            ->offset = offset;
       }
       rd_kafka_error_t* e = rd_kafka_seek_partitions(consumer_.get(), l, 5000);
       if (e != nullptr) {
@@ -786,19 +797,20 @@ void KafkaSource::handle_messages(rd_kafka_message_t** msgs, std::size_t n) {
       }
       continue;
     }
-    Partition* p = nullptr;
-    if (m->rkt == last_rkt_ && m->partition == last_rkt_partition_ && last_part_ < parts_.size()) {
-      p = parts_[last_part_].get();  // messages come in runs of one partition
+    std::optional<std::uint32_t> p;
+    if (m->rkt == last_rkt_ && m->partition == last_rkt_partition_ &&
+        last_part_ < tracker_.size()) {
+      p = last_part_;  // messages come in runs of one partition
     } else {
       p = find_partition(rd_kafka_topic_name(m->rkt), m->partition);
-      last_rkt_ = p != nullptr ? m->rkt : nullptr;
+      last_rkt_ = p ? m->rkt : nullptr;
       last_rkt_partition_ = m->partition;
     }
-    if (p == nullptr || !p->assigned || p->retry_paused) {
+    if (!p || !tracker_.accepting(*p)) {
       continue;  // revoked, or waiting to be read again: not tracked, not committed
     }
     d.skip = false;
-    d.part = last_part_;
+    d.part = *p;
   }
   // Decoding is the hot path: shared between this thread and the pool's helpers.
   decode_pool_->run(n, [this, msgs](common::JsonDecoder& decoder, std::size_t begin,
@@ -826,14 +838,7 @@ void KafkaSource::handle_messages(rd_kafka_message_t** msgs, std::size_t n) {
       continue;
     }
     rd_kafka_message_t* m = msgs[i];
-    Partition& p = *parts_[d.part];
-    if (p.next_offset >= 0 && m->offset < p.next_offset) {
-      rewind_locked(p, m->offset);  // the position went back (seek, re-assignment)
-    }
-    p.pending.push_back(Entry{m->offset, false});
-    p.next_offset = m->offset + 1;
-    ++in_flight_;
-    const Ref ref{d.part, p.generation, m->offset};
+    const Ref ref = tracker_.track(d.part, m->offset);
     const std::string_view value(static_cast<const char*>(m->payload),
                                  m->payload != nullptr ? m->len : 0);
     const std::string_view key(static_cast<const char*>(m->key),
@@ -856,36 +861,49 @@ void KafkaSource::handle_messages(rd_kafka_message_t** msgs, std::size_t n) {
       dlq_logged_ = 0;
     }
     if (++dlq_logged_ <= 5) {
-      ctx().warn("message " + p.topic + "/" + std::to_string(m->partition) + "@" +
+      ctx().warn("message " + tracker_.topic(d.part) + "/" + std::to_string(m->partition) + "@" +
                  std::to_string(m->offset) + " goes to the dead-letter topic: " + d.error);
     }
     ctx().counter("decode_errors").add();
-    dlq_work_.push_back(make_dlq(ref, dlq_topic_for(p.topic), key, m->key != nullptr, value, hdrs,
-                                 m->partition, d.error));
+    dlq_work_.push_back(make_dlq(ref, dlq_topic_for(tracker_.topic(d.part)), key,
+                                 m->key != nullptr, value, hdrs, m->partition, d.error));
   }
 }
 
 sdk::Status KafkaSource::on_run() {
-  rd_kafka_t* rk = consumer_.get();
   decode_pool_ = std::make_unique<DecodePool>(decode_threads_, max_message_size_);
-  auto waker =
-      std::make_unique<FetchWaker>(rk, prefetch_bytes_, &ctx().counter("fetch_wakeups"));
+  auto waker = std::make_unique<FetchWaker>(consumer_.get(), prefetch_bytes_,
+                                            &ctx().counter("fetch_wakeups"));
   msgs_.resize(std::min<std::size_t>(batch_size_, 10'000));
   current_.records.reserve(batch_size_);
   last_commit_ = Clock::now();
   bool aborted = false;
   while (!ctx().stop_requested()) {
     service();
-    if (consumer_hooks_.fatal()) {
-      return sdk::Status::error("the Kafka consumer hit a fatal error");
+    // A fatal error reaches the application as a consumed message (the error callback's events
+    // are forwarded to the consumer queue): ask librdkafka directly.
+    char fatal_reason[256];
+    if (hooks_->fatal() || rd_kafka_fatal_error(consumer_.get(), fatal_reason,
+                                                sizeof fatal_reason) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (!fenced()) {
+        return sdk::Status::error("the Kafka consumer hit a fatal error");
+      }
+      waker.reset();
+      sdk::Status s = rejoin_as_dynamic_member();
+      if (!s) {
+        return s;
+      }
+      waker = std::make_unique<FetchWaker>(consumer_.get(), prefetch_bytes_,
+                                           &ctx().counter("fetch_wakeups"));
+      continue;
     }
     std::int64_t in_flight = 0;
     {
       std::unique_lock lock(mu_);
-      in_flight = in_flight_;
+      in_flight = tracker_.in_flight();
       if (in_flight >= max_in_flight_ && current_.records.empty()) {
         cv_.wait_for(lock, std::chrono::milliseconds(50));
-        in_flight = in_flight_;
+        in_flight = tracker_.in_flight();
       }
     }
     if (in_flight >= max_in_flight_) {
@@ -960,7 +978,7 @@ sdk::Status KafkaSource::on_run() {
     {
       std::lock_guard lock(mu_);
       stopping_ = true;
-      for (std::uint32_t i = 0; i < parts_.size(); ++i) {
+      for (std::uint32_t i = 0; i < tracker_.size(); ++i) {
         all.push_back(i);
       }
     }
@@ -969,7 +987,7 @@ sdk::Status KafkaSource::on_run() {
     }
     commit(true, nullptr);
   }
-  const rd_kafka_resp_err_t err = rd_kafka_consumer_close(rk);
+  const rd_kafka_resp_err_t err = rd_kafka_consumer_close(consumer_.get());
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     ctx().warn(std::string("closing the consumer: ") + rd_kafka_err2str(err));
   }

@@ -15,6 +15,11 @@
 //    headers kept), are counted (dead_lettered) and the partition moves on.
 //  * At most `max_in_flight` records are emitted and not yet resolved; past that, consumption
 //    waits (and pauses the partitions after a second, so the group session stays alive).
+//  * The consumer is a static group member (group.instance.id = <agent name>.<component id>
+//    unless configured) with a 10 s session, so a restart takes its partitions back at once.
+//    Fenced by another consumer with the same id, it rejoins as a dynamic member (no fatal
+//    error, no restart loop).
+//  * Offsets are tracked by OffsetTracker (offset_tracker.hpp), under mu_.
 #pragma once
 
 #include <condition_variable>
@@ -23,12 +28,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "decode_pool.hpp"
 #include "fetch_waker.hpp"
+#include "offset_tracker.hpp"
 #include "webmon/common/wire.hpp"
 #include "webmon/kafka/client.hpp"
 #include "webmon/kafka/connection.hpp"
@@ -70,6 +77,12 @@ inline constexpr sdk::OptionSpec kOptions[] = {
      "the final commit"},
     {"retry_backoff", sdk::OptionType::duration, "1s", false,
      "after a batch is acknowledged retryable, wait this long before reading it again"},
+    {"static_membership", sdk::OptionType::boolean, "true", false,
+     "join the group as a static member (group.instance.id), so a restarted consumer takes its "
+     "partitions back at once instead of after the session timeout"},
+    {"group_instance_id", sdk::OptionType::string, nullptr, false,
+     "the static member's id, unique per consumer in the group; default <agent name>.<component "
+     "id>"},
 };
 
 class KafkaSource final : public sdk::Source {
@@ -88,28 +101,7 @@ class KafkaSource final : public sdk::Source {
  private:
   using Clock = std::chrono::steady_clock;
 
-  struct Entry {
-    std::int64_t offset;
-    bool done;
-  };
-  /// Offsets of one assigned partition that are read and not yet committable, in order.
-  struct Partition {
-    std::string topic;
-    std::int32_t partition = 0;
-    std::uint64_t generation = 0;  // bumped when the partition is revoked
-    bool assigned = false;
-    std::deque<Entry> pending;
-    std::int64_t next_offset = -1;  // offset after the last one tracked
-    std::int64_t committed = -1;    // last committed (or sent) offset
-    bool retry_paused = false;
-    std::int64_t rewind_to = -1;
-    Clock::time_point resume_at{};
-  };
-  struct Ref {
-    std::uint32_t part;
-    std::uint64_t generation;
-    std::int64_t offset;
-  };
+  using Ref = OffsetTracker::Ref;
   /// What an emitted batch needs when its acknowledgement arrives: the offsets, and the
   /// consumed messages themselves (no copy), for the DLQ when a sink rejects the batch.
   struct BatchInfo {
@@ -156,16 +148,14 @@ class KafkaSource final : public sdk::Source {
   static void dlq_dr_cb(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
 
   void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
-  Partition* find_partition(const char* topic, std::int32_t partition);
-  std::uint32_t partition_index(const std::string& topic, std::int32_t partition);
+  /// The tracker's index of a known partition (cached for runs of one partition's messages).
+  std::optional<std::uint32_t> find_partition(const char* topic, std::int32_t partition);
   /// Takes ownership of the messages it keeps (sets their slots to nullptr).
   void handle_messages(rd_kafka_message_t** msgs, std::size_t n);
   bool emit_current();
   void service();
   void pump_dlq();
   void commit(bool sync, const std::vector<std::uint32_t>* only);
-  void mark_done_locked(const Ref& ref);
-  void rewind_locked(Partition& p, std::int64_t offset);
   void send_to_dlq(std::unique_ptr<DlqMessage> m);
   std::unique_ptr<DlqMessage> make_dlq(const Ref& ref, const std::string& topic,
                                        std::string_view key, bool has_key,
@@ -174,8 +164,14 @@ class KafkaSource final : public sdk::Source {
                                        const std::string& reason);
   std::string dlq_topic_for(const std::string& topic) const;
   void wait_for_partitions(const std::vector<std::uint32_t>& parts, Clock::time_point deadline);
-  std::size_t not_done_locked(const std::vector<std::uint32_t>& parts) const;
   void set_cap_pause(bool pause);
+  sdk::Status subscribe();
+  /// Whether the consumer's fatal error is FENCED_INSTANCE_ID: another member joined with the
+  /// same group.instance.id.
+  bool fenced() const;
+  /// Replaces a fenced consumer by one without group.instance.id (a dynamic member), so two
+  /// consumers configured with the same id do not keep stopping each other.
+  sdk::Status rejoin_as_dynamic_member();
 
   kafka::Connection conn_;
   std::vector<std::string> topics_;
@@ -189,10 +185,16 @@ class KafkaSource final : public sdk::Source {
   std::chrono::milliseconds drain_timeout_;
   std::chrono::milliseconds retry_backoff_;
 
+  std::string instance_id_;  // group.instance.id; "" = dynamic membership
+
   kafka::ConfPtr consumer_conf_;
+  kafka::ConfPtr dynamic_conf_;  // without group.instance.id, for rejoin_as_dynamic_member
   kafka::ConfPtr dlq_conf_;
   kafka::ClientHooks consumer_hooks_;
+  kafka::ClientHooks dynamic_hooks_;
   kafka::ClientHooks dlq_hooks_;
+  kafka::ClientHooks* hooks_ = &consumer_hooks_;  // the current consumer's
+  kafka::ClientPtr fenced_consumer_;  // closed; kept until the messages it owns are released
   kafka::ClientPtr consumer_;
   kafka::ClientPtr dlq_;
   rd_kafka_queue_t* queue_ = nullptr;
@@ -203,11 +205,10 @@ class KafkaSource final : public sdk::Source {
   // Shared with acknowledgements and delivery reports.
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<std::unique_ptr<Partition>> parts_;
+  OffsetTracker tracker_;
   std::unordered_map<std::uint64_t, BatchInfo> batches_;
-  std::vector<std::pair<std::uint32_t, std::int64_t>> rewinds_;  // (part, offset)
+  std::vector<Ref> rewinds_;  // first record per partition of batches acknowledged retryable
   std::vector<std::unique_ptr<DlqMessage>> dlq_work_;  // waiting to be (re)produced
-  std::int64_t in_flight_ = 0;                         // tracked entries not done
   bool stopping_ = false;
   bool recommit_ = false;
 

@@ -12,8 +12,9 @@ cat >"$work/targets.yaml" <<YAML
 YAML
 export WEBMON_INTERVAL=200ms
 
-start_agent a conf/consumer.yaml consumer-a.log
-start_agent b conf/consumer.yaml consumer-b.log
+# Each consumer its own name: the name is its static group membership id (kafka_source README).
+WEBMON_AGENT_NAME=consumer-a start_agent a conf/consumer.yaml consumer-a.log
+WEBMON_AGENT_NAME=consumer-b start_agent b conf/consumer.yaml consumer-b.log
 start_agent producer conf/producer.yaml producer.log
 
 sleep 8

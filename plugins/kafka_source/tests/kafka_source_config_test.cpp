@@ -26,6 +26,27 @@ TEST(kafka_source_config, EveryOptionAccepted) {
                      "    drain_timeout: 1s\n    retry_backoff: 100ms\n"
                      "    librdkafka: { session.timeout.ms: 10000 }\n"),
             "");
+  EXPECT_EQ(error_of("    brokers: 127.0.0.1:1\n    topics: [t]\n"
+                     "    group_instance_id: consumer-1.kafka_source\n"),
+            "");
+  EXPECT_EQ(error_of("    brokers: 127.0.0.1:1\n    topics: [t]\n    static_membership: false\n"),
+            "");
+}
+
+TEST(kafka_source_config, StaticMembershipOptionsAreChecked) {
+  EXPECT_NE(error_of("    brokers: 127.0.0.1:1\n    topics: [t]\n"
+                     "    group_instance_id: \"two words\"\n")
+                .find("option 'group_instance_id': 'two words' is not a valid group.instance.id "
+                      "(1 to 249 of a-z A-Z 0-9 . _ -)"),
+            std::string::npos);
+  EXPECT_NE(error_of("    brokers: 127.0.0.1:1\n    topics: [t]\n    static_membership: false\n"
+                     "    group_instance_id: c1\n")
+                .find("option 'group_instance_id' needs static_membership: true"),
+            std::string::npos);
+  EXPECT_NE(error_of("    brokers: 127.0.0.1:1\n    topics: [t]\n"
+                     "    librdkafka: { group.instance.id: c1 }\n")
+                .find("use option 'group_instance_id'"),
+            std::string::npos);
 }
 
 TEST(kafka_source_config, BadValuesNameTheOption) {
