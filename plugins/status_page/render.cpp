@@ -150,7 +150,7 @@ constexpr std::string_view kStyle =
     "th,td{padding:6px 8px;border-bottom:1px solid #eaeef2;text-align:left;vertical-align:middle}"
     "th{font-size:12px;color:#57606a;font-weight:600;white-space:nowrap}"
     ".response,.history,.uptime-24h,.uptime-7d,.cert{white-space:nowrap}.name{min-width:180px}"
-    ".url,small{color:#57606a;font-size:12px;word-break:break-all}"
+    "small,.url{color:#57606a;font-size:12px}.url{word-break:break-all}.state small{white-space:nowrap}"
     ".badge{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-weight:600}"
     ".badge.up{background:#1a7f37}.badge.down{background:#cf222e}"
     ".badge.flapping{background:#bf8700}.badge.stale{background:#6e7781}"
