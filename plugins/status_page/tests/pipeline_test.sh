@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # status_page inside webmon-agent, as users run it: a malformed `listen` is refused with its
 # file position (exit 2); generator → status_page serves every target on the page and in JSON;
+# http_check → status_page against local targets shows each one's real state;
 # a second agent on the same port refuses to start naming the option (exit 1); SIGTERM exits 0
 # and leaves the snapshot; a restarted agent shows the history restored from `state_file`.
-# Usage: pipeline_test.sh <webmon-agent>
+# Usage: pipeline_test.sh <webmon-agent> <source dir>
 set -euo pipefail
 agent=$1
+src=$2
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -125,4 +127,53 @@ assert len(t["response_times_ms"]) > 0, t
 ' || fail "the restored history is not served"
 kill -TERM "$second"
 wait "$second" || fail "restarted agent: exit code $? after SIGTERM (expected 0)"
-echo "ok: bad listen refused at its position; 25 targets served; port in use refused; history restored after a restart"
+
+# 6. Fed by http_check directly (the producer side), against local targets.
+python3 "$src/scripts/lib/demo_targets.py" "$work/targets.port" &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$work/targets.port" ] && break; sleep 0.1; done
+[ -s "$work/targets.port" ] || fail "the demo targets did not start"
+base="http://127.0.0.1:$(cat "$work/targets.port")"
+cat >"$work/checks.yaml" <<YAML
+sources:
+  checks:
+    plugin: http_check
+    interval: 200ms
+    targets:
+      - { name: healthy, url: "$base/healthy", body_regex: "all good", labels: { team: web } }
+      - { name: failing, url: "$base/fail", labels: { team: web } }
+      - { name: wrong-body, url: "$base/wrong", body_regex: "all good" }
+sinks:
+  page:
+    plugin: status_page
+    inputs: [checks]
+    listen: 127.0.0.1:0
+    group_by: team
+YAML
+"$agent" --pipeline "$work/checks.yaml" >"$work/checks.log" 2>&1 &
+checks=$!
+pids+=($checks)
+wait_for_url "$work/checks.log"
+ok=false
+deadline=$((SECONDS + 120))  # bounds a hang only
+while [ $SECONDS -lt $deadline ]; do
+  if get "${url}status.json" 2>/dev/null | python3 -c '
+import json, sys
+doc = json.load(sys.stdin)
+groups = {g["name"]: {t["name"]: t for t in g["targets"]} for g in doc["groups"]}
+assert sorted(groups) == ["Other", "web"], groups
+h, f, w = groups["web"]["healthy"], groups["web"]["failing"], groups["Other"]["wrong-body"]
+assert h["state"] == "up" and h["status_code"] == 200 and h["last_error"] is None, h
+assert f["state"] == "down" and f["status_code"] == 500 and f["last_error"]["error"] == "http_status", f
+assert w["state"] == "down" and w["last_error"]["error"] == "body_mismatch", w
+assert h["uptime_24h_pct"] == 100 and f["uptime_24h_pct"] == 0, (h, f)
+' 2>"$work/checks.err"; then
+    ok=true
+    break
+  fi
+  sleep 0.2
+done
+$ok || fail "http_check → status_page: $(tail -2 "$work/checks.err")"
+kill -TERM "$checks"
+wait "$checks" || fail "http_check pipeline: exit code $? after SIGTERM (expected 0)"
+echo "ok: bad listen refused at its position; 25 targets served; port in use refused; history restored after a restart; http_check → page shows each target's state"
