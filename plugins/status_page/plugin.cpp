@@ -189,5 +189,5 @@ class StatusPageSink final : public sdk::Sink {
 }  // namespace webmon::plugins::status_page
 
 WEBMON_PLUGIN_SINK(webmon::plugins::status_page::StatusPageSink, "status_page", "0.1.0",
-                   "Serves a status page (HTML with inline SVG, and JSON) of the checks it receives",
+                   "Serves a status page (HTML with inline SVG, and JSON) of the checks received",
                    webmon::plugins::status_page::kOptions)

@@ -199,7 +199,8 @@ TEST(Model, LongErrorMessagesAreCut) {
 }
 
 TEST(Credentials, StrippedFromUrlsAndText) {
-  EXPECT_EQ(strip_credentials("https://user:secret@example.com/x?y=1"), "https://example.com/x?y=1");
+  EXPECT_EQ(strip_credentials("https://user:secret@example.com/x?y=1"),
+            "https://example.com/x?y=1");
   EXPECT_EQ(strip_credentials("http://token@host:8080"), "http://host:8080");
   EXPECT_EQ(strip_credentials("https://example.com/a@b"), "https://example.com/a@b");
   EXPECT_EQ(strip_credentials("failed to connect to https://u:p@h.example/ and http://x@y/"),
