@@ -32,7 +32,6 @@ import shlex
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime, timedelta, timezone
 
 MAX_DATA_POINTS = 1000  # a panel about 1000 px wide

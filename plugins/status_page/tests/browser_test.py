@@ -7,7 +7,6 @@ than to itself, and a screenshot is taken.
 
 Usage: browser_test.py STATUS_PAGE_DEMO OUT_DIR [--update-screenshot DOCS_PNG]
 """
-import glob
 import html.parser
 import json
 import os
