@@ -112,6 +112,15 @@ void StatusService::start() {
     }
   }
 
+  if (!options_.state_file.empty()) {
+    // Written once now, so an unwritable place is refused at start, not found an hour later.
+    try {
+      save_snapshot();
+    } catch (const SnapshotError& e) {
+      throw StartError(std::string("option 'state_file': ") + e.what());
+    }
+  }
+
   server_ = std::make_unique<httplib::Server>();
   const int threads = options_.http_threads;
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };

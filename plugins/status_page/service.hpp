@@ -66,8 +66,9 @@ class StatusService {
   StatusService(const StatusService&) = delete;
   StatusService& operator=(const StatusService&) = delete;
 
-  /// Restores the snapshot (a damaged one is moved aside to FILE.bad and logged), binds the
-  /// listen address and starts serving. Throws StartError.
+  /// Restores the snapshot (a damaged one is moved aside to FILE.bad and logged), writes it
+  /// back (an unwritable state_file fails the start), binds the listen address and starts
+  /// serving. Throws StartError naming the option.
   void start();
   /// The bound port (after start()).
   [[nodiscard]] int port() const noexcept { return port_; }

@@ -510,6 +510,19 @@ TEST(Service, HistorySurvivesARestart) {
   EXPECT_EQ(t["response_times_ms"].size(), 3U);
 }
 
+TEST(Service, UnwritableStateFileRefusesTheStart) {
+  TempDir dir;
+  StatusService s(service_options(dir.file("missing/dir/status.snapshot")), quiet_logger());
+  try {
+    s.start();
+    FAIL() << "started with a state file in a missing directory";
+  } catch (const StartError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("option 'state_file': cannot create"), std::string::npos) << what;
+    EXPECT_NE(what.find("No such file or directory"), std::string::npos) << what;
+  }
+}
+
 TEST(Service, DamagedSnapshotIsMovedAsideAndLogged) {
   TempDir dir;
   const std::string state = dir.file("status.snapshot");
