@@ -56,7 +56,7 @@ consumer=$!
 pids+=($consumer)
 url=""
 for _ in $(seq 600); do
-  url=$(sed -n 's|.*status page on \(http://127.0.0.1:[0-9]*/\).*|\1|p' "$work/agent.log" | tail -1)
+  url=$(sed -n 's|.*status page on \(http://127.0.0.1:[0-9]*/\).*|\1|p' "$work/agent.log" 2>/dev/null | tail -1 || true)
   [ -n "$url" ] && break
   sleep 0.1
 done

@@ -60,7 +60,7 @@ sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode()
 wait_for_url() { # LOG -> sets $url
   url=""
   for _ in $(seq 600); do
-    url=$(sed -n 's|.*status page on \(http://127.0.0.1:[0-9]*/\).*|\1|p' "$1" | tail -1)
+    url=$(sed -n 's|.*status page on \(http://127.0.0.1:[0-9]*/\).*|\1|p' "$1" 2>/dev/null | tail -1 || true)
     [ -n "$url" ] && return 0
     sleep 0.1
   done
