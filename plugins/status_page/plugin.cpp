@@ -26,6 +26,12 @@ constexpr OptionSpec kOptions[] = {
      "section of targets without the group_by label (shown last)"},
     {"state_file", OptionType::string, nullptr, false,
      "snapshot file keeping the history across restarts (written atomically); none = memory only"},
+    {"history_conninfo", OptionType::string, nullptr, false,
+     "PostgreSQL (postgres_sink's database) to rebuild the history from at start: libpq "
+     "conninfo or postgresql:// URI; none = snapshot only",
+     nullptr, 0, true},
+    {"history_schema", OptionType::string, "webmon", false,
+     "postgres_sink's schema in that database"},
     {"snapshot_interval", OptionType::duration, "60s", false,
      "how often the snapshot is written when something changed (and always at stop)"},
     {"sparkline_samples", OptionType::integer, "60", false,
@@ -75,6 +81,10 @@ ServiceOptions read_options(const sdk::ConfigNode& config) {
   }
   o.page.default_group = config.get_string("default_group", "Other");
   o.state_file = config.get_string("state_file", "");
+  if (const std::string conninfo = config.get_string("history_conninfo", ""); !conninfo.empty()) {
+    o.history = HistorySource{conninfo, config.get_string("history_schema", "webmon"),
+                              config.get_string("group_by", "")};
+  }
   o.snapshot_interval = config.get_duration("snapshot_interval", std::chrono::seconds(60));
   if (o.snapshot_interval.count() < 1000) {
     config.find("snapshot_interval")->fail("option 'snapshot_interval' must be at least 1s");

@@ -94,7 +94,26 @@ StatusService::StatusService(ServiceOptions options, Logger log, Clock clock)
 StatusService::~StatusService() { stop(); }
 
 void StatusService::start() {
-  if (!options_.state_file.empty()) {
+  bool restored = false;
+  if (options_.history) {
+    try {
+      StatusModel loaded(options_.model);
+      const std::size_t n = load_history(*options_.history, clock_(), loaded);
+      std::unique_lock lock(mutex_);
+      for (const TargetState* t : loaded.states()) {
+        model_.restore(*t);
+      }
+      restored = true;
+      log_(false, "restored " + std::to_string(n) + " targets from PostgreSQL (schema '" +
+                      options_.history->schema + "')");
+    } catch (const HistoryError& e) {
+      log_(true, std::string("option 'history_conninfo': history not loaded from PostgreSQL: ") +
+                     e.what() +
+                     (options_.state_file.empty() ? "; starting with empty history"
+                                                  : "; using the snapshot instead"));
+    }
+  }
+  if (!restored && !options_.state_file.empty()) {
     std::string data;
     try {
       if (read_file(options_.state_file, data)) {

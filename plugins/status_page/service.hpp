@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "model.hpp"
+#include "pg_history.hpp"
 #include "render.hpp"
 
 namespace httplib {
@@ -38,6 +39,7 @@ std::optional<ListenAddress> parse_listen(std::string_view text, std::string& er
 struct ServiceOptions {
   ListenAddress listen{"127.0.0.1", 8080};
   std::string state_file;  ///< "" = no snapshot
+  std::optional<HistorySource> history;  ///< rebuild the history from PostgreSQL at start
   std::chrono::milliseconds snapshot_interval{60'000};
   ModelOptions model;
   PageOptions page;
@@ -66,7 +68,9 @@ class StatusService {
   StatusService(const StatusService&) = delete;
   StatusService& operator=(const StatusService&) = delete;
 
-  /// Restores the snapshot (a damaged one is moved aside to FILE.bad and logged), writes it
+  /// Loads the history from PostgreSQL when `history` is set (a failure is logged and the
+  /// snapshot used instead), else restores the snapshot (a damaged one is moved aside to
+  /// FILE.bad and logged); writes the snapshot
   /// back (an unwritable state_file fails the start), binds the listen address and starts
   /// serving. Throws StartError naming the option.
   void start();
