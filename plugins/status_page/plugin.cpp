@@ -129,7 +129,7 @@ class StatusPageSink final : public sdk::Sink {
     return sdk::Status::ok();
   }
 
-  sdk::Status on_write(sdk::Batch batch, sdk::Ack ack) override {
+  sdk::Status on_write(const sdk::Batch& batch, sdk::Ack ack) override {
     checks_.clear();
     std::uint64_t ignored = 0;
     for (const auto& r : batch.records) {
@@ -200,4 +200,4 @@ class StatusPageSink final : public sdk::Sink {
 
 WEBMON_PLUGIN_SINK(webmon::plugins::status_page::StatusPageSink, "status_page", "0.1.0",
                    "Serves a status page (HTML with inline SVG, and JSON) of the checks received",
-                   webmon::plugins::status_page::kOptions)
+                   webmon::plugins::status_page::kOptions, webmon::sdk::KindFacts{})
