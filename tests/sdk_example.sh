@@ -25,6 +25,6 @@ actual=$(cat "$tmp/report")
 if [ "$actual" != "$expected" ]; then
   echo "unexpected report:"; echo "$actual"; cat "$tmp/log"; exit 1
 fi
-grep -q "sink 'hello' (hello_sink): received=1000 sent=1000 errors=0 dropped=0 matched=100" "$tmp/log" \
+grep -q "sink 'hello' (hello_sink): received=1000 sent=1000 errors=0 dropped=0 retried=0 rejected=0 matched=100" "$tmp/log" \
   || { echo "unexpected summary:"; cat "$tmp/log"; exit 1; }
 echo "out-of-tree example plugin built and ran: OK"
