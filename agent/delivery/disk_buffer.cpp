@@ -10,9 +10,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <map>
+#include <mutex>
 #include <system_error>
 #include <thread>
 
@@ -41,19 +43,27 @@ constexpr const char* kSegmentPrefix = "segment-";
 constexpr const char* kSegmentSuffix = ".wmdb";
 
 void put32(char* p, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(static_cast<std::uint8_t>(v >> (8 * i)));
+  for (int i = 0; i < 4; ++i) {
+    p[i] = static_cast<char>(static_cast<std::uint8_t>(v >> (8 * i)));
+  }
 }
 void put64(char* p, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(static_cast<std::uint8_t>(v >> (8 * i)));
+  for (int i = 0; i < 8; ++i) {
+    p[i] = static_cast<char>(static_cast<std::uint8_t>(v >> (8 * i)));
+  }
 }
 std::uint32_t get32(const char* p) {
   std::uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[i])) << (8 * i);
+  for (int i = 0; i < 4; ++i) {
+    v |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[i])) << (8 * i);
+  }
   return v;
 }
 std::uint64_t get64(const char* p) {
   std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(static_cast<std::uint8_t>(p[i])) << (8 * i);
+  for (int i = 0; i < 8; ++i) {
+    v |= static_cast<std::uint64_t>(static_cast<std::uint8_t>(p[i])) << (8 * i);
+  }
   return v;
 }
 
@@ -164,8 +174,8 @@ class Window {
   const char* get(std::uint64_t off, std::size_t n) {
     if (off + n > size_) return nullptr;
     if (off < start_ || off + n > start_ + buf_.size()) {
-      const std::size_t want =
-          static_cast<std::size_t>(std::min<std::uint64_t>(std::max<std::size_t>(n, 1 << 20), size_ - off));
+      const std::size_t want = static_cast<std::size_t>(
+          std::min<std::uint64_t>(std::max<std::size_t>(n, 1 << 20), size_ - off));
       buf_.resize(want);
       std::size_t got = 0;
       int err = 0;
@@ -576,8 +586,9 @@ std::unique_ptr<DiskBuffer> DiskBuffer::open(const DiskBufferOptions& options,
     const char* h = w.get(0, kSegmentHeaderSize);
     if (h == nullptr || std::memcmp(h, kSegmentMagic, 4) != 0 ||
         static_cast<std::uint8_t>(h[4]) != kFormatVersion || get64(h + 8) != id) {
-      const std::uint64_t frames =
-          file_size > kSegmentHeaderSize ? count_frames_in_cut(w, kSegmentHeaderSize, file_size) : 0;
+      const std::uint64_t frames = file_size > kSegmentHeaderSize
+                                       ? count_frames_in_cut(w, kSegmentHeaderSize, file_size)
+                                       : 0;
       report.records_cut += frames;
       report.bytes_cut += file_size;
       report.problems.push_back(path.string() + ": offset 0: " +
@@ -774,6 +785,9 @@ AppendResult DiskBuffer::append(std::span<const sdk::Record> records) {
   }
   lock.unlock();
   s.readable_cv.notify_one();
+  if (buf.capacity() > (4u << 20)) {
+    std::string().swap(buf);  // a huge batch does not pin its buffer in this thread
+  }
   result.appended = n;
   return result;
 }
@@ -818,8 +832,8 @@ bool DiskBuffer::read(std::size_t max_records, std::size_t max_bytes, Chunk& out
       auto it = s.ahead.upper_bound(pos);
       if (it != s.ahead.end() && it->first.seg == pos.seg) limit = std::min(limit, it->first.off);
     }
-    std::size_t want = static_cast<std::size_t>(
-        std::min<std::uint64_t>(limit - pos.off, std::max<std::size_t>(max_bytes, kFrameHeaderSize)));
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(
+        limit - pos.off, std::max<std::size_t>(max_bytes, kFrameHeaderSize)));
     std::string& b = s.rbuf;
     b.resize(want);
     std::size_t got = 0;
@@ -871,6 +885,7 @@ bool DiskBuffer::read(std::size_t max_records, std::size_t max_bytes, Chunk& out
       if (!seg->sealed) {
         if (!s.rotate(error)) return false;
         seg = s.find(pos.seg);
+        if (seg == nullptr) continue;
       }
       const Pos bad{pos.seg, pos.off + off};
       const std::uint64_t skipped = seg->records - seg->acked - seg->inflight;

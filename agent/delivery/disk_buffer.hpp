@@ -6,11 +6,9 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -23,7 +21,7 @@ namespace webmon::delivery {
 
 /// What append() does when the records do not fit in max_size.
 enum class WhenFull : std::uint8_t {
-  block,        ///< append nothing, return Status::full; the caller waits (wait_for_space) and retries
+  block,        ///< append nothing, return Status::full: wait_for_space(), then retry
   drop_oldest,  ///< delete the oldest whole segment(s), acknowledged or not, until the batch fits
   drop_newest,  ///< refuse the new batch (Status::dropped)
 };

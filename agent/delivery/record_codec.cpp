@@ -2,6 +2,7 @@
 // upper bound and writes through a pointer; decoding reuses the target record's storage.
 #include "delivery/record_codec.hpp"
 
+#include <bit>
 #include <cstring>
 #include <variant>
 
@@ -20,8 +21,12 @@ inline char* put_varint(char* p, std::uint64_t v) {
 }
 
 inline char* put_fixed64(char* p, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) {
-    p[i] = static_cast<char>(static_cast<std::uint8_t>(v >> (8 * i)));
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(p, &v, 8);
+  } else {
+    for (int i = 0; i < 8; ++i) {
+      p[i] = static_cast<char>(static_cast<std::uint8_t>(v >> (8 * i)));
+    }
   }
   return p + 8;
 }
@@ -54,6 +59,10 @@ struct Reader {
     return false;
   }
   bool varint(std::uint64_t& v) {
+    if (p != end && *p < 0x80) {  // the common case: one byte
+      v = *p++;
+      return true;
+    }
     std::uint64_t result = 0;
     for (int shift = 0; shift < 64; shift += 7) {
       if (p == end) {
@@ -72,9 +81,13 @@ struct Reader {
     if (end - p < 8) {
       return fail("truncated 8-byte value");
     }
-    v = 0;
-    for (int i = 0; i < 8; ++i) {
-      v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
+    if constexpr (std::endian::native == std::endian::little) {
+      std::memcpy(&v, p, 8);
+    } else {
+      v = 0;
+      for (int i = 0; i < 8; ++i) {
+        v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
+      }
     }
     p += 8;
     return true;
@@ -94,7 +107,12 @@ struct Reader {
     if (n > static_cast<std::uint64_t>(end - p)) {
       return fail("string length beyond the end of the record");
     }
-    s.assign(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
+    // resize + memcpy: no reallocation and no aliasing checks when the target (a record being
+    // reused) already holds a string of that length, the usual case for field names.
+    s.resize(static_cast<std::size_t>(n));
+    if (n != 0) {
+      std::memcpy(s.data(), p, static_cast<std::size_t>(n));
+    }
     p += n;
     return true;
   }
@@ -260,15 +278,25 @@ bool decode_record(std::string_view in, sdk::Record& out, std::string* error) {
   if (!rd.count(n, 2)) {
     return failed();
   }
-  out.labels.clear();
+  // Labels are usually the same names record after record: values are assigned in place while
+  // the names match the target's, the map is rebuilt from the first difference on.
+  auto it = out.labels.begin();
   std::string key;
   std::string value;
   for (std::uint64_t i = 0; i < n; ++i) {
     if (!rd.bytes(key) || !rd.bytes(value)) {
       return failed();
     }
+    if (it != out.labels.end() && it->first == key) {
+      it->second.swap(value);
+      ++it;
+      continue;
+    }
+    out.labels.erase(it, out.labels.end());
     out.labels.insert_or_assign(key, value);
+    it = out.labels.end();
   }
+  out.labels.erase(it, out.labels.end());
   if (rd.p != rd.end) {
     if (error != nullptr) {
       *error = "trailing bytes after the record";
