@@ -653,14 +653,22 @@ std::unique_ptr<DiskBuffer> DiskBuffer::open(const DiskBufferOptions& options,
     s.segs.push_back(std::move(seg));
   }
   s.corrupt_total = report.records_cut;
+  report.segments = s.segs.size();
+  report.bytes = s.total_bytes;
 
-  // The active segment: always a new one, after every id seen (ledger included).
-  Segment active;
-  std::string error;
-  if (!s.create_segment(max_id + 1, active, error)) {
-    throw DiskBufferError(where + ": " + error);
+  // The active segment: the last one found if it has room and comes after the acknowledged
+  // position, else a new one after every id seen (the ledger's included).
+  if (!s.segs.empty() && s.segs.back().size < options.segment_size &&
+      s.segs.back().id >= ledger_ack.seg) {
+    s.segs.back().sealed = false;
+  } else {
+    Segment active;
+    std::string error;
+    if (!s.create_segment(max_id + 1, active, error)) {
+      throw DiskBufferError(where + ": " + error);
+    }
+    s.segs.push_back(std::move(active));
   }
-  s.segs.push_back(std::move(active));
 
   // Positions.
   if (report.ledger_found && s.find(ledger_ack.seg) != nullptr) {
@@ -672,12 +680,24 @@ std::unique_ptr<DiskBuffer> DiskBuffer::open(const DiskBufferOptions& options,
     s.ack = {s.segs.front().id, kSegmentHeaderSize};
   }
   s.normalize(s.ack);
-  for (const auto& r : ledger_ranges) {
+  for (auto r : ledger_ranges) {
     Segment* seg = s.find(r.begin.seg);
-    if (seg == nullptr || r.begin < s.ack || r.end.off > seg->size || r.end.off <= r.begin.off ||
-        r.records > seg->records - seg->acked) {
+    if (seg == nullptr || r.begin < s.ack || r.begin.off >= seg->size ||
+        r.end.off <= r.begin.off) {
       continue;  // its records were cut or dropped
     }
+    if (r.end.off > seg->size) {
+      // The tail of the range was cut: the frames left in it are still acknowledged.
+      r.end.off = seg->size;
+      r.records = 0;
+      Window w(seg->file->fd, seg->size);
+      for (std::uint64_t off = r.begin.off; off + kFrameHeaderSize <= seg->size; ++r.records) {
+        const char* fh = w.get(off, kFrameHeaderSize);
+        if (fh == nullptr) break;
+        off += kFrameHeaderSize + get32(fh);
+      }
+    }
+    if (r.records == 0 || r.records > seg->records - seg->acked) continue;
     seg->acked += r.records;
     s.ahead.emplace(r.begin, AheadRange{r.end, r.records});
   }
@@ -686,11 +706,7 @@ std::unique_ptr<DiskBuffer> DiskBuffer::open(const DiskBufferOptions& options,
   s.rd = s.ack;
   s.write_ledger();
 
-  report.segments = s.segs.size() - 1;
   report.records = s.buffered;
-  for (const auto& seg : s.segs) {
-    if (seg.id != s.segs.back().id) report.bytes += seg.size;
-  }
   s.sync_thread = std::thread([&s] { s.sync_loop(); });
   return std::unique_ptr<DiskBuffer>(new DiskBuffer(std::move(st)));
 }
@@ -716,6 +732,8 @@ AppendResult DiskBuffer::append(std::span<const sdk::Record> records) {
   result.bytes = bytes;
 
   State& s = *s_;
+  // One segment header is always kept free, for the new segment a reopen may create.
+  const std::uint64_t budget = s.opt.max_size - kSegmentHeaderSize;
   std::unique_lock lock(s.mu);
   auto refuse = [&](AppendResult::Status status) {
     result.status = status;
@@ -723,12 +741,12 @@ AppendResult DiskBuffer::append(std::span<const sdk::Record> records) {
     if (status != AppendResult::Status::full) s.refused_total += n;
     return result;
   };
-  if (bytes + kSegmentHeaderSize > s.opt.max_size) {
+  if (bytes + kSegmentHeaderSize > budget) {
     return refuse(AppendResult::Status::too_large);
   }
   std::string error;
   // A fully acknowledged active segment is given up when its space is needed.
-  if (s.total_bytes + bytes > s.opt.max_size && s.reclaimable() > 0 && !s.rotate(error)) {
+  if (s.total_bytes + bytes > budget && s.reclaimable() > 0 && !s.rotate(error)) {
     result.error = error;
     return refuse(AppendResult::Status::io_error);
   }
@@ -737,7 +755,7 @@ AppendResult DiskBuffer::append(std::span<const sdk::Record> records) {
     const bool will_rotate =
         a.size > kSegmentHeaderSize && a.size + bytes > s.opt.segment_size;
     const std::uint64_t need = bytes + (will_rotate ? kSegmentHeaderSize : 0);
-    if (s.total_bytes + need <= s.opt.max_size) {
+    if (s.total_bytes + need <= budget) {
       if (will_rotate && !s.rotate(error)) {
         result.error = error;
         return refuse(AppendResult::Status::io_error);
@@ -797,7 +815,9 @@ bool DiskBuffer::wait_for_space(std::uint64_t bytes,
   State& s = *s_;
   std::unique_lock lock(s.mu);
   auto fits = [&] {
-    return s.total_bytes - s.reclaimable() + bytes + kSegmentHeaderSize <= s.opt.max_size;
+    // Room for the batch, a new segment's header and the header kept free: append() then
+    // succeeds unless another producer took the space first.
+    return s.total_bytes - s.reclaimable() + bytes + 2 * kSegmentHeaderSize <= s.opt.max_size;
   };
   s.space_cv.wait_until(lock, deadline, [&] { return s.closed || fits(); });
   return fits();

@@ -34,10 +34,11 @@ struct InFlight {
 
 class Model {
  public:
-  explicit Model(std::uint64_t seed) : rng_(seed) {
+  // max_size 0: large enough never to be full.
+  Model(std::uint64_t seed, WhenFull policy, std::uint64_t max_size) : rng_(seed) {
     opt_.segment_size = 16384;
-    opt_.max_size = 256 << 20;
-    opt_.when_full = WhenFull::block;
+    opt_.max_size = max_size != 0 ? max_size : 256 << 20;
+    opt_.when_full = policy;
     open_in(next_dir());
   }
 
@@ -79,6 +80,9 @@ class Model {
   std::uint64_t truncations = 0;
   std::uint64_t lost = 0;
   std::uint64_t max_segments = 0;
+  std::uint64_t full = 0;
+  std::uint64_t refused = 0;
+  std::uint64_t dropped = 0;
 
  private:
   fs::path next_dir() { return root_.path() / std::to_string(dirs_++); }
@@ -98,8 +102,35 @@ class Model {
       batch.push_back(std::move(r));
     }
     const auto res = buffer_->append(batch);
+    if (res.status == AppendResult::Status::full) {
+      ASSERT_EQ(opt_.when_full, WhenFull::block);
+      ASSERT_EQ(res.refused, n);
+      ++full;
+      return;
+    }
+    if (res.status == AppendResult::Status::dropped) {
+      ASSERT_EQ(opt_.when_full, WhenFull::drop_newest);
+      ASSERT_EQ(res.refused, n);
+      refused += n;
+      return;
+    }
     ASSERT_EQ(res.status, AppendResult::Status::appended) << res.error;
     ASSERT_EQ(res.appended, n);
+    if (res.dropped_oldest > 0) {
+      // Whole oldest segments went: their unacknowledged records are the oldest ones.
+      ASSERT_EQ(opt_.when_full, WhenFull::drop_oldest);
+      dropped += res.dropped_oldest;
+      std::uint64_t k = res.dropped_oldest;
+      for (auto& r : log_) {
+        if (k == 0) break;
+        if (!r.acked && !r.lost) {
+          r.lost = true;
+          --k;
+        }
+      }
+      ASSERT_EQ(k, 0u) << "more records dropped than were buffered";
+      std::erase_if(unread_, [&](std::size_t i) { return log_[i].lost; });
+    }
     for (auto& r : batch) {
       std::string enc;
       encode_record(r, enc);
@@ -146,7 +177,9 @@ class Model {
     for (std::size_t i = 0; i < log_.size(); ++i) {
       if (!log_[i].acked && !log_[i].lost) unread_.push_back(i);
     }
-    EXPECT_EQ(report_.records, unread_.size());
+    EXPECT_EQ(report_.records, unread_.size())
+        << "segments " << report_.segments << " bytes " << report_.bytes << " problems "
+        << (report_.problems.empty() ? "" : report_.problems[0]);
     EXPECT_EQ(report_.records_cut, records_cut);
     EXPECT_EQ(report_.bytes_cut, bytes_cut);
     EXPECT_EQ(report_.problems.size(), records_cut);
@@ -197,6 +230,7 @@ class Model {
 
   void check_counts() {
     max_segments = std::max<std::uint64_t>(max_segments, buffer_->stats().segments);
+    ASSERT_LE(test::segment_bytes(dir_), opt_.max_size);
     std::uint64_t buffered = 0;
     for (const auto& r : log_) buffered += !r.acked && !r.lost ? 1 : 0;
     const auto st = buffer_->stats();
@@ -218,10 +252,25 @@ class Model {
   std::vector<InFlight> in_flight_;
 };
 
-class DiskBufferModel : public ::testing::TestWithParam<std::uint64_t> {};
+struct Params {
+  std::uint64_t seed;
+  WhenFull policy;
+  std::uint64_t max_size;  // 0: never full
+};
+
+std::string name(const ::testing::TestParamInfo<Params>& info) {
+  const char* policy = info.param.policy == WhenFull::block         ? "block"
+                       : info.param.policy == WhenFull::drop_oldest ? "drop_oldest"
+                                                                    : "drop_newest";
+  return std::string(info.param.max_size == 0 ? "roomy" : "small") + "_" + policy + "_seed" +
+         std::to_string(info.param.seed);
+}
+
+class DiskBufferModel : public ::testing::TestWithParam<Params> {};
 
 TEST_P(DiskBufferModel, RandomOperationsMatchTheModel) {
-  Model m(GetParam());
+  const Params p = GetParam();
+  Model m(p.seed, p.policy, p.max_size);
   for (int i = 0; i < 1500 && !HasFatalFailure() && !HasFailure(); ++i) {
     SCOPED_TRACE("step " + std::to_string(i));
     m.step();
@@ -231,12 +280,31 @@ TEST_P(DiskBufferModel, RandomOperationsMatchTheModel) {
   EXPECT_GT(m.reopens, 0u);
   EXPECT_GT(m.crashes, 0u);
   EXPECT_GT(m.truncations, 0u);
+  if (p.max_size != 0) {  // the policy did act
+    EXPECT_GT(p.policy == WhenFull::block         ? m.full
+              : p.policy == WhenFull::drop_oldest ? m.dropped
+                                                  : m.refused,
+              0u);
+  }
   RecordProperty("lost_to_truncation", static_cast<int>(m.lost));
   RecordProperty("max_segments", static_cast<int>(m.max_segments));
   RecordProperty("reopens_crashes", std::to_string(m.reopens) + " " + std::to_string(m.crashes));
 }
 
-INSTANTIATE_TEST_SUITE_P(Seeds, DiskBufferModel, ::testing::Values(1, 2, 3, 4, 5, 6, 7, 8));
+// Roomy: the buffer never fills. Small: three segments' worth, so each policy acts often.
+constexpr std::uint64_t kSmall = 3 * 16384;
+INSTANTIATE_TEST_SUITE_P(
+    Policies, DiskBufferModel,
+    ::testing::Values(Params{1, WhenFull::block, 0}, Params{2, WhenFull::block, 0},
+                      Params{3, WhenFull::block, 0}, Params{4, WhenFull::block, 0},
+                      Params{5, WhenFull::block, 0}, Params{6, WhenFull::block, 0},
+                      Params{7, WhenFull::block, kSmall}, Params{8, WhenFull::block, kSmall},
+                      Params{9, WhenFull::drop_newest, kSmall},
+                      Params{10, WhenFull::drop_newest, kSmall},
+                      Params{11, WhenFull::drop_oldest, kSmall},
+                      Params{12, WhenFull::drop_oldest, kSmall},
+                      Params{13, WhenFull::drop_oldest, kSmall}),
+    name);
 
 }  // namespace
 }  // namespace webmon::delivery
