@@ -852,37 +852,45 @@ bool DiskBuffer::read(std::size_t max_records, std::size_t max_bytes, Chunk& out
       auto it = s.ahead.upper_bound(pos);
       if (it != s.ahead.end() && it->first.seg == pos.seg) limit = std::min(limit, it->first.off);
     }
-    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(
-        limit - pos.off, std::max<std::size_t>(max_bytes, kFrameHeaderSize)));
+    // Read as much as the chunk needs: 64 KiB first, doubling, at most max_bytes (or the first
+    // frame, when it alone is larger).
+    const std::uint64_t avail = limit - pos.off;
+    const std::uint64_t cap = std::max<std::uint64_t>(max_bytes, kFrameHeaderSize);
     std::string& b = s.rbuf;
-    b.resize(want);
-    std::size_t got = 0;
-    int err = 0;
-    pread_all(file->fd, b.data(), want, pos.off, got, err);
-    b.resize(got);
-    if (got >= kFrameHeaderSize) {
-      const std::uint64_t first = kFrameHeaderSize + get32(b.data());
-      if (first > got && first <= limit - pos.off) {  // one frame bigger than max_bytes
-        b.resize(static_cast<std::size_t>(first));
-        pread_all(file->fd, b.data(), b.size(), pos.off, got, err);
-        b.resize(got);
-      }
-    }
+    b.clear();
+    auto fill = [&](std::uint64_t need) {
+      if (b.size() >= need) return true;
+      const std::uint64_t grown =
+          std::min<std::uint64_t>(cap, std::max<std::uint64_t>(2 * b.size(), 64 << 10));
+      const std::uint64_t target = std::min(std::max(need, grown), avail);
+      const std::size_t old = b.size();
+      b.resize(static_cast<std::size_t>(target));
+      std::size_t got = 0;
+      int err = 0;
+      pread_all(file->fd, b.data() + old, b.size() - old, pos.off + old, got, err);
+      b.resize(old + got);
+      return b.size() >= need;
+    };
     std::size_t n = 0;
-    std::size_t off = 0;
+    std::uint64_t off = 0;
     bool corrupt = false;
-    while (n < max_records && off + kFrameHeaderSize <= b.size()) {
-      const char* frame = b.data() + off;
-      const std::uint32_t len = get32(frame);
-      if (len == 0 || len > kMaxFrameLen) {
+    while (n < max_records && off < avail) {
+      if (avail - off < kFrameHeaderSize || !fill(off + kFrameHeaderSize)) {
+        corrupt = true;  // a partial frame inside committed data, or the file shrank
+        break;
+      }
+      const std::uint32_t len = get32(b.data() + off);
+      const std::uint64_t total = kFrameHeaderSize + len;
+      if (len == 0 || len > kMaxFrameLen || total > avail - off) {
         corrupt = true;
         break;
       }
-      if (off + kFrameHeaderSize + len > b.size()) {
-        // Past what was read: fine if it is beyond max_bytes or the limit, corrupt otherwise.
-        if (pos.off + off + kFrameHeaderSize + len > limit) corrupt = true;
+      if (n > 0 && off + total > max_bytes) break;
+      if (!fill(off + total)) {
+        corrupt = true;
         break;
       }
+      const char* frame = b.data() + off;
       if (frame_crc(frame, len) != get32(frame + 4)) {
         corrupt = true;
         break;
@@ -893,9 +901,8 @@ bool DiskBuffer::read(std::size_t max_records, std::size_t max_bytes, Chunk& out
         break;
       }
       ++n;
-      off += kFrameHeaderSize + len;
+      off += total;
     }
-    if (n == 0 && !corrupt && got < kFrameHeaderSize) corrupt = true;  // short read
     std::lock_guard lock(s.mu);
     Segment* seg = s.find(pos.seg);
     if (seg == nullptr || seg->file != file || s.rd != pos) continue;  // dropped meanwhile

@@ -107,6 +107,30 @@ TEST(DiskBuffer, MaxBytesLimitsAChunkButOneRecordAlwaysComes) {
   EXPECT_EQ(c.bytes, 2 * one);
 }
 
+TEST(DiskBuffer, ChunksLargerThanTheFirstReadAndRecordsLargerThanMaxBytes) {
+  TempDir dir;
+  auto o = small_options(dir.path());
+  o.segment_size = 4 << 20;
+  o.max_size = 16 << 20;
+  auto b = open_buffer(o);
+  auto batch = check_records(0, 100);
+  for (auto& r : batch) r.add("body", std::string(3000, 'b'));  // 100 x ~3.6 KB: 360 KB
+  auto big = check_records(100, 1);
+  big[0].add("body", std::string(300'000, 'B'));
+  b->append(batch);
+  b->append(big);
+  b->append(check_records(101, 1));
+  Chunk c;
+  ASSERT_TRUE(b->read(1000, 1 << 20, c));
+  ASSERT_EQ(c.records.size(), 100u);  // one chunk, several reads from the file
+  EXPECT_EQ(c.records, batch);
+  ASSERT_TRUE(b->read(1000, 1000, c));  // the big one alone, although above max_bytes
+  ASSERT_EQ(c.records.size(), 1u);
+  EXPECT_EQ(c.records[0], big[0]);
+  ASSERT_TRUE(b->read(1000, 1000, c));
+  EXPECT_EQ(c.records, check_records(101, 1));
+}
+
 TEST(DiskBuffer, OutOfOrderAcksAdvanceContiguouslyAndSurviveReopen) {
   TempDir dir;
   const auto o = small_options(dir.path());
