@@ -234,6 +234,7 @@ struct DiskBuffer::State {
   std::uint64_t dropped_oldest_total = 0;
   std::uint64_t refused_total = 0;
   std::uint64_t corrupt_total = 0;
+  std::uint64_t io_errors_total = 0;
 
   std::uint64_t ledger_seq = 0;
   bool ledger_dirty = false;
@@ -319,12 +320,14 @@ struct DiskBuffer::State {
     put32(buf + 4, crc32c(0, buf + 8, used - 8));
     int err = 0;
     // Two alternating slots: a torn write spoils at most the slot being written.
-    if (pwrite_all(ledger_fd, buf, used, (ledger_seq % 2) * kLedgerSlotSize, err)) {
-      ledger_dirty = true;
-      if (opt.sync_interval.count() == 0) {
-        ::fdatasync(ledger_fd);
-        ledger_dirty = false;
-      }
+    if (!pwrite_all(ledger_fd, buf, used, (ledger_seq % 2) * kLedgerSlotSize, err)) {
+      ++io_errors_total;
+      return;
+    }
+    ledger_dirty = true;
+    if (opt.sync_interval.count() == 0) {
+      io_errors_total += ::fdatasync(ledger_fd) != 0 ? 1 : 0;
+      ledger_dirty = false;
     }
   }
 
@@ -418,7 +421,9 @@ struct DiskBuffer::State {
   void sync_loop() {
     std::unique_lock lock(mu);
     for (;;) {
-      if (!stopping) {
+      if (opt.sync_interval.count() == 0) {
+        sync_cv.wait(lock, [&] { return stopping; });  // appends sync themselves
+      } else if (!stopping) {
         sync_cv.wait_for(lock, opt.sync_interval, [&] { return stopping; });
       }
       std::vector<std::shared_ptr<File>> files = std::move(to_sync);
@@ -431,11 +436,13 @@ struct DiskBuffer::State {
       const bool dir = std::exchange(dir_dirty, false);
       const bool stop = stopping;
       lock.unlock();
-      for (const auto& f : files) ::fdatasync(f->fd);
-      if (ledger) ::fdatasync(ledger_fd);
-      if (dir) ::fsync(dir_fd);
+      std::uint64_t errors = 0;
+      for (const auto& f : files) errors += ::fdatasync(f->fd) != 0 ? 1 : 0;
+      if (ledger) errors += ::fdatasync(ledger_fd) != 0 ? 1 : 0;
+      if (dir) errors += ::fsync(dir_fd) != 0 ? 1 : 0;
       files.clear();
       lock.lock();
+      io_errors_total += errors;
       if (stop) return;
     }
   }
@@ -798,7 +805,7 @@ AppendResult DiskBuffer::append(std::span<const sdk::Record> records) {
   s.buffered += n;
   s.appended_total += n;
   if (s.opt.sync_interval.count() == 0) {
-    ::fdatasync(a.file->fd);
+    s.io_errors_total += ::fdatasync(a.file->fd) != 0 ? 1 : 0;
     a.dirty = false;
   }
   lock.unlock();
@@ -962,6 +969,7 @@ DiskBufferStats DiskBuffer::stats() const {
   st.dropped_oldest_total = s.dropped_oldest_total;
   st.refused_total = s.refused_total;
   st.corrupt_total = s.corrupt_total;
+  st.io_errors_total = s.io_errors_total;
   Pos p = s.ack;
   s.normalize(p);
   if (const Segment* seg = s.find(p.seg); seg != nullptr && p.off < seg->size) {

@@ -91,6 +91,8 @@ struct DiskBufferStats {
   std::uint64_t dropped_oldest_total = 0;  ///< unacknowledged records deleted by drop_oldest
   std::uint64_t refused_total = 0;         ///< records refused (dropped/too_large/io_error)
   std::uint64_t corrupt_total = 0;         ///< records cut or skipped as corrupt, since open
+  /// Failed ledger writes and failed fdatasync/fsync calls (durability not guaranteed).
+  std::uint64_t io_errors_total = 0;
 };
 
 class DiskBuffer {
