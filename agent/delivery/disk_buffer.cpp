@@ -589,6 +589,11 @@ std::unique_ptr<DiskBuffer> DiskBuffer::open(const DiskBufferOptions& options,
       throw DiskBufferError(where + ": cannot stat " + path.string() + ": " + errno_text(errno));
     }
     const auto file_size = static_cast<std::uint64_t>(sb.st_size);
+    if (file_size == 0) {  // created just before a stop, header not written yet: nothing lost
+      ::unlink(path.c_str());
+      s.dir_dirty = true;
+      continue;
+    }
     Window w(fd, file_size);
     const char* h = w.get(0, kSegmentHeaderSize);
     if (h == nullptr || std::memcmp(h, kSegmentMagic, 4) != 0 ||

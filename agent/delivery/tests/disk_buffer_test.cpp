@@ -285,6 +285,25 @@ TEST(DiskBuffer, ASegmentWithABadHeaderIsRemovedAndReported) {
   EXPECT_EQ(drain(*b), ids_of(per_segment, 20 - per_segment));
 }
 
+TEST(DiskBuffer, AnEmptySegmentFileIsRemovedSilently) {
+  TempDir dir;
+  const auto o = small_options(dir.path());
+  {
+    auto b = open_buffer(o);
+    b->append(check_records(0, 3));
+  }
+  // As a stop between creating a segment file and writing its header leaves it.
+  std::ofstream(dir.path() / "segment-00000000000000000099.wmdb").flush();
+  OpenReport report;
+  auto b = open_buffer(o, &report);
+  EXPECT_TRUE(report.problems.empty());
+  EXPECT_EQ(report.records_cut, 0u);
+  EXPECT_FALSE(fs::exists(dir.path() / "segment-00000000000000000099.wmdb"));
+  EXPECT_EQ(drain(*b), ids_of(0, 3));
+  b->append(check_records(3, 1));
+  EXPECT_EQ(drain(*b), ids_of(3, 1));
+}
+
 TEST(DiskBuffer, BlockReturnsFullAndWaitForSpaceLetsTheProducerFinish) {
   TempDir dir;
   auto o = small_options(dir.path());
