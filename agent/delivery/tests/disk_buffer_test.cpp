@@ -1,6 +1,8 @@
 // DiskBuffer: reading in order, out-of-order acknowledgements and the ledger, segment deletion,
 // torn and corrupt data found at open, each when_full policy, max_size, errors, concurrency.
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -283,6 +285,52 @@ TEST(DiskBuffer, ASegmentWithABadHeaderIsRemovedAndReported) {
   EXPECT_EQ(report.records_cut, per_segment);
   EXPECT_FALSE(fs::exists(files[0]));
   EXPECT_EQ(drain(*b), ids_of(per_segment, 20 - per_segment));
+}
+
+// A real kill -9: a child process appends and acknowledges, reports its progress through a
+// pipe, and is killed while its buffer is open (no destructor, no final sync).
+TEST(DiskBuffer, KillDashNineLosesNothingAppendedAndRepeatsNothingAcknowledged) {
+  TempDir dir;
+  auto o = small_options(dir.path());
+  o.sync_interval = std::chrono::hours(1);  // nothing is synced before the kill
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(fds[0]);
+    OpenReport r;
+    auto b = DiskBuffer::open(o, r);
+    for (std::uint64_t i = 0; i < 200; i += 10) b->append(check_records(i, 10));
+    Chunk c;
+    std::vector<Chunk::Handle> handles;
+    for (int k = 0; k < 6; ++k) {
+      b->read(10, 1 << 20, c);
+      handles.push_back(c.handle);
+    }
+    // Acknowledge chunks 0, 1, 2 and 4 (rec-0..29 and rec-40..49), not 3 and 5.
+    for (int k : {4, 0, 2, 1}) b->acknowledge(handles[static_cast<std::size_t>(k)]);
+    const char done = 'x';
+    if (::write(fds[1], &done, 1) != 1) ::_exit(2);
+    for (;;) ::pause();  // killed here
+  }
+  ::close(fds[1]);
+  char got = 0;
+  ASSERT_EQ(::read(fds[0], &got, 1), 1);
+  ::close(fds[0]);
+  ASSERT_EQ(::kill(child, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status));
+
+  OpenReport report;
+  auto b = open_buffer(o, &report);
+  EXPECT_EQ(report.records_cut, 0u);
+  EXPECT_EQ(report.records, 160u);
+  std::vector<std::string> want = ids_of(30, 10);
+  const auto rest = ids_of(50, 150);
+  want.insert(want.end(), rest.begin(), rest.end());
+  EXPECT_EQ(drain(*b), want);
 }
 
 TEST(DiskBuffer, AnEmptySegmentFileIsRemovedSilently) {
