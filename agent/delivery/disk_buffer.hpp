@@ -111,8 +111,8 @@ class DiskBuffer {
   /// computed before taking the lock; one write() per call.
   AppendResult append(std::span<const sdk::Record> records);
 
-  /// Blocks until `bytes` (AppendResult::bytes) would fit, or the deadline, or close.
-  /// Returns true when they would fit now.
+  /// Any thread. Blocks until `bytes` (AppendResult::bytes of a `full` result) would fit, or
+  /// the deadline, or close_waiters(). Returns true when they would fit now.
   bool wait_for_space(std::uint64_t bytes, std::chrono::steady_clock::time_point deadline);
 
   /// Reader thread only. Reads the next unread records in append order, at most max_records
@@ -120,18 +120,21 @@ class DiskBuffer {
   /// Returns false when nothing is unread.
   bool read(std::size_t max_records, std::size_t max_bytes, Chunk& out);
 
-  /// Blocks until there is something to read, or the deadline, or close. True if readable.
+  /// Reader thread. Blocks until there is something to read, or the deadline, or
+  /// close_waiters(). True if readable.
   bool wait_readable(std::chrono::steady_clock::time_point deadline);
 
-  /// Marks a chunk delivered. Chunks may be acknowledged in any order; the durable position
+  /// Any thread. Marks a chunk delivered. Chunks may be acknowledged in any order; the position
   /// advances over contiguous acknowledged chunks, and acknowledged chunks beyond it are kept
   /// in the ledger too (up to kMaxLedgerRanges), so none is read again after a reopen.
   /// Acknowledging a chunk twice, or one whose segment was dropped, is harmless.
   void acknowledge(const Chunk::Handle& handle);
 
-  /// Wakes every waiter (wait_readable, wait_for_space return at once from now on).
+  /// Wakes every waiter (wait_readable, wait_for_space return at once from now on), e.g. at
+  /// shutdown; appends, reads and acknowledgements keep working.
   void close_waiters();
 
+  /// Any thread; takes the lock briefly (and reads one frame header for the oldest time).
   [[nodiscard]] DiskBufferStats stats() const;
   [[nodiscard]] const DiskBufferOptions& options() const noexcept;
 
