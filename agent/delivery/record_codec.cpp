@@ -3,13 +3,12 @@
 #include "delivery/record_codec.hpp"
 
 #include <bit>
+#include <cassert>
 #include <cstring>
 #include <variant>
 
 namespace webmon::delivery {
 namespace {
-
-constexpr std::size_t kMaxVarint = 10;
 
 inline char* put_varint(char* p, std::uint64_t v) {
   while (v >= 0x80) {
@@ -127,25 +126,43 @@ struct Reader {
   }
 };
 
-std::size_t value_bound(const sdk::Value& v) {
-  if (const auto* s = std::get_if<std::string>(&v)) {
-    return kMaxVarint + s->size();
+inline std::size_t varint_size(std::uint64_t v) {
+  return static_cast<std::size_t>(std::bit_width(v | 1u) + 6) / 7;
+}
+
+inline std::size_t bytes_size(std::string_view s) { return varint_size(s.size()) + s.size(); }
+
+std::size_t value_size(const sdk::Value& v) {
+  switch (sdk::type_of(v)) {
+    case sdk::ValueType::null:
+      return 0;
+    case sdk::ValueType::boolean:
+      return 1;
+    case sdk::ValueType::integer:
+      return varint_size(zigzag(std::get<std::int64_t>(v)));
+    case sdk::ValueType::floating:
+    case sdk::ValueType::timestamp:
+      return 8;
+    case sdk::ValueType::string:
+      return bytes_size(std::get<std::string>(v));
   }
-  return kMaxVarint;
+  return 0;
 }
 
 }  // namespace
 
 void encode_record(const sdk::Record& r, std::string& out) {
-  std::size_t bound = 1 + 2 * kMaxVarint + r.kind.size() + r.id.size() + 8 + 2 * kMaxVarint;
+  // The exact size first: one resize, no slack to zero-fill and trim.
+  std::size_t size = 1 + bytes_size(r.kind) + bytes_size(r.id) + 8 + varint_size(r.fields.size()) +
+                     varint_size(r.labels.size());
   for (const auto& f : r.fields) {
-    bound += kMaxVarint + f.name.size() + 1 + value_bound(f.value);
+    size += bytes_size(f.name) + 1 + value_size(f.value);
   }
   for (const auto& [k, v] : r.labels) {
-    bound += 2 * kMaxVarint + k.size() + v.size();
+    size += bytes_size(k) + bytes_size(v);
   }
   const std::size_t start = out.size();
-  out.resize(start + bound);
+  out.resize(start + size);
   char* const base = out.data() + start;
   char* p = base;
   *p++ = static_cast<char>(kCodecVersion);
@@ -185,7 +202,7 @@ void encode_record(const sdk::Record& r, std::string& out) {
     p = put_bytes(p, k);
     p = put_bytes(p, v);
   }
-  out.resize(start + static_cast<std::size_t>(p - base));
+  assert(static_cast<std::size_t>(p - base) == size);
 }
 
 bool decode_record(std::string_view in, sdk::Record& out, std::string* error) {
