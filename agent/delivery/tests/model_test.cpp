@@ -258,6 +258,10 @@ struct Params {
   std::uint64_t max_size;  // 0: never full
 };
 
+void PrintTo(const Params& p, std::ostream* os) {
+  *os << "seed " << p.seed << ", max_size " << p.max_size;
+}
+
 std::string name(const ::testing::TestParamInfo<Params>& info) {
   const char* policy = info.param.policy == WhenFull::block         ? "block"
                        : info.param.policy == WhenFull::drop_oldest ? "drop_oldest"
