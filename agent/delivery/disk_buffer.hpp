@@ -57,7 +57,7 @@ struct AppendResult {
     appended,   ///< all records written (to the OS; durable after the next sync)
     full,       ///< when_full=block: nothing written; wait_for_space(bytes, ...) then retry
     dropped,    ///< when_full=drop_newest: nothing written, the records are dropped
-    too_large,  ///< the batch alone exceeds max_size: nothing written, whatever the policy
+    too_large,  ///< batch + 32 bytes > max_size: nothing written, whatever the policy
     io_error,   ///< write failed (e.g. the disk is full): nothing written, see `error`
   };
   Status status = Status::appended;
