@@ -81,6 +81,7 @@ EmitResult SinkDelivery::push(std::vector<sdk::Record>&& records,
     share->resolve(AckStatus::delivered);  // safe in the log
     {
       std::lock_guard lock(mu_);
+      disk_pushed_ = true;
     }
     cv_.notify_one();
     if (r.dropped > 0) {
@@ -217,6 +218,7 @@ void SinkDelivery::write(InFlight* f) {
 
 void SinkDelivery::run() {
   std::unique_lock lock(mu_);
+  bool disk_empty = false;  // a disk read found nothing: wait for a push before reading again
   while (!aborted_) {
     const auto now = Clock::now();
     if (in_flight_ < spec_.max_in_flight && !retry_.empty()) {
@@ -231,41 +233,54 @@ void SinkDelivery::run() {
         continue;
       }
     }
-    // New batches wait while a retry is pending, so records keep their order.
+    // New batches wait while a retry is pending, so records keep their order. A disk buffer
+    // stopped on a signal keeps what it has for the next start.
     const bool may_take = retry_.empty() && in_flight_ < spec_.max_in_flight &&
                           !(stopping_ && disk_);
-    const std::size_t available = disk_ ? disk_->unread() : records_;
-    if (may_take && available > 0) {
-      const bool full_batch = available >= spec_.batch_max_records;
-      const auto oldest = disk_ ? disk_->oldest_unread() : pieces_.front().at;
-      if (full_batch || closed_ || stopping_ || now - oldest >= spec_.linger) {
+    if (may_take && disk_ && !disk_empty) {
+      // Disk: batches are what the log holds when the sink is ready (no linger).
+      auto* f = new InFlight(*this);
+      f->seq = ++seq_;
+      if (take_batch(*f)) {
+        ++in_flight_;
+        in_flight_records_ += f->batch.records.size();
+        lock.unlock();
+        write(f);
+        lock.lock();
+        continue;
+      }
+      delete f;
+      disk_empty = true;
+    }
+    if (may_take && !disk_ && records_ > 0) {
+      const bool full_batch = records_ >= spec_.batch_max_records;
+      if (full_batch || closed_ || stopping_ || now - pieces_.front().at >= spec_.linger) {
         auto* f = new InFlight(*this);
         f->seq = ++seq_;
-        if (!take_batch(*f)) {
-          delete f;
-        } else {
-          ++in_flight_;
-          in_flight_records_ += f->batch.records.size();
-          lock.unlock();
-          write(f);
-          lock.lock();
-          continue;
-        }
+        take_batch(*f);
+        ++in_flight_;
+        in_flight_records_ += f->batch.records.size();
+        lock.unlock();
+        write(f);
+        lock.lock();
+        continue;
       }
     }
-    if ((closed_ || (stopping_ && disk_)) && retry_.empty() && in_flight_ == 0 &&
-        (available == 0 || (stopping_ && disk_))) {
+    const bool drained = disk_ ? disk_empty : records_ == 0;
+    if (retry_.empty() && in_flight_ == 0 &&
+        ((closed_ && drained) || (stopping_ && disk_))) {
       break;
     }
     auto wake = now + std::chrono::seconds(1);
     if (!retry_.empty()) {
       wake = std::min(wake, retry_.begin()->second->due);
     }
-    if (may_take && available > 0) {
-      const auto oldest = disk_ ? disk_->oldest_unread() : pieces_.front().at;
-      wake = std::min(wake, oldest + spec_.linger);
+    if (may_take && !disk_ && records_ > 0) {
+      wake = std::min(wake, pieces_.front().at + spec_.linger);
     }
     cv_.wait_until(lock, wake);
+    disk_empty = disk_empty && !disk_pushed_;
+    disk_pushed_ = false;
   }
 }
 
@@ -337,6 +352,7 @@ void SinkDelivery::close() {
   {
     std::lock_guard lock(mu_);
     closed_ = true;
+    disk_pushed_ = true;  // look at the log once more
   }
   cv_.notify_all();
 }
@@ -348,6 +364,9 @@ void SinkDelivery::stop() {
   }
   cv_.notify_all();
   writable_cv_.notify_all();
+  if (disk_) {
+    disk_->close_waiters();
+  }
 }
 
 std::size_t SinkDelivery::abort() {
@@ -372,7 +391,8 @@ std::size_t SinkDelivery::abort() {
     finish(f, AckStatus::retryable);
   }
   if (disk_) {
-    lost += disk_->unread();
+    disk_->close_waiters();
+    lost = disk_->unacknowledged();  // all still in the log, sent at the next start
   }
   return lost;
 }
@@ -384,7 +404,7 @@ std::size_t SinkDelivery::pending_records() const {
     n += f->batch.records.size();
   }
   if (disk_) {
-    n += disk_->unread();
+    n = disk_->unacknowledged();
   }
   return n;
 }

@@ -133,6 +133,7 @@ class SinkDelivery {
   bool closed_ = false;
   bool stopping_ = false;
   bool aborted_ = false;
+  bool disk_pushed_ = false;  // records appended since the delivery thread last found none
   sdk::Counter* retried_ = nullptr;
 };
 

@@ -19,7 +19,8 @@ namespace webmon::agent {
 /// What a batch taken from the disk buffer must acknowledge.
 struct DiskChunk {
   std::uint64_t segment = 0;
-  std::uint64_t end_offset = 0;
+  std::uint64_t begin = 0;
+  std::uint64_t end = 0;
   std::uint64_t records = 0;
 };
 
@@ -42,10 +43,13 @@ class DiskStore {
 
   Pushed push(const std::vector<sdk::Record>& records);
   bool wait_writable(Clock::time_point deadline, const std::atomic<bool>& stop);
+  /// Reads the next unread records (delivery thread only); false when none are unread.
   bool take(std::size_t max_records, std::vector<sdk::Record>& out, DiskChunk& chunk);
   void acknowledge(const DiskChunk& chunk);
-  [[nodiscard]] std::size_t unread() const;
-  [[nodiscard]] Clock::time_point oldest_unread() const;
+  /// Records in the log not yet acknowledged (read or not).
+  [[nodiscard]] std::size_t unacknowledged() const;
+  /// Wakes waiters (shutdown).
+  void close_waiters();
   [[nodiscard]] std::vector<std::pair<std::string, double>> gauges() const;
 
  private:

@@ -510,7 +510,8 @@ TEST(KafkaStack, TwoConsumersWithTheSameNameBothKeepRunning) {
   const std::string group = "g-" + topic;
   const std::string agent = "agent: { name: twin-" + topic + " }\n";
   const std::string slow =
-      "  slow:\n    plugin: blackhole\n    inputs: [kafka]\n    delay: 50ms\n";
+      "  slow:\n    plugin: blackhole\n    inputs: [kafka]\n    delay: 50ms\n"
+      "    batch: { max_records: 50 }\n";  // 1,000 records/s: slow enough to see a split
   const std::string extra = "    batch_size: 50\n    max_in_flight: 500\n";
   const std::string got_a = dir.path() + "/a.jsonl";
   const std::string got_b = dir.path() + "/b.jsonl";
@@ -700,7 +701,8 @@ TEST(KafkaStack, TwoConsumersSplitPartitionsAndTakeOver) {
   const auto expected = produce_records(plaintext_conn(), topic, n, dir, "    targets: 1000\n");
   const std::string group = "g-" + topic;
   const std::string slow =
-      "  slow:\n    plugin: blackhole\n    inputs: [kafka]\n    delay: 50ms\n";
+      "  slow:\n    plugin: blackhole\n    inputs: [kafka]\n    delay: 50ms\n"
+      "    batch: { max_records: 50 }\n";  // 1,000 records/s: slow enough to see a split
   const std::string extra = "    batch_size: 50\n    max_in_flight: 500\n";
   const std::string got_a = dir.path() + "/a.jsonl";
   const std::string got_b = dir.path() + "/b.jsonl";
