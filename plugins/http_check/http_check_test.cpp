@@ -170,7 +170,7 @@ TEST(http_check_config, ValidConfigBuildsAndDefaultsApply) {
   EXPECT_EQ(tg.name, "http://example.com/x");
   EXPECT_EQ(tg.method, "GET");
   EXPECT_EQ(tg.expect_status_text, "200-399");
-  EXPECT_TRUE(tg.follow_redirects);
+  EXPECT_EQ(tg.follow_redirects, RedirectMode::all);
   EXPECT_TRUE(tg.tls_verify);
   EXPECT_EQ(tg.max_body_size, 10U << 20U);
 }
