@@ -99,6 +99,9 @@ const char* http_version_text(long v) {
 struct HttpCheckSource::Shared {
   std::mutex emit_mu;
   std::atomic<std::uint64_t> token{0};
+  // The grid origin of every loop (targets on different loops share one grid).
+  Clock::time_point steady0 = Clock::now();
+  sdk::Timestamp wall0 = sdk::now();
 };
 
 // A change of one loop's targets after targets_file was reloaded.
@@ -354,11 +357,16 @@ struct HttpCheckSource::Engine {
   }
 
   void schedule_all() {
-    steady0 = Clock::now();
-    wall0 = sdk::now();
+    steady0 = shared.steady0;
+    wall0 = shared.wall0;
+    const auto now = Clock::now();
     for (auto& t : initial) {
       const std::size_t i = add_slot(std::move(t));
-      schedule_new(i, steady0);
+      if (settings.once) {
+        heap.push({now, i, slots[i].gen});
+      } else {
+        schedule_new(i, now);
+      }
     }
     initial.clear();
     once_left = by_name.size();
@@ -770,9 +778,13 @@ struct HttpCheckSource::Engine {
     const Hop& h = c.hop;
     constexpr Clock::time_point kUnset{};
     Clock::time_point cursor = h.start;
+    // Whole microseconds since the check started, so that the phases add up exactly.
+    auto us = [&](Clock::time_point at) {
+      return std::chrono::duration_cast<std::chrono::microseconds>(at - c.started).count();
+    };
     auto add = [&](Phase& p, Clock::time_point at) {
       at = std::clamp(at, cursor, std::max(cursor, end));
-      p.add(std::chrono::duration_cast<std::chrono::microseconds>(at - cursor).count());
+      p.add(us(at) - us(cursor));
       cursor = at;
     };
     const bool reused = h.socket == kUnset && h.prereq != kUnset;
