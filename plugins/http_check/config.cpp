@@ -261,14 +261,24 @@ class TargetBuilder {
       }
     }
     if (const ConfigNode* n = pick(item, "internal_networks")) {
-      try {
-        t.internal_networks = parse_networks(n->is_null() ? std::vector<std::string>{}
-                                                          : n->as_string_list());
-      } catch (const std::invalid_argument& e) {
-        n->fail(prefix_ + "option 'internal_networks': " + e.what());
+      // Targets that share the plugin-level value share one list.
+      const bool shared = n == plugin_.find("internal_networks");
+      if (!shared || plugin_networks_ == nullptr) {
+        try {
+          auto list = std::make_shared<const std::vector<Network>>(parse_networks(
+              n->is_null() ? std::vector<std::string>{} : n->as_string_list()));
+          (shared ? plugin_networks_ : t.internal_networks) = std::move(list);
+        } catch (const std::invalid_argument& e) {
+          n->fail(prefix_ + "option 'internal_networks': " + e.what());
+        }
+      }
+      if (shared) {
+        t.internal_networks = plugin_networks_;
       }
     } else {
-      t.internal_networks = parse_networks({"loopback", "private", "link_local"});
+      static const auto kDefault = std::make_shared<const std::vector<Network>>(
+          parse_networks({"loopback", "private", "link_local"}));
+      t.internal_networks = kDefault;
     }
     t.accept_encoding.clear();
     if (const ConfigNode* n = pick(item, "accept_encoding")) {
@@ -481,6 +491,7 @@ class TargetBuilder {
   std::string prefix_;
   std::map<std::string, std::shared_ptr<const Regex>> plugin_regex_;
   std::shared_ptr<const Regex> scratch_;
+  std::shared_ptr<const std::vector<Network>> plugin_networks_;
 };
 
 }  // namespace
@@ -586,7 +597,7 @@ Settings parse_settings(const ConfigNode& config) {
   std::set<std::string, std::less<>> names;
   auto add = [&](const ConfigNode& item, const std::string& where_in_list) {
     Target t = builder.build(item, where_in_list);
-    t.fingerprint = describe(item);
+    t.fingerprint = stable_hash(describe(item));
     if (!names.insert(t.name).second) {
       const ConfigNode* at = item.has("name") ? item.find("name") : item.find("url");
       at->fail("target '" + t.name + "' (" + where_in_list +

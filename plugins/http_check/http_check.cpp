@@ -121,6 +121,8 @@ struct HttpCheckSource::Engine {
     std::shared_ptr<const Target> target;
     curl_slist* headers = nullptr;        // every configured request header
     curl_slist* cross_headers = nullptr;  // without Authorization: for another origin
+    std::string origin;                   // scheme://host:port of the URL
+    bool proxied = false;                 // a proxy is configured (or in the environment)
     explicit Prepared(std::shared_ptr<const Target> t) : target(std::move(t)) {
       const Target& tg = *target;
       auto add = [](curl_slist*& list, const std::string& h) {
@@ -143,6 +145,9 @@ struct HttpCheckSource::Engine {
       if (tg.bearer_token) {
         add(headers, "Authorization: Bearer " + *tg.bearer_token);
       }
+      origin = origin_of(tg.url);
+      proxied = tg.proxy ? !tg.proxy->empty()
+                         : proxied_by_environment(origin.rfind("https:", 0) == 0);
     }
     ~Prepared() {
       curl_slist_free_all(headers);
@@ -183,7 +188,6 @@ struct HttpCheckSource::Engine {
     std::string method;
     bool send_body = false;
     bool same_origin = true;  // the current hop goes to the configured URL's origin
-    std::string origin;       // scheme://host:port of the configured URL
     std::string first_host;
     long redirects = 0;
     bool prev_public = false;  // the previous hop connected to an address outside internal_networks
@@ -208,7 +212,6 @@ struct HttpCheckSource::Engine {
 
   struct Slot {
     std::shared_ptr<Prepared> prepared;  // null: free
-    std::string name;
     Clock::time_point base{};  // start + offset: the grid origin
     std::chrono::microseconds interval{};
     std::uint64_t gen = 0;  // heap entries of an older generation are stale
@@ -320,14 +323,13 @@ struct HttpCheckSource::Engine {
       slots.emplace_back();
     }
     Slot& st = slots[i];
-    st.name = t->name;
     st.interval = t->interval;
     st.prepared = std::make_shared<Prepared>(std::move(t));
     st.running = false;
     st.removed = false;
     st.done = false;
     ++st.gen;
-    by_name[st.name] = i;
+    by_name[st.prepared->target->name] = i;
     return i;
   }
 
@@ -347,7 +349,7 @@ struct HttpCheckSource::Engine {
     const auto interval_us = static_cast<std::uint64_t>(st.interval.count());
     const auto offset = settings.once ? std::chrono::microseconds(0)
                                       : std::chrono::microseconds(static_cast<std::int64_t>(
-                                            stable_hash(st.name) % interval_us));
+                                            stable_hash(st.prepared->target->name) % interval_us));
     st.base = steady0 + offset;
     auto first = st.base;
     if (first < now) {
@@ -517,7 +519,7 @@ struct HttpCheckSource::Engine {
       c->hop.socket = Clock::now();
     }
     if (purpose == CURLSOCKTYPE_IPCXN && c->redirects > 0 && c->prev_public && !c->proxied &&
-        sockaddr_in_networks(c->prepared->target->internal_networks, &address->addr)) {
+        sockaddr_in_networks(*c->prepared->target->internal_networks, &address->addr)) {
       char text[INET6_ADDRSTRLEN] = {};
       const void* raw = address->family == AF_INET6
                             ? static_cast<const void*>(
@@ -622,9 +624,11 @@ struct HttpCheckSource::Engine {
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, std::max<long>(1, static_cast<long>(left.count())));
     c.hop = Hop{};
     c.hop.start = now;
-    c.proxied = t.proxy ? !t.proxy->empty()
-                        : proxied_by_environment(c.url.size() >= 8 &&
-                                                 strncasecmp(c.url.c_str(), "https://", 8) == 0);
+    // A redirect to another scheme may use another environment proxy.
+    c.proxied = c.on_redirect ? (t.proxy ? !t.proxy->empty()
+                                         : proxied_by_environment(strncasecmp(
+                                               c.url.c_str(), "https:", 6) == 0))
+                              : c.prepared->proxied;
     reset_response(c);
   }
 
@@ -649,7 +653,6 @@ struct HttpCheckSource::Engine {
     st.running = true;
     CURL* e = c->easy;
     set_hop(e, *c, c->started);
-    c->origin = origin_of(e, c->url);
     if (reserved_name(t.host)) {
       refuse_reserved(*c, t.host);
       finish(*c, CURLE_COULDNT_RESOLVE_HOST, false, Clock::now());
@@ -720,7 +723,7 @@ struct HttpCheckSource::Engine {
     return true;
   }
 
-  static std::string origin_of(CURL* /*e*/, const std::string& url) {
+  static std::string origin_of(const std::string& url) {
     CURLU* u = curl_url();
     if (u == nullptr) {
       return url;
@@ -747,7 +750,7 @@ struct HttpCheckSource::Engine {
   }
 
   static std::string host_of(const std::string& url) {
-    const std::string o = origin_of(nullptr, url);
+    const std::string o = origin_of(url);
     const std::size_t a = o.find("://");
     const std::size_t b = o.rfind(':');
     return a == std::string::npos || b == std::string::npos || b < a + 3 ? std::string()
@@ -831,7 +834,7 @@ struct HttpCheckSource::Engine {
         char* ip = nullptr;
         curl_easy_getinfo(c.easy, CURLINFO_PRIMARY_IP, &ip);
         const bool hop_public =
-            ip != nullptr && *ip != '\0' && !address_in(t.internal_networks, ip);
+            ip != nullptr && *ip != '\0' && !address_in(*t.internal_networks, ip);
         if (c.redirects >= t.max_redirects) {
           c.url = next;
           c.on_redirect = true;
@@ -861,7 +864,7 @@ struct HttpCheckSource::Engine {
         }
         c.url = std::move(next);
         c.on_redirect = true;
-        c.same_origin = c.same_origin && origin_of(c.easy, c.url) == c.origin;
+        c.same_origin = c.same_origin && origin_of(c.url) == c.prepared->origin;
         set_hop(c.easy, c, now);
         if (reserved_name(next_host)) {
           refuse_reserved(c, next_host);
@@ -1235,7 +1238,7 @@ struct HttpCheckSource::Reloader {
 
   struct Entry {
     std::size_t engine;
-    std::string fingerprint;
+    std::uint64_t fingerprint;
   };
 
   static std::mutex& registry_mu() {
@@ -1373,6 +1376,10 @@ struct HttpCheckSource::Reloader {
         owner.engines_[i]->post(std::move(per[i]));
       }
     }
+    next = Settings{};
+#if defined(__GLIBC__)
+    malloc_trim(0);  // the parse's YAML and config trees
+#endif
     reloads->add();
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     char took[32];
@@ -1409,20 +1416,23 @@ sdk::Status HttpCheckSource::on_start() {
         std::make_unique<Engine>(settings_, ctx(), *shared_, static_cast<std::size_t>(i)));
     engines_.back()->init();
   }
+  if (!settings_.targets_file.empty() && !settings_.once) {
+    reloader_ = std::make_unique<Reloader>(*this);  // notes names and fingerprints first
+  }
   for (std::size_t i = 0; i < settings_.targets.size(); ++i) {
     engines_[i % engines_.size()]->initial.push_back(
-        std::make_shared<const Target>(settings_.targets[i]));
+        std::make_shared<const Target>(std::move(settings_.targets[i])));
   }
-  if (!settings_.targets_file.empty() && !settings_.once) {
-    reloader_ = std::make_unique<Reloader>(*this);
-  }
+  const std::size_t count = settings_.targets.size();
+  settings_.targets.clear();
+  settings_.targets.shrink_to_fit();
 #if defined(__GLIBC__)
   // Parsing thousands of targets (YAML trees, config nodes) leaves freed heap behind; give it
   // back so the resident size reflects what the checks need.
   malloc_trim(0);
 #endif
-  ctx().info("checking " + std::to_string(settings_.targets.size()) + " targets" +
-             (settings_.targets.size() != settings_.targets_total
+  ctx().info("checking " + std::to_string(count) + " targets" +
+             (count != settings_.targets_total
                   ? " (this shard's share of " + std::to_string(settings_.targets_total) + ")"
                   : std::string()) +
              (settings_.threads > 1 ? " on " + std::to_string(settings_.threads) + " threads"

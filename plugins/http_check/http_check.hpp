@@ -89,7 +89,7 @@ struct Target {
   std::shared_ptr<const Regex> body_regex_absent;
   RedirectMode follow_redirects = RedirectMode::all;
   long max_redirects = 10;
-  std::vector<Network> internal_networks;  // a redirect from outside may not lead inside
+  std::shared_ptr<const std::vector<Network>> internal_networks;  // redirects from outside may not lead inside
   std::string accept_encoding;  // CURLOPT_ACCEPT_ENCODING: "" = every supported encoding
   bool tls_verify = true;
   std::string ca_file;
@@ -102,7 +102,7 @@ struct Target {
   std::optional<std::string> bearer_token;
   std::uint64_t max_body_size = 0;
   sdk::Labels labels;
-  std::string fingerprint;  // the target's resolved configuration, to detect a change on reload
+  std::uint64_t fingerprint = 0;  // hash of the target's configuration: a change on reload
 };
 
 struct Settings {
