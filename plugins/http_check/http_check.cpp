@@ -940,7 +940,7 @@ struct HttpCheckSource::Engine {
         error = "other";
         message = "body larger than max_body_size (" + std::to_string(t.max_body_size) +
                   " bytes, decoded); stopped reading";
-      } else if (!c.policy_refusal.empty()) {
+      } else if (!c.policy_refusal.empty() && result == CURLE_COULDNT_CONNECT) {
         error = "other";
         message = c.policy_refusal;
       } else if (result == CURLE_OUT_OF_MEMORY && in_headers) {
