@@ -611,7 +611,8 @@ Settings parse_settings(const ConfigNode& config) {
     }
   }
   if (config.has("targets_file")) {
-    s.targets_file = resolve_path(config.find("targets_file")->as_string(), *config.find("targets_file"));
+    const ConfigNode& file_option = *config.find("targets_file");
+    s.targets_file = resolve_path(file_option.as_string(), file_option);
     const ConfigNode file_list = load_targets_file(*config.find("targets_file"));
     for (std::size_t i = 0; i < file_list.items().size(); ++i) {
       add(file_list.items()[i], "targets_file[" + std::to_string(i) + "]");

@@ -573,8 +573,8 @@ struct HttpCheckSource::Engine {
   }
 
   static bool proxied_by_environment(bool https) {
-    for (const char* v : {https ? "https_proxy" : "http_proxy", https ? "HTTPS_PROXY" : "HTTP_PROXY",
-                          "all_proxy", "ALL_PROXY"}) {
+    for (const char* v : {https ? "https_proxy" : "http_proxy",
+                          https ? "HTTPS_PROXY" : "HTTP_PROXY", "all_proxy", "ALL_PROXY"}) {
       const char* p = std::getenv(v);
       if (p != nullptr && *p != '\0') {
         return true;
@@ -620,7 +620,8 @@ struct HttpCheckSource::Engine {
       curl_easy_setopt(e, CURLOPT_USERNAME, nullptr);
       curl_easy_setopt(e, CURLOPT_PASSWORD, nullptr);
     }
-    const auto left = t.timeout - std::chrono::duration_cast<std::chrono::milliseconds>(now - c.started);
+    const auto left =
+        t.timeout - std::chrono::duration_cast<std::chrono::milliseconds>(now - c.started);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, std::max<long>(1, static_cast<long>(left.count())));
     c.hop = Hop{};
     c.hop.start = now;
@@ -753,8 +754,10 @@ struct HttpCheckSource::Engine {
     const std::string o = origin_of(url);
     const std::size_t a = o.find("://");
     const std::size_t b = o.rfind(':');
-    return a == std::string::npos || b == std::string::npos || b < a + 3 ? std::string()
-                                                                         : o.substr(a + 3, b - a - 3);
+    if (a == std::string::npos || b == std::string::npos || b < a + 3) {
+      return {};
+    }
+    return o.substr(a + 3, b - a - 3);
   }
 
   static void refuse_reserved(Check& c, const std::string& host) {
@@ -926,7 +929,9 @@ struct HttpCheckSource::Engine {
     }
     const std::int64_t total_us =
         std::chrono::duration_cast<std::chrono::microseconds>(end - c.started).count();
-    auto ms = [](std::int64_t us) { return static_cast<double>(std::max<std::int64_t>(us, 0)) / 1000.0; };
+    auto ms = [](std::int64_t us) {
+      return static_cast<double>(std::max<std::int64_t>(us, 0)) / 1000.0;
+    };
     auto phase = [&](const Phase& p) -> Value { return p.seen ? Value(ms(p.us)) : Value(); };
 
     std::string error(forced_error_);

@@ -89,7 +89,8 @@ struct Target {
   std::shared_ptr<const Regex> body_regex_absent;
   RedirectMode follow_redirects = RedirectMode::all;
   long max_redirects = 10;
-  std::shared_ptr<const std::vector<Network>> internal_networks;  // redirects from outside may not lead inside
+  // A redirect from an address outside these may not lead to one inside.
+  std::shared_ptr<const std::vector<Network>> internal_networks;
   std::string accept_encoding;  // CURLOPT_ACCEPT_ENCODING: "" = every supported encoding
   bool tls_verify = true;
   std::string ca_file;

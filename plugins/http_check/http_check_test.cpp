@@ -838,7 +838,9 @@ TEST_F(http_check_tls, ClientCertificateRequiredByTheServer) {
               std::string::npos)
         << n << ": " << rec;
   }
-  EXPECT_EQ(mtls.requests_to("/ok"), 1);  // only the check with the certificate got through
+  // Only the check with the certificate got through (counted after the answer: wait for it).
+  EXPECT_TRUE(wait_until([&] { return mtls.requests_to("/ok") >= 1; }));
+  EXPECT_EQ(mtls.requests_to("/ok"), 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -878,6 +880,9 @@ TEST(http_check_proxy, HttpAndHttpsThroughAForwardProxy) {
   EXPECT_EQ(std::count(lines.begin(), lines.end(), connect_line), 1)
       << ::testing::PrintToString(lines);
   EXPECT_EQ(lines.size(), 2U) << ::testing::PrintToString(lines);
+  EXPECT_TRUE(wait_until([&] {
+    return origin.requests_to("/ok") >= 1 && tls_origin.requests_to("/ok") >= 1;
+  }));  // counted after the answer
   EXPECT_EQ(origin.requests_to("/ok"), 1);
   EXPECT_EQ(origin.requests_to("/status/204"), 0);
   EXPECT_EQ(tls_origin.requests_to("/ok"), 1);
@@ -913,6 +918,8 @@ TEST(http_check_ip_version, SixReachesAnIpv6OnlyServerAndFourDoesNot) {
     EXPECT_TRUE(rec["status_code"].is_null()) << n;
     EXPECT_NE(rec["remote_ip"], "::1") << n;
   }
+  // The server counts a request after it has answered: wait for the count.
+  EXPECT_TRUE(wait_until([&] { return v6->requests_to("/ok") >= 3; }));
   EXPECT_EQ(v6->requests_to("/ok"), 3);
 }
 
@@ -1154,7 +1161,8 @@ TEST(http_check_schedule, DnsCacheKeepsNameChecksWorking) {
     EXPECT_TRUE(rec["dns_ms"].is_number_float()) << rec;
     EXPECT_TRUE(rec["connect_ms"].is_number_float()) << rec;  // still a new connection each time
   }
-  EXPECT_GE(http.requests_to("/ok"), static_cast<int>(recs.size()));
+  EXPECT_TRUE(wait_until(
+      [&] { return http.requests_to("/ok") >= static_cast<int>(recs.size()); }));
   EXPECT_LE(static_cast<std::uint64_t>(http.requests_to("/ok")),
             recs.size() + r.run.counter("checks", "checks_aborted"));
 }

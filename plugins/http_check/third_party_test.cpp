@@ -96,7 +96,9 @@ bool executable(const std::string& path) { return ::access(path.c_str(), X_OK) =
 std::string go_httpbin_path() {
   const char* cache = std::getenv("WEBMON_CACHE");
   const char* home = std::getenv("HOME");
-  const std::string dir = cache != nullptr ? cache : std::string(home != nullptr ? home : "") + "/.cache/webmon";
+  const std::string dir = cache != nullptr
+                              ? std::string(cache)
+                              : std::string(home != nullptr ? home : "") + "/.cache/webmon";
   return dir + "/bin/go-httpbin";
 }
 
@@ -229,7 +231,8 @@ TEST_F(http_check_go_httpbin, RecordsAgreeWithCurl) {
   const json echoed = json::parse(curl(url("/headers"), {"-H", "Accept-Encoding: " + all}).body);
   ASSERT_TRUE(echoed["headers"].contains("Accept-Encoding")) << echoed;
   EXPECT_EQ(echoed["headers"]["Accept-Encoding"][0], all);
-  const auto mine = check_once(target("echo", url("/headers"), "body_regex: '\"Accept-Encoding\": \\[\\s*\"" + all + "\"'"));
+  const auto mine = check_once(target(
+      "echo", url("/headers"), "body_regex: '\"Accept-Encoding\": \\[\\s*\"" + all + "\"'"));
   EXPECT_TRUE(mine.at("echo")["success"].get<bool>()) << mine.at("echo");
 }
 
@@ -237,7 +240,8 @@ TEST_F(http_check_go_httpbin, ServerCompressesUnaskedAndRedirectHopsFail) {
   const std::string closed = "http://127.0.0.1:" + std::to_string(t::closed_port()) + "/";
   const auto records = check_once(
       // /gzip compresses whatever the client asked for: still decoded before body_regex.
-      target("unasked", url("/gzip"), "accept_encoding: identity, body_regex: '\"gzipped\": true'") +
+      target("unasked", url("/gzip"),
+             "accept_encoding: identity, body_regex: '\"gzipped\": true'") +
       target("to_invalid", url("/redirect-to?url=http://host.invalid/")) +
       target("to_closed", url("/redirect-to?url=" + closed)) +
       target("delay", url("/delay/0.2")));
