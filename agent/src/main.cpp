@@ -161,7 +161,11 @@ int run_agent(const Cli& cli) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // SIGHUP is blocked too but not waited for here: it stays pending for plugins that reload
+  // on it (http_check reads it with a signalfd) instead of ending the agent.
+  sigset_t blocked = set;
+  sigaddset(&blocked, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
   if (!cli.env_file.empty()) {
     load_env_file(cli.env_file);

@@ -2,8 +2,11 @@
 // value, else default), loads targets_file, applies sharding and validates everything that can
 // be checked without network I/O: URLs, regular expressions, status ranges, durations, files.
 #define PCRE2_CODE_UNIT_WIDTH 8
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <pcre2.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -14,6 +17,7 @@
 #endif
 #include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -97,6 +101,34 @@ ConfigNode from_yaml(const YAML::Node& node, const std::string& file) {
       return n;
     }
   }
+}
+
+// A canonical text of a configuration subtree (map keys sorted), to tell whether a target
+// changed between two reads of targets_file.
+std::string describe(const ConfigNode& n) {
+  if (n.is_scalar()) {
+    return std::to_string(n.as_string().size()) + ":" + n.as_string();
+  }
+  if (n.is_list()) {
+    std::string out = "[";
+    for (const auto& item : n.items()) {
+      out += describe(item) + ",";
+    }
+    return out + "]";
+  }
+  if (n.is_map()) {
+    std::vector<std::pair<std::string, std::string>> kv;
+    for (const auto& [k, v] : n.entries()) {
+      kv.emplace_back(k, describe(v));
+    }
+    std::sort(kv.begin(), kv.end());
+    std::string out = "{";
+    for (const auto& [k, v] : kv) {
+      out += std::to_string(k.size()) + ":" + k + "=" + v + ",";
+    }
+    return out + "}";
+  }
+  return "~";
 }
 
 std::string resolve_path(const std::string& path, const ConfigNode& at) {
@@ -218,7 +250,39 @@ class TargetBuilder {
     t.body_regex = regex(item, "body_regex");
     t.body_regex_absent = regex(item, "body_regex_absent");
     if (const ConfigNode* n = pick(item, "follow_redirects")) {
-      t.follow_redirects = n->as_bool();
+      const std::string v = lower(trim(n->as_string()));
+      if (const auto b = sdk::parse_bool(v)) {
+        t.follow_redirects = *b ? RedirectMode::all : RedirectMode::none;
+      } else if (v == "same_host") {
+        t.follow_redirects = RedirectMode::same_host;
+      } else {
+        n->fail(prefix_ + "option 'follow_redirects' must be true, false or same_host, got '" +
+                n->as_string() + "'");
+      }
+    }
+    if (const ConfigNode* n = pick(item, "internal_networks")) {
+      // Targets that share the plugin-level value share one list.
+      const bool shared = n == plugin_.find("internal_networks");
+      if (!shared || plugin_networks_ == nullptr) {
+        try {
+          auto list = std::make_shared<const std::vector<Network>>(parse_networks(
+              n->is_null() ? std::vector<std::string>{} : n->as_string_list()));
+          (shared ? plugin_networks_ : t.internal_networks) = std::move(list);
+        } catch (const std::invalid_argument& e) {
+          n->fail(prefix_ + "option 'internal_networks': " + e.what());
+        }
+      }
+      if (shared) {
+        t.internal_networks = plugin_networks_;
+      }
+    } else {
+      static const auto kDefault = std::make_shared<const std::vector<Network>>(
+          parse_networks({"loopback", "private", "link_local"}));
+      t.internal_networks = kDefault;
+    }
+    t.accept_encoding.clear();
+    if (const ConfigNode* n = pick(item, "accept_encoding")) {
+      t.accept_encoding = accept_encoding(*n);
     }
     if (const ConfigNode* n = pick(item, "max_redirects")) {
       const std::int64_t v = n->as_int();
@@ -379,6 +443,40 @@ class TargetBuilder {
     return cache;
   }
 
+  // "all" -> "" (libcurl asks for every encoding it decodes); "identity"; or a list of
+  // encodings this libcurl decodes, e.g. "gzip, br".
+  std::string accept_encoding(const ConfigNode& n) const {
+    const std::string v = lower(trim(n.as_string()));
+    if (v == "all") {
+      return "";
+    }
+    if (v == "identity") {
+      return v;
+    }
+    const auto supported = supported_encodings();
+    std::string out;
+    std::size_t start = 0;
+    while (start <= v.size()) {
+      std::size_t comma = v.find(',', start);
+      if (comma == std::string::npos) {
+        comma = v.size();
+      }
+      const std::string item = trim(std::string_view(v).substr(start, comma - start));
+      start = comma + 1;
+      if (std::find(supported.begin(), supported.end(), item) == supported.end()) {
+        std::string list;
+        for (const auto& e : supported) {
+          list += (list.empty() ? "" : ", ") + e;
+        }
+        n.fail(prefix_ + "option 'accept_encoding': '" + item +
+               "' is not an encoding this libcurl decodes (" + list +
+               "); write all, identity, or a comma-separated list of those");
+      }
+      out += (out.empty() ? "" : ", ") + item;
+    }
+    return out;
+  }
+
   std::string file_option(const ConfigNode& item, std::string_view key) const {
     const ConfigNode* n = pick(item, key);
     if (n == nullptr) {
@@ -393,6 +491,7 @@ class TargetBuilder {
   std::string prefix_;
   std::map<std::string, std::shared_ptr<const Regex>> plugin_regex_;
   std::shared_ptr<const Regex> scratch_;
+  std::shared_ptr<const std::vector<Network>> plugin_networks_;
 };
 
 }  // namespace
@@ -498,6 +597,7 @@ Settings parse_settings(const ConfigNode& config) {
   std::set<std::string, std::less<>> names;
   auto add = [&](const ConfigNode& item, const std::string& where_in_list) {
     Target t = builder.build(item, where_in_list);
+    t.fingerprint = stable_hash(describe(item));
     if (!names.insert(t.name).second) {
       const ConfigNode* at = item.has("name") ? item.find("name") : item.find("url");
       at->fail("target '" + t.name + "' (" + where_in_list +
@@ -511,6 +611,8 @@ Settings parse_settings(const ConfigNode& config) {
     }
   }
   if (config.has("targets_file")) {
+    const ConfigNode& file_option = *config.find("targets_file");
+    s.targets_file = resolve_path(file_option.as_string(), file_option);
     const ConfigNode file_list = load_targets_file(*config.find("targets_file"));
     for (std::size_t i = 0; i < file_list.items().size(); ++i) {
       add(file_list.items()[i], "targets_file[" + std::to_string(i) + "]");
@@ -582,7 +684,143 @@ Settings parse_settings(const ConfigNode& config) {
     config.find("dns_cache")->fail("option 'dns_cache' must not be negative");
   }
   s.once = config.get_bool("once", false);
+  s.targets_file_poll = config.get_duration("targets_file_poll", std::chrono::milliseconds(1000));
   return s;
+}
+
+namespace {
+
+void add_network(std::vector<Network>& out, const std::string& cidr) {
+  const std::size_t slash = cidr.find('/');
+  const std::string addr = trim(cidr.substr(0, slash));
+  Network n;
+  int max_prefix = 128;
+  in_addr v4{};
+  if (inet_pton(AF_INET, addr.c_str(), &v4) == 1) {
+    n.addr[10] = 0xff;
+    n.addr[11] = 0xff;
+    std::memcpy(n.addr + 12, &v4, 4);
+    max_prefix = 32;
+  } else if (inet_pton(AF_INET6, addr.c_str(), n.addr) != 1) {
+    throw std::invalid_argument("'" + cidr +
+                                "' is not an address, a CIDR block (e.g. 10.0.0.0/8) or one of "
+                                "loopback, private, link_local, none");
+  }
+  int prefix = max_prefix;
+  if (slash != std::string::npos) {
+    const auto p = sdk::parse_int(trim(cidr.substr(slash + 1)));
+    if (!p || *p < 0 || *p > max_prefix) {
+      throw std::invalid_argument("'" + cidr + "': prefix length must be 0-" +
+                                  std::to_string(max_prefix));
+    }
+    prefix = static_cast<int>(*p);
+  }
+  n.prefix = max_prefix == 32 ? prefix + 96 : prefix;
+  out.push_back(n);
+}
+
+bool in_network(const Network& n, const unsigned char* a) noexcept {
+  const int full = n.prefix / 8;
+  if (std::memcmp(n.addr, a, static_cast<std::size_t>(full)) != 0) {
+    return false;
+  }
+  const int rest = n.prefix % 8;
+  if (rest == 0) {
+    return true;
+  }
+  const auto mask = static_cast<unsigned char>(0xff00U >> static_cast<unsigned>(rest));
+  return (n.addr[full] & mask) == (a[full] & mask);
+}
+
+}  // namespace
+
+std::vector<Network> parse_networks(const std::vector<std::string>& items) {
+  std::vector<Network> out;
+  for (const auto& raw : items) {
+    std::size_t start = 0;
+    while (start <= raw.size()) {
+      std::size_t comma = raw.find(',', start);
+      if (comma == std::string::npos) {
+        comma = raw.size();
+      }
+      const std::string item = lower(trim(std::string_view(raw).substr(start, comma - start)));
+      start = comma + 1;
+      if (item == "none" && items.size() == 1 && raw.find(',') == std::string::npos) {
+        return {};
+      }
+      if (item == "loopback") {
+        // 0.0.0.0/8 and :: reach the local host too.
+        for (const char* c : {"127.0.0.0/8", "::1/128", "0.0.0.0/8", "::/128"}) {
+          add_network(out, c);
+        }
+      } else if (item == "private") {
+        // RFC 1918, shared address space (RFC 6598), unique local (RFC 4193).
+        for (const char* c : {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+                              "fc00::/7"}) {
+          add_network(out, c);
+        }
+      } else if (item == "link_local") {
+        for (const char* c : {"169.254.0.0/16", "fe80::/10"}) {
+          add_network(out, c);
+        }
+      } else if (item.empty()) {
+        throw std::invalid_argument("empty item in '" + raw + "'");
+      } else {
+        add_network(out, item);
+      }
+    }
+  }
+  return out;
+}
+
+bool address_in(const std::vector<Network>& networks, std::string_view address) noexcept {
+  unsigned char a[16] = {};
+  const std::string text(address);
+  in_addr v4{};
+  if (inet_pton(AF_INET, text.c_str(), &v4) == 1) {
+    a[10] = 0xff;
+    a[11] = 0xff;
+    std::memcpy(a + 12, &v4, 4);
+  } else if (inet_pton(AF_INET6, text.c_str(), a) != 1) {
+    return false;
+  }
+  return std::any_of(networks.begin(), networks.end(),
+                     [&](const Network& n) { return in_network(n, a); });
+}
+
+bool sockaddr_in_networks(const std::vector<Network>& networks, const void* sockaddr) noexcept {
+  unsigned char a[16] = {};
+  const auto* sa = static_cast<const struct sockaddr*>(sockaddr);
+  if (sa->sa_family == AF_INET) {
+    const auto* in = static_cast<const sockaddr_in*>(sockaddr);
+    a[10] = 0xff;
+    a[11] = 0xff;
+    std::memcpy(a + 12, &in->sin_addr, 4);
+  } else if (sa->sa_family == AF_INET6) {
+    std::memcpy(a, &static_cast<const sockaddr_in6*>(sockaddr)->sin6_addr, 16);
+  } else {
+    return false;
+  }
+  return std::any_of(networks.begin(), networks.end(),
+                     [&](const Network& n) { return in_network(n, a); });
+}
+
+std::vector<std::string> supported_encodings() {
+  const curl_version_info_data* info = curl_version_info(CURLVERSION_NOW);
+  std::vector<std::string> out;
+  if ((info->features & CURL_VERSION_LIBZ) != 0) {
+    out.emplace_back("deflate");
+    out.emplace_back("gzip");
+  }
+  if ((info->features & CURL_VERSION_BROTLI) != 0) {
+    out.emplace_back("br");
+  }
+#ifdef CURL_VERSION_ZSTD
+  if ((info->features & CURL_VERSION_ZSTD) != 0) {
+    out.emplace_back("zstd");
+  }
+#endif
+  return out;
 }
 
 std::string_view classify_curl_error(int curl_code) noexcept {

@@ -4,7 +4,8 @@
 // Contract (DESIGN.md, http_check record): every record carries all fields of the table, with
 // null where a value does not exist; `time` is the scheduled start; `error` is one of
 // kErrorClasses. Construction parses and validates the whole configuration (including
-// targets_file) and never touches the network; checks start in run().
+// targets_file) and never touches the network; checks start in run(). targets_file is reloaded
+// while running (on SIGHUP and when the file changes): see Reloader in http_check.cpp.
 #pragma once
 
 #include <chrono>
@@ -50,6 +51,28 @@ bool status_accepted(const std::vector<StatusRange>& ranges, long code) noexcept
 
 enum class IpVersion : std::uint8_t { any, v4, v6 };
 
+/// follow_redirects: no, yes (any http(s) URL), or only to the same host name.
+enum class RedirectMode : std::uint8_t { none, all, same_host };
+
+/// An address block (CIDR) of internal_networks. IPv4 blocks are stored as IPv4-mapped IPv6.
+struct Network {
+  unsigned char addr[16] = {};
+  int prefix = 0;  // of the 128 bits
+};
+
+/// Parses internal_networks items: CIDRs ("10.0.0.0/8", "fd00::/8"), single addresses, and
+/// the names loopback, private, link_local; "none" alone is the empty list. Throws
+/// std::invalid_argument naming the bad item.
+std::vector<Network> parse_networks(const std::vector<std::string>& items);
+/// Whether a textual IPv4/IPv6 address lies in one of `networks` (false for non-addresses).
+bool address_in(const std::vector<Network>& networks, std::string_view address) noexcept;
+/// The same for a socket address (sockaddr_in or sockaddr_in6).
+bool sockaddr_in_networks(const std::vector<Network>& networks, const void* sockaddr) noexcept;
+
+/// Content encodings this libcurl decodes, in the order it asks for them (e.g. "deflate, gzip,
+/// br, zstd" on Debian 12).
+std::vector<std::string> supported_encodings();
+
 /// One target with every option resolved (target value, else plugin-level value or default).
 struct Target {
   std::string name;
@@ -64,8 +87,11 @@ struct Target {
   std::string expect_status_text;  // as configured, for messages
   std::shared_ptr<const Regex> body_regex;
   std::shared_ptr<const Regex> body_regex_absent;
-  bool follow_redirects = true;
+  RedirectMode follow_redirects = RedirectMode::all;
   long max_redirects = 10;
+  // A redirect from an address outside these may not lead to one inside.
+  std::shared_ptr<const std::vector<Network>> internal_networks;
+  std::string accept_encoding;  // CURLOPT_ACCEPT_ENCODING: "" = every supported encoding
   bool tls_verify = true;
   std::string ca_file;
   std::string cert_file;
@@ -77,6 +103,7 @@ struct Target {
   std::optional<std::string> bearer_token;
   std::uint64_t max_body_size = 0;
   sdk::Labels labels;
+  std::uint64_t fingerprint = 0;  // hash of the target's configuration: a change on reload
 };
 
 struct Settings {
@@ -90,6 +117,8 @@ struct Settings {
   std::size_t batch_size = 500;
   std::chrono::milliseconds flush_interval{100};
   bool once = false;
+  std::string targets_file;  // resolved path; "" without targets_file
+  std::chrono::milliseconds targets_file_poll{1000};  // 0: reload on SIGHUP only
 };
 
 /// Parses and validates the (host-validated, defaults filled) plugin configuration. Throws
@@ -123,9 +152,12 @@ class HttpCheckSource final : public sdk::Source {
  private:
   struct Engine;
   struct Shared;
+  struct Reloader;
+  sdk::ConfigNode config_;  // kept to re-resolve targets_file on reload
   Settings settings_;
   std::unique_ptr<Shared> shared_;
   std::vector<std::unique_ptr<Engine>> engines_;
+  std::unique_ptr<Reloader> reloader_;
 };
 
 }  // namespace webmon::plugins::http_check

@@ -33,7 +33,14 @@ inline constexpr OptionSpec kShardOptions[] = {
        "PCRE2 regular expression the body must match"},                                           \
       {"body_regex_absent", OptionType::string, nullptr, false,                                   \
        "PCRE2 regular expression the body must not match"},                                       \
-      {"follow_redirects", OptionType::boolean, D("true"), false, "follow 3xx Location headers"}, \
+      {"follow_redirects", OptionType::string, D("true"), false,                                  \
+       "follow 3xx Location headers: true, false, or same_host (only to the same host name)"},    \
+      {"internal_networks", OptionType::string_list, D("loopback,private,link_local"), false,     \
+       "addresses a redirect from an address outside them may not lead to (CIDRs, loopback, "     \
+       "private, link_local; none: no restriction)"},                                             \
+      {"accept_encoding", OptionType::string, D("all"), false,                                    \
+       "Accept-Encoding: all (every encoding libcurl decodes), identity, or e.g. \"gzip, br\"; "   \
+       "compressed bodies are decoded before body conditions"},                                   \
       {"max_redirects", OptionType::integer, D("10"), false,                                      \
        "redirects followed before the check fails with too_many_redirects"},                      \
       {"tls_verify", OptionType::boolean, D("true"), false,                                       \
@@ -69,6 +76,9 @@ inline constexpr OptionSpec kOptions[] = {
      sizeof(kTargetOptions) / sizeof(kTargetOptions[0])},
     {"targets_file", OptionType::string, nullptr, false,
      "YAML file holding a list of targets (same keys as targets); relative to the pipeline file"},
+    {"targets_file_poll", OptionType::duration, "1s", false,
+     "how often targets_file is checked for changes (reloaded when changed; also on SIGHUP); "
+     "0s: on SIGHUP only"},
     {"shard", OptionType::object, nullptr, false,
      "{index, count}: check only the targets whose name hashes to this shard", kShardOptions,
      sizeof(kShardOptions) / sizeof(kShardOptions[0])},

@@ -227,6 +227,13 @@ void HttpServer::install_routes() {
       res.set_redirect(url("/redirect/" + std::to_string(n - 1)), 302);
     }
   });
+  // /redirect-to?url=U[&status=N]: a redirect (302 by default) to any URL; also for POST.
+  auto redirect_to = [](const httplib::Request& req, httplib::Response& res) {
+    const int status = req.has_param("status") ? std::stoi(req.get_param_value("status")) : 302;
+    res.set_redirect(req.get_param_value("url"), status);
+  };
+  s.Get("/redirect-to", redirect_to);
+  s.Post("/redirect-to", redirect_to);
   s.Get("/loop", [](const httplib::Request&, httplib::Response& res) {
     res.set_redirect("/loop", 302);
   });
@@ -343,6 +350,13 @@ void RawServer::keep_alive_ok(int fd) {
       return;
     }
     write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok");
+  }
+}
+
+void RawServer::huge_header(int fd) {
+  if (read_request(fd).find("\r\n\r\n") != std::string::npos) {
+    write_all(fd, "HTTP/1.1 200 OK\r\nX-Huge: " + std::string(1U << 20U, 'h') +
+                      "\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
   }
 }
 

@@ -71,6 +71,7 @@ struct ServerOptions {
 ///   /ok                  200 "hello webmon"
 ///   /status/N            status N
 ///   /redirect/N          302 to /redirect/N-1, /redirect/0 is 200 "arrived"
+///   /redirect-to?url=U&status=N  redirect (302 unless N) to U; GET and POST
 ///   /loop                302 to itself
 ///   /slow?ms=N           waits N ms (at most 5000) then 200; counts concurrent requests
 ///   /echo                any method; records the request (see requests())
@@ -127,6 +128,8 @@ class RawServer {
   static void keep_alive_ok(int fd);
   /// One request, a 200 "ok" with Connection: close.
   static void ok_close(int fd);
+  /// One request, a 200 with a response header line of 1 MiB.
+  static void huge_header(int fd);
 
  private:
   std::function<void(int)> handler_;

@@ -1,4 +1,5 @@
-// The http_check record kind, declared once. The http_check plugin declares it (and emits its
+// The http_check record kind, declared once. Version 2 added body_bytes_wire and failed_url
+// (both nullable, so records of version 1 still conform). The http_check plugin declares it (and emits its
 // fields in this order), the generator emits it, kafka_source decodes messages of the first
 // wire format (which carried no declaration) with it, postgres_sink's table, views and the
 // plugin README's field table follow it (tests check each against this list).
@@ -30,11 +31,16 @@ inline constexpr sdk::FieldSpec kHttpCheckFields[] = {
      "request sent until the first response byte"},
     {"transfer_ms", FieldType::float64, true, "ms",
      "first response byte until the end of the body"},
-    {"body_bytes", FieldType::int64, false, "bytes", "body bytes received (final response)"},
+    {"body_bytes", FieldType::int64, false, "bytes",
+     "body bytes received (final response), after decoding a compressed body"},
+    {"body_bytes_wire", FieldType::int64, true, "bytes",
+     "the same body as received, before decoding (schema version 2)"},
     {"http_version", FieldType::string, true, "",
      "1.0, 1.1, 2 or 3; null without a response"},
     {"remote_ip", FieldType::string, true, "", "address connected to"},
     {"redirects", FieldType::int64, false, "", "redirects followed"},
+    {"failed_url", FieldType::string, true, "",
+     "on a failure after a redirect: the URL that failed; null otherwise (schema version 2)"},
     {"regex_matched", FieldType::boolean, true, "",
      "true when the body matched body_regex and did not match body_regex_absent; null when no "
      "regex is configured or no body arrived"},
@@ -48,7 +54,7 @@ inline constexpr sdk::FieldSpec kHttpCheckFields[] = {
 };
 
 inline constexpr sdk::KindSpec kHttpCheckKind = sdk::make_kind(
-    "http_check", 1, kHttpCheckFields, "target", "one HTTP(S) check of one target");
+    "http_check", 2, kHttpCheckFields, "target", "one HTTP(S) check of one target");
 
 inline constexpr sdk::KindSpec kHttpCheckKinds[] = {kHttpCheckKind};
 
