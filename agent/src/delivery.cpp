@@ -162,6 +162,14 @@ EmitResult SinkDelivery::push(std::vector<sdk::Record>&& records,
   return result;
 }
 
+bool SinkDelivery::would_refuse() const {
+  if (disk_ || spec_.when_full != DeliverySpec::WhenFull::block) {
+    return false;  // a disk buffer decides when it appends
+  }
+  std::lock_guard lock(mu_);
+  return records_ >= 2 * spec_.max_records;
+}
+
 bool SinkDelivery::wait_writable(Clock::time_point deadline, const std::atomic<bool>& stop) {
   if (disk_) {
     return disk_->wait_writable(deadline, stop);
@@ -220,6 +228,16 @@ void SinkDelivery::run() {
   std::unique_lock lock(mu_);
   bool disk_empty = false;  // a disk read found nothing: wait for a push before reading again
   while (!aborted_) {
+    if (stopping_ && disk_) {
+      // Stopped on a signal: what is not delivered stays in the log for the next start. Batches
+      // waiting for a retry are let go now; those in flight are resolved by the sink's flush.
+      auto waiting = std::exchange(retry_, {});
+      lock.unlock();
+      for (auto& [seq, f] : waiting) {
+        finish(f, AckStatus::retryable);
+      }
+      return;
+    }
     const auto now = Clock::now();
     if (in_flight_ < spec_.max_in_flight && !retry_.empty()) {
       InFlight* f = retry_.begin()->second;
@@ -267,8 +285,7 @@ void SinkDelivery::run() {
       }
     }
     const bool drained = disk_ ? disk_empty : records_ == 0;
-    if (retry_.empty() && in_flight_ == 0 &&
-        ((closed_ && drained) || (stopping_ && disk_))) {
+    if (retry_.empty() && in_flight_ == 0 && closed_ && drained) {
       break;
     }
     auto wake = now + std::chrono::seconds(1);

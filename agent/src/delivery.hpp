@@ -80,6 +80,8 @@ class SinkDelivery {
   /// Takes records into the buffer without blocking (see sdk::EmitResult). With a disk
   /// buffer the share resolves as delivered once the records are written to the log.
   sdk::EmitResult push(std::vector<sdk::Record>&& records, const std::shared_ptr<AckState>& share);
+  /// Whether push() would refuse a batch now (a `block` memory buffer at twice its limit).
+  [[nodiscard]] bool would_refuse() const;
   /// Blocks until the buffer is below its limit, `deadline`, or stop.
   bool wait_writable(Clock::time_point deadline, const std::atomic<bool>& stop);
 

@@ -178,6 +178,13 @@ EmitResult HostContext::emit(sdk::Batch&& batch) noexcept {
   if (node_.spec->section != sdk::PluginKind::source || rt_.abort_.load()) {
     return EmitResult::stopped;
   }
+  // Refused before anything is taken, so the source keeps its batch whole.
+  for (SinkDelivery* d : node_.reachable) {
+    if (d->would_refuse()) {
+      node_.metrics->counter("emit_refused").add();
+      return EmitResult::refused;
+    }
+  }
   try {
     node_.check_records(batch.records);
     auto ack = std::make_shared<AckState>(node_, batch.token, rt_.in_flight_);

@@ -5,6 +5,7 @@ Usage: demo_targets.py PORT_FILE   (binds 127.0.0.1:0, writes the port to PORT_F
   /healthy  200 "webmon demo: all good"
   /fail     500
   /slow     sleeps 3 s, then 200 (beyond a 1 s timeout)
+  /slowish  sleeps 0.4 s, then 200 "all good" (within a 1 s timeout)
   /wrong    200 with a body that does not contain "all good"
 """
 import http.server
@@ -22,6 +23,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif self.path == "/slow":
             time.sleep(3)
             self.reply(200, b"webmon demo: all good, eventually\n")
+        elif self.path == "/slowish":
+            time.sleep(0.4)
+            self.reply(200, b"webmon demo: all good, a little later\n")
         elif self.path == "/wrong":
             self.reply(200, b"maintenance page\n")
         else:

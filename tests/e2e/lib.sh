@@ -15,7 +15,9 @@ e2e_setup() {
   for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
   [ -s "$work/port" ] || fail "the demo target server did not start"
   base="http://127.0.0.1:$(cat "$work/port")"
-  export KAFKA_TOPIC KAFKA_GROUP DATABASE_DB PGPASSWORD WEBMON_TARGETS_FILE=$work/targets.yaml
+  # Each test's agents keep their disk buffers in its own state directory.
+  export KAFKA_TOPIC KAFKA_GROUP DATABASE_DB PGPASSWORD WEBMON_TARGETS_FILE=$work/targets.yaml \
+    WEBMON_STATE_DIR=$work/state WEBMON_METRICS_LISTEN=127.0.0.1:0
   KAFKA_TOPIC=$(scripts/stack topic "$3" 3)
   KAFKA_GROUP="$3-$(basename "$work")"
   DATABASE_DB=$(scripts/stack db "$3")
@@ -80,4 +82,23 @@ finish_exactly_once() {
   distinct=$(q "SELECT count(DISTINCT id) FROM webmon.http_check")
   [ "$rows" = "$sent" ] || fail "$sent checks made, $rows rows stored"
   [ "$distinct" = "$rows" ] || fail "$rows rows but $distinct distinct ids"
+}
+
+# metrics_port LOG: the port of an agent's /metrics endpoint, from its log (waits up to 30 s).
+metrics_port() {
+  local port=""
+  for _ in $(seq 300); do
+    port=$(sed -n 's|.*metrics on http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' "$work/$1" | tail -1)
+    [ -n "$port" ] && { echo "$port"; return 0; }
+    sleep 0.1
+  done
+  fail "no metrics endpoint in $1"
+}
+
+# metric PORT NAME COMPONENT: a counter or gauge of a component from /metrics (0 when absent).
+metric() {
+  local v
+  v=$(curl -fsS "http://127.0.0.1:$1/metrics" 2>/dev/null |
+    sed -n "s/^webmon_component_$2{component=\"$3\",[^}]*} \([0-9.e+]*\)$/\1/p" | head -1)
+  echo "${v:-0}"
 }
