@@ -14,6 +14,7 @@
 // fake clock (ManualClock) drives sdk::Scheduler without sleeping.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -162,6 +163,21 @@ class FakeContext final : public Context, public Emitter {
   std::vector<KindSpec> kinds_;
   std::vector<Record> records_;
   std::vector<std::uint64_t> tokens_;
+};
+
+/// A steady clock that moves only when told to, for sdk::Scheduler tests:
+///   ManualClock clock;  sched.start(clock.now());  clock.advance(5s);  sched.start_next(clock.now());
+class ManualClock {
+ public:
+  using TimePoint = std::chrono::steady_clock::time_point;
+  explicit ManualClock(TimePoint start = TimePoint{} + std::chrono::hours(1)) : now_(start) {}
+  [[nodiscard]] TimePoint now() const noexcept { return now_; }
+  void advance(std::chrono::microseconds d) noexcept { now_ += d; }
+  /// Moves to `t` (never backwards).
+  void set(TimePoint t) noexcept { now_ = std::max(now_, t); }
+
+ private:
+  TimePoint now_;
 };
 
 /// Collects how Acks were resolved.
