@@ -167,7 +167,9 @@ Settings parse_settings(const ConfigNode& config) {
       items.emplace_back(std::move(loaded[i]), &file_list.items()[i]);
     }
   }
-  if (items.empty()) {
+  // An empty targets_file checks nothing (the source idles), so a pipeline can keep the
+  // source with no targets of this kind; without targets_file a target is required.
+  if (items.empty() && !opts.targets_file) {
     config.fail("dns_check needs at least one target (option 'targets' or 'targets_file')");
   }
   const TargetOptions& d = opts.defaults;

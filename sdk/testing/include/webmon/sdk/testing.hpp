@@ -138,6 +138,11 @@ class FakeContext final : public Context, public Emitter {
     std::unique_lock lock(mu_);
     return cv_.wait_for(lock, timeout, [&] { return pred(records_); });
   }
+  /// Waits until more than `n` batches were taken or `timeout` passes.
+  bool wait_tokens_beyond(std::size_t n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return tokens_.size() > n; });
+  }
   std::vector<std::string> logs() {
     std::lock_guard lock(mu_);
     return logs_;
@@ -225,8 +230,9 @@ class AckLog {
 };
 
 /// Runs `source.run()` on a thread until `done()` holds (checked whenever a batch is emitted
-/// and every 10 ms) or `timeout` passes, then requests a stop and joins. Returns run()'s
-/// status. The source must have been started with `ctx`.
+/// and every 10 ms; it may call ctx.records() and ctx.count()) or `timeout` passes, then
+/// requests a stop and joins. Returns run()'s status. The source must have been started with
+/// `ctx`.
 inline Status run_source(Source& source, FakeContext& ctx, const std::function<bool()>& done,
                          std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
   Status result;
@@ -236,9 +242,11 @@ inline Status run_source(Source& source, FakeContext& ctx, const std::function<b
     finished = true;
   });
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // done() is called without the context's lock held, so it may use ctx.records() or
+  // ctx.count(); a new batch wakes the wait early.
   while (!finished.load() && !done() && std::chrono::steady_clock::now() < deadline) {
-    (void)ctx.wait_records([&](const std::vector<Record>&) { return done(); },
-                           std::chrono::milliseconds(10));
+    const std::size_t seen = ctx.tokens().size();
+    (void)ctx.wait_tokens_beyond(seen, std::chrono::milliseconds(10));
   }
   ctx.request_stop();
   (void)source.request_stop();
