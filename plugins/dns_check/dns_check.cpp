@@ -527,7 +527,7 @@ struct DnsCheckSource::Engine {
       }
       for (std::size_t i = 1; i < fds.size(); ++i) {
         if (fds[i].revents != 0) {
-          on_readable(fds[i].fd, now);
+          on_readable(fds[i].fd, Clock::now());  // fresh: query_time_ms per reply
         }
       }
       std::vector<int> expired;

@@ -761,7 +761,7 @@ struct TcpCheckSource::Engine {
       }
       if ((fds[1].revents & POLLIN) != 0) {
         for (auto& r : resolver.take()) {
-          on_resolved(std::move(r), now);
+          on_resolved(std::move(r), Clock::now());  // fresh: timings per event
         }
       }
       for (std::size_t i = 2; i < fds.size(); ++i) {
@@ -770,7 +770,7 @@ struct TcpCheckSource::Engine {
         }
         auto it = in_flight.find(ids[i - 2]);
         if (it != in_flight.end() && it->second->fd == fds[i].fd) {
-          on_event(*it->second, fds[i].revents, now);
+          on_event(*it->second, fds[i].revents, Clock::now());
         }
       }
       // Deadlines.
