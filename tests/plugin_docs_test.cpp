@@ -122,7 +122,8 @@ TEST_P(PluginDocs, ReadmeFieldTablesMatchTheKindDeclarations) {
     if (std::string_view(kind.name) == sdk::kAnyKind) {
       continue;
     }
-    const std::string own = std::string(WEBMON_SOURCE_DIR) + "/plugins/" + GetParam() + "/README.md";
+    const std::string own =
+        std::string(WEBMON_SOURCE_DIR) + "/plugins/" + GetParam() + "/README.md";
     const std::string named =
         std::string(WEBMON_SOURCE_DIR) + "/plugins/" + kind.name + "/README.md";
     auto rows = readme_fields(testing::read_file(own), kind.name);

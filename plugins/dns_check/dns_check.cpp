@@ -376,15 +376,15 @@ struct DnsCheckSource::Engine {
              now, &reply);
       return;
     }
+    auto same = [](const std::string& a, const std::string& b) {
+      return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) ==
+                      std::tolower(static_cast<unsigned char>(y));
+             });
+    };
     for (const auto& want : t.expect) {
-      const bool found = std::any_of(reply.answers.begin(), reply.answers.end(), [&](const auto& a) {
-        return a.text == want || (a.text.size() == want.size() &&
-                                  std::equal(a.text.begin(), a.text.end(), want.begin(),
-                                             [](char x, char y) {
-                                               return std::tolower(static_cast<unsigned char>(x)) ==
-                                                      std::tolower(static_cast<unsigned char>(y));
-                                             }));
-      });
+      const bool found = std::any_of(reply.answers.begin(), reply.answers.end(),
+                                     [&](const Answer& a) { return same(a.text, want); });
       if (!found) {
         finish(c, "answer_mismatch", "expected answer '" + want + "' is missing", now, &reply);
         return;

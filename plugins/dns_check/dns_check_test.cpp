@@ -85,7 +85,8 @@ class Dnsmasq {
     }
     std::vector<std::string> args = {
         WEBMON_DNSMASQ, "--keep-in-foreground", "--no-resolv", "--no-hosts",
-        "--conf-file=/dev/null", "--pid-file=", "--user=" + std::string(::getpwuid(::getuid())->pw_name),
+        "--conf-file=/dev/null", "--pid-file=",
+        "--user=" + std::string(::getpwuid(::getuid())->pw_name),
         "--group=" + std::string(::getgrgid(::getgid())->gr_name),
         "--port=" + std::to_string(port_), "--listen-address=127.0.0.1", "--bind-interfaces",
         "--auth-zone=z.test", "--auth-server=ns.z.test,lo",

@@ -171,7 +171,8 @@ class FakeContext final : public Context, public Emitter {
 };
 
 /// A steady clock that moves only when told to, for sdk::Scheduler tests:
-///   ManualClock clock;  sched.start(clock.now());  clock.advance(5s);  sched.start_next(clock.now());
+///   ManualClock clock;  sched.start(clock.now());
+///   clock.advance(5s);  auto slot = sched.start_next(clock.now());
 class ManualClock {
  public:
   using TimePoint = std::chrono::steady_clock::time_point;
