@@ -15,7 +15,11 @@ e2e_setup() {
   for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
   [ -s "$work/port" ] || fail "the demo target server did not start"
   base="http://127.0.0.1:$(cat "$work/port")"
-  # Each test's agents keep their disk buffers in its own state directory.
+  # Only the test's HTTP targets: conf/producer.yaml's tcp_check and dns_check sources get an
+  # empty target list (their default files name internet hosts). Each test's agents keep their
+  # disk buffers in its own state directory and serve /metrics on a free port.
+  : >"$work/no_targets.yaml"
+  export WEBMON_TCP_TARGETS_FILE=$work/no_targets.yaml WEBMON_DNS_TARGETS_FILE=$work/no_targets.yaml
   export KAFKA_TOPIC KAFKA_GROUP DATABASE_DB PGPASSWORD WEBMON_TARGETS_FILE=$work/targets.yaml \
     WEBMON_STATE_DIR=$work/state WEBMON_METRICS_LISTEN=127.0.0.1:0
   KAFKA_TOPIC=$(scripts/stack topic "$3" 3)

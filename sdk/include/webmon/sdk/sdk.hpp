@@ -7,5 +7,6 @@
 #include "webmon/sdk/options.hpp"
 #include "webmon/sdk/plugin.hpp"
 #include "webmon/sdk/record.hpp"
+#include "webmon/sdk/scheduler.hpp"
 #include "webmon/sdk/util.hpp"
 #include "webmon/sdk/version.hpp"

@@ -14,6 +14,7 @@
 // fake clock (ManualClock) drives sdk::Scheduler without sleeping.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -137,6 +138,11 @@ class FakeContext final : public Context, public Emitter {
     std::unique_lock lock(mu_);
     return cv_.wait_for(lock, timeout, [&] { return pred(records_); });
   }
+  /// Waits until more than `n` batches were taken or `timeout` passes.
+  bool wait_tokens_beyond(std::size_t n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return tokens_.size() > n; });
+  }
   std::vector<std::string> logs() {
     std::lock_guard lock(mu_);
     return logs_;
@@ -162,6 +168,22 @@ class FakeContext final : public Context, public Emitter {
   std::vector<KindSpec> kinds_;
   std::vector<Record> records_;
   std::vector<std::uint64_t> tokens_;
+};
+
+/// A steady clock that moves only when told to, for sdk::Scheduler tests:
+///   ManualClock clock;  sched.start(clock.now());
+///   clock.advance(5s);  auto slot = sched.start_next(clock.now());
+class ManualClock {
+ public:
+  using TimePoint = std::chrono::steady_clock::time_point;
+  explicit ManualClock(TimePoint start = TimePoint{} + std::chrono::hours(1)) : now_(start) {}
+  [[nodiscard]] TimePoint now() const noexcept { return now_; }
+  void advance(std::chrono::microseconds d) noexcept { now_ += d; }
+  /// Moves to `t` (never backwards).
+  void set(TimePoint t) noexcept { now_ = std::max(now_, t); }
+
+ private:
+  TimePoint now_;
 };
 
 /// Collects how Acks were resolved.
@@ -209,8 +231,9 @@ class AckLog {
 };
 
 /// Runs `source.run()` on a thread until `done()` holds (checked whenever a batch is emitted
-/// and every 10 ms) or `timeout` passes, then requests a stop and joins. Returns run()'s
-/// status. The source must have been started with `ctx`.
+/// and every 10 ms; it may call ctx.records() and ctx.count()) or `timeout` passes, then
+/// requests a stop and joins. Returns run()'s status. The source must have been started with
+/// `ctx`.
 inline Status run_source(Source& source, FakeContext& ctx, const std::function<bool()>& done,
                          std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
   Status result;
@@ -220,9 +243,11 @@ inline Status run_source(Source& source, FakeContext& ctx, const std::function<b
     finished = true;
   });
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // done() is called without the context's lock held, so it may use ctx.records() or
+  // ctx.count(); a new batch wakes the wait early.
   while (!finished.load() && !done() && std::chrono::steady_clock::now() < deadline) {
-    (void)ctx.wait_records([&](const std::vector<Record>&) { return done(); },
-                           std::chrono::milliseconds(10));
+    const std::size_t seen = ctx.tokens().size();
+    (void)ctx.wait_tokens_beyond(seen, std::chrono::milliseconds(10));
   }
   ctx.request_stop();
   (void)source.request_stop();
