@@ -448,5 +448,36 @@ TEST(PostgresSinkSample, ReadmeDocumentsEveryOption) {
   }
 }
 
+TEST(PostgresSinkSample, ReadmeTableLayoutOfHttpCheckFollowsTheDeclaration) {
+  const std::string readme = read(std::string(WEBMON_SOURCE_DIR) + "/plugins/postgres_sink/README.md");
+  const auto start = readme.find("### `webmon.http_check`");
+  ASSERT_NE(start, std::string::npos);
+  const auto end = readme.find("\n### ", start + 1);
+  std::istringstream section(readme.substr(start, end - start));
+  // "| `name` | type | meaning |" rows of the section's table, in order.
+  std::vector<std::pair<std::string, std::string>> documented;
+  std::string line;
+  while (std::getline(section, line)) {
+    if (!line.starts_with("| `")) {
+      continue;
+    }
+    const auto name_end = line.find('`', 3);
+    const auto type_start = line.find("| ", name_end) + 2;
+    const auto type_end = line.find(" |", type_start);
+    documented.emplace_back(line.substr(3, name_end - 3),
+                            line.substr(type_start, type_end - type_start));
+  }
+  std::vector<std::pair<std::string, std::string>> expected{{"time", "timestamptz, not null"},
+                                                            {"id", "uuid, not null"}};
+  for (const Column& c : http_layout().columns) {
+    expected.emplace_back(c.name, c.sql_type + (c.nullable ? "" : ", not null"));
+  }
+  expected.emplace_back("labels", "jsonb, not null");
+  expected.emplace_back("extra", "jsonb");
+  EXPECT_EQ(documented, expected)
+      << "the README's webmon.http_check table differs from the declaration in "
+         "common/include/webmon/common/http_check_kind.hpp";
+}
+
 }  // namespace
 }  // namespace webmon::plugins::postgres_sink
