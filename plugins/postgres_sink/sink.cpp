@@ -264,9 +264,7 @@ sdk::Status PostgresSink::on_write(const sdk::Batch& batch, sdk::Ack ack) {
   for (int attempt = 0;; ++attempt) {
     try {
       ensure_connected();
-      if (Clock::now() >= next_maintenance_) {
-        maintenance();
-      }
+      maintenance_if_due();
       write_batch(batch.records);
       note_success();
       ack.resolve(sdk::AckStatus::delivered);
@@ -355,16 +353,21 @@ void PostgresSink::ensure_connected() {
     c_reconnects_->add();
   }
   connected_once_ = true;
-  if (Clock::now() >= next_maintenance_) {
-    try {
-      maintenance();
-    } catch (const PgError& e) {
-      if (!conn_->ok()) {
-        throw;
-      }
-      next_maintenance_ = Clock::now() + 30s;
-      ctx().warn(std::string("partition maintenance failed, retrying in 30 s: ") + e.what());
+  maintenance_if_due();
+}
+
+void PostgresSink::maintenance_if_due() {
+  if (Clock::now() < next_maintenance_) {
+    return;
+  }
+  try {
+    maintenance();
+  } catch (const PgError& e) {
+    if (!conn_->ok()) {
+      throw;
     }
+    next_maintenance_ = Clock::now() + 30s;
+    ctx().warn(std::string("partition maintenance failed, retrying in 30 s: ") + e.what());
   }
 }
 

@@ -82,6 +82,9 @@ class PostgresSink final : public sdk::Sink {
   void store_reject_alone(const Reject& reject);
   void ensure_connected();
   void maintenance();
+  /// Runs maintenance when due (at connect, or at the start of a write); a failure that left the
+  /// connection usable is logged and retried in 30 s.
+  void maintenance_if_due();
   void reset_connection();
   [[nodiscard]] TimeWindow time_window() const;
   void note_failure(const std::string& message);

@@ -416,7 +416,7 @@ TEST(PostgresSinkMigrations, AreOrderedAndNameTheSchema) {
   for (std::size_t i = 0; i < m.size(); ++i) {
     EXPECT_EQ(m[i].version, static_cast<int>(i) + 1);
   }
-  EXPECT_NE(m[0].sql.find("CREATE TABLE \"mon\".http_check"), std::string::npos);
+  EXPECT_NE(m[0].sql.find("CREATE TABLE \"mon\".\"http_check\""), std::string::npos);
   EXPECT_NE(m[0].sql.find("PRIMARY KEY (\"time\", id)"), std::string::npos);
   EXPECT_EQ(m[0].sql.find("webmon."), std::string::npos);
 }
