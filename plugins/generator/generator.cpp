@@ -138,7 +138,8 @@ class Generator final : public sdk::Source {
       b.records.reserve(static_cast<std::size_t>(n));
       const sdk::Timestamp now = sdk::now();
       for (std::int64_t i = 0; i < n; ++i) {
-        b.records.push_back(tcp_ ? make_tcp_record(emitted + i, now) : make_record(emitted + i, now));
+        b.records.push_back(tcp_ ? make_tcp_record(emitted + i, now)
+                                 : make_record(emitted + i, now));
       }
       // A load generator honours backpressure: on `full` it waits for room before the next
       // batch; a refused batch is emitted again once there is room.

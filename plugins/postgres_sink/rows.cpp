@@ -423,7 +423,8 @@ std::optional<std::string> validate(const sdk::Record& r, const Layout& layout,
             if (layout.http_check) {
               break;  // the range rules below name the allowed range
             }
-            return "field '" + c.name + "': " + std::to_string(n) + " does not fit an integer column";
+            return "field '" + c.name + "': " + std::to_string(n) +
+                   " does not fit an integer column";
           }
         }
         break;

@@ -72,7 +72,8 @@ std::map<std::string, CatalogColumn> table_columns(Connection& conn, const std::
   std::map<std::string, CatalogColumn> cols;
   for (int i = 0; i < PQntuples(r.get()); ++i) {
     cols[PQgetvalue(r.get(), i, 0)] =
-        CatalogColumn{PQgetvalue(r.get(), i, 1), std::string_view(PQgetvalue(r.get(), i, 2)) == "t"};
+        CatalogColumn{PQgetvalue(r.get(), i, 1),
+                      std::string_view(PQgetvalue(r.get(), i, 2)) == "t"};
   }
   return cols;
 }
@@ -124,7 +125,8 @@ Plan plan_for(const std::string& schema, const Layout& layout,
 std::string create_table_sql(const std::string& schema, const Layout& layout) {
   const std::string s = quote_ident(schema);
   const std::string t = s + "." + quote_ident(layout.kind);
-  std::string sql = "CREATE TABLE " + t + " (\n  \"time\" timestamptz NOT NULL,\n  id uuid NOT NULL,\n";
+  std::string sql =
+      "CREATE TABLE " + t + " (\n  \"time\" timestamptz NOT NULL,\n  id uuid NOT NULL,\n";
   for (const Column& c : layout.columns) {
     sql += "  " + quote_ident(c.name) + " " + c.sql_type + (c.nullable ? "" : " NOT NULL") + ",\n";
   }
@@ -151,7 +153,8 @@ std::string views_sql(const std::string& schema, const Layout& layout) {
   const std::string t = s + "." + quote_ident(layout.kind);
   const std::string d = quote_ident(layout.duration_field);
   const std::string target =
-      layout.key_field.empty() ? std::string("NULL::text") : quote_ident(layout.key_field) + "::text";
+      layout.key_field.empty() ? std::string("NULL::text")
+                               : quote_ident(layout.key_field) + "::text";
   const std::string stats =
       "  count(*) AS checks,\n"
       "  count(*) FILTER (WHERE NOT success) AS failures,\n"
@@ -174,7 +177,8 @@ std::string views_sql(const std::string& schema, const Layout& layout) {
          "                 p99_ms double precision, avg_ms double precision,\n"
          "                 max_ms double precision)\n"
          "  LANGUAGE sql STABLE AS $fn$\n"
-         "SELECT " + target + ", date_bin(p_bucket, \"time\", TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,\n" +
+         "SELECT " + target +
+         ", date_bin(p_bucket, \"time\", TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,\n" +
          stats + "FROM " + t + " WHERE \"time\" >= p_from AND \"time\" < p_to\n"
          "GROUP BY 1, 2 ORDER BY 1, 2\n$fn$;\n";
 }

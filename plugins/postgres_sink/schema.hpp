@@ -60,7 +60,9 @@ std::vector<std::string> kind_tables(Connection& conn, const std::string& schema
 class Partitions {
  public:
   Partitions(std::string schema, std::string table, std::chrono::milliseconds interval)
-      : schema_(std::move(schema)), table_(std::move(table)), interval_us_(interval.count() * 1000) {}
+      : schema_(std::move(schema)),
+        table_(std::move(table)),
+        interval_us_(interval.count() * 1000) {}
 
   /// Reloads the known partitions from the catalog.
   void load(Connection& conn);

@@ -245,7 +245,8 @@ sdk::Status PostgresSink::on_start() {
                                   hint);
       }
       limiter_.log(ctx(), sdk::LogLevel::warn, "start",
-                   "PostgreSQL at " + options_.target + " not available yet, retrying: " + e.what());
+                   "PostgreSQL at " + options_.target +
+                       " not available yet, retrying: " + e.what());
       if (ctx().wait_for_stop(delay)) {
         return sdk::Status::error("stopped while waiting for PostgreSQL at " + options_.target);
       }
@@ -501,7 +502,9 @@ void PostgresSink::sync(KindState& k, const sdk::KindSpec& spec) {
   const std::string stage = "pg_temp." + quote_ident("webmon_stage_" + k.layout.kind);
   const std::string& cols = k.layout.column_list;
   k.copy_sql = "COPY " + t + " (" + cols + ") FROM STDIN (FORMAT binary)";
-  k.stage_sql = "DROP TABLE IF EXISTS " + stage + "; CREATE TEMP TABLE " + stage + " (LIKE " + t +
+  // Made again after a layout change (new columns); quiet about a table that did not exist.
+  k.stage_sql = "SET client_min_messages = warning; DROP TABLE IF EXISTS " + stage +
+                "; RESET client_min_messages; CREATE TEMP TABLE " + stage + " (LIKE " + t +
                 " INCLUDING DEFAULTS) ON COMMIT DELETE ROWS";
   k.stage_copy_sql = "COPY " + stage + " (" + cols + ") FROM STDIN (FORMAT binary)";
   k.stage_insert_sql = "INSERT INTO " + t + " (" + cols + ") SELECT " + cols + " FROM " + stage +

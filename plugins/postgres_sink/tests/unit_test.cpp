@@ -449,7 +449,8 @@ TEST(PostgresSinkSample, ReadmeDocumentsEveryOption) {
 }
 
 TEST(PostgresSinkSample, ReadmeTableLayoutOfHttpCheckFollowsTheDeclaration) {
-  const std::string readme = read(std::string(WEBMON_SOURCE_DIR) + "/plugins/postgres_sink/README.md");
+  const std::string readme =
+      read(std::string(WEBMON_SOURCE_DIR) + "/plugins/postgres_sink/README.md");
   const auto start = readme.find("### `webmon.http_check`");
   ASSERT_NE(start, std::string::npos);
   const auto end = readme.find("\n### ", start + 1);
