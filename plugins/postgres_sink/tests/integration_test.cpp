@@ -699,6 +699,30 @@ TEST(PostgresSinkIntegration, MissingFieldsInvalidAndUnknownKindsGoToRejectedWit
   EXPECT_EQ(rej[2][1], "kind 'tcp_check': field 'port': required int is missing");
 }
 
+TEST(PostgresSinkIntegration, AKindRegisteredAtRunTimeIsStoredThroughTheAgent) {
+  // The generator registers synthetic_tcp_check with the agent when it starts (as kafka_source
+  // does with kinds it learns from messages); the sink finds it through the agent.
+  TestDb db("pgsink_runtime_kind");
+  const int n = 1200;
+  const auto run = webmon::testing::run_pipeline(pipeline(
+      db, "    count: " + std::to_string(n) + "\n    targets: 3\n    kind: synthetic_tcp_check\n",
+      "    batch:\n      max_records: 500\n"));
+  ASSERT_EQ(run.config_error, "");
+  ASSERT_EQ(run.exit_code, 0);
+  EXPECT_EQ(run.counter("pg", "rows_inserted"), static_cast<std::uint64_t>(n));
+  EXPECT_EQ(run.counter("pg", "rows_rejected"), 0U);
+  EXPECT_EQ(run.counter("pg", "tables_created"), 1U);
+  EXPECT_EQ(db.value("SELECT count(*) FROM webmon.synthetic_tcp_check"), std::to_string(n));
+  EXPECT_EQ(db.value("SELECT count(DISTINCT target) FROM webmon.synthetic_tcp_check"), "3");
+  EXPECT_EQ(db.value("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = "
+                     "'webmon.synthetic_tcp_check'::regclass AND attname = 'tls_cert_not_after'"),
+            "timestamp with time zone");
+  // total_ms is the views' duration; failure_every 20 → 5 % failures.
+  EXPECT_EQ(db.value("SELECT sum(checks) || '/' || sum(failures) FROM "
+                     "webmon.synthetic_tcp_check_hourly"),
+            std::to_string(n) + "/" + std::to_string(n / 20));
+}
+
 TEST(PostgresSinkIntegration, SamplePipelineRunsInTheAgent) {
   TestDb db("pgsink_sample");
   const StackEnv& e = stack_env();
