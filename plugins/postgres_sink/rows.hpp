@@ -41,7 +41,7 @@ struct Layout {
   std::string column_list;  ///< "\"time\", \"id\", \"target\", …, \"labels\", \"extra\""
   std::string key_field;    ///< declared key field ("" when none)
   std::string duration_field;  ///< field of the uptime/percentile views ("" when none)
-  bool has_success = false;    ///< declares a non-string boolean `success`
+  bool has_success = false;    ///< declares a boolean field `success`
   bool http_check = false;     ///< http_check's value rules apply (status code range, …)
   /// Why this declaration cannot be a table (bad field name, …); empty when it can.
   std::string invalid;

@@ -650,28 +650,47 @@ TEST(PostgresSinkIntegration, TwoSinksCreatingTheSameNewTableAtOnceBothSucceed) 
   std::vector<std::unique_ptr<DirectSink>> sinks;
   for (int i = 0; i < kSinks; ++i) {
     sinks.push_back(std::make_unique<DirectSink>(db.sink_config(), "pg" + std::to_string(i)));
-    sinks.back()->ctx.add_kind(kTcpKindV2);
+    sinks.back()->ctx.add_kind(kTcpKindV1);
     ASSERT_TRUE(sinks.back()->start().is_ok());
   }
   const std::int64_t now = sdk::now().micros;
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kSinks; ++i) {
-    threads.emplace_back([&, i] {
-      sinks[static_cast<std::size_t>(i)]->write(
-          tcp_checks(100, now - 1'000'000 * (i + 1), "s" + std::to_string(i)));
-    });
-  }
-  for (auto& t : threads) {
-    t.join();
-  }
-  std::uint64_t created = 0;
+  // Both write their first tcp_check batch at once: both create the table (one wins the lock,
+  // the other finds it made); then both meet version 2 at once and add its column.
+  auto write_all = [&](std::int64_t offset, bool v2) {
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kSinks; ++i) {
+      threads.emplace_back([&, i] {
+        auto records = tcp_checks(100, now - offset - 1'000'000 * i, "s" + std::to_string(i));
+        if (v2) {
+          for (auto& r : records) {
+            r.add("tls_version", std::string("TLSv1.2"));
+          }
+        }
+        sinks[static_cast<std::size_t>(i)]->write(std::move(records));
+      });
+    }
+    for (auto& t : threads) {
+      t.join();
+    }
+  };
+  write_all(10'000'000, false);
   for (auto& s : sinks) {
-    EXPECT_EQ(s->acks.count(sdk::AckStatus::delivered), 1) << s->ctx.all_logs();
+    s->ctx.add_kind(kTcpKindV2);
+  }
+  write_all(5'000'000, true);
+  std::uint64_t created = 0;
+  std::uint64_t added = 0;
+  for (auto& s : sinks) {
+    EXPECT_EQ(s->acks.count(sdk::AckStatus::delivered), 2) << s->ctx.all_logs();
     created += s->ctx.count("tables_created");
+    added += s->ctx.count("columns_added");
     ASSERT_TRUE(s->flush().is_ok());
   }
   EXPECT_EQ(created, 1U);
-  EXPECT_EQ(db.value("SELECT count(*) FROM webmon.tcp_check"), "200");
+  EXPECT_EQ(added, 1U);
+  EXPECT_EQ(db.value("SELECT count(*) FROM webmon.tcp_check"), "400");
+  EXPECT_EQ(db.value("SELECT count(*) FROM webmon.tcp_check WHERE tls_version = 'TLSv1.2'"),
+            "200");
   EXPECT_EQ(db.value("SELECT count(*) FROM webmon.rejected"), "0");
 }
 
