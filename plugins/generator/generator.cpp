@@ -1,4 +1,5 @@
-// generator source: emits synthetic http_check records, for tests, benchmarks and demos.
+// generator source: emits synthetic http_check records (or, with `kind: synthetic_tcp_check`,
+// records shaped like a TCP check's), for tests, benchmarks and demos.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -26,7 +27,33 @@ constexpr OptionSpec kOptions[] = {
     {"batch_size", OptionType::integer, "500", false, "records per emitted batch (at most)"},
     {"failure_every", OptionType::integer, "20", false,
      "every Nth record is a failed check (HTTP 500); 0 = never"},
+    {.name = "kind", .type = OptionType::string, .default_value = "http_check",
+     .required = false,
+     .description = "record kind: http_check, or synthetic_tcp_check (a tcp_check-shaped kind, "
+                    "registered at start, for benchmarks of kinds no sink has compiled in)",
+     .choices = "http_check|synthetic_tcp_check"},
 };
+
+// The tcp_check-shaped kind of `kind: synthetic_tcp_check` (13 fields and labels). Named so it
+// never collides with the declaration of a real tcp_check plugin.
+constexpr sdk::FieldSpec kTcpFields[] = {
+    {"target", sdk::FieldType::string, false, "", "target name"},
+    {"host", sdk::FieldType::string, false, "", "host name connected to"},
+    {"port", sdk::FieldType::int64, false, "", "TCP port"},
+    {"agent", sdk::FieldType::string, false, "", "agent name"},
+    {"success", sdk::FieldType::boolean, false, "", "connected (and the reply matched)"},
+    {"error", sdk::FieldType::string, true, "", "error class; null on success"},
+    {"error_message", sdk::FieldType::string, true, "", "detail of the error"},
+    {"remote_ip", sdk::FieldType::string, true, "", "address connected to"},
+    {"connect_ms", sdk::FieldType::float64, true, "ms", "TCP connect"},
+    {"tls_ms", sdk::FieldType::float64, true, "ms", "TLS handshake"},
+    {"total_ms", sdk::FieldType::float64, false, "ms", "whole check"},
+    {"tls_cert_not_after", sdk::FieldType::timestamp, true, "UTC", "certificate expiry"},
+    {"lateness_ms", sdk::FieldType::float64, false, "ms", "actual - scheduled start"},
+    {"labels", sdk::FieldType::string_map, false, "", "target labels"},
+};
+constexpr sdk::KindSpec kTcpKind = sdk::make_kind("synthetic_tcp_check", 1, kTcpFields, "target",
+                                                  "a synthetic TCP check (generator)");
 
 /// splitmix64: fast, good enough for synthetic values.
 class Rng {
@@ -56,7 +83,13 @@ class Generator final : public sdk::Source {
         targets_(config.get_int("targets", 10)),
         batch_size_(config.get_int("batch_size", 500)),
         failure_every_(config.get_int("failure_every", 20)),
+        tcp_(config.get_string("kind", "http_check") == "synthetic_tcp_check"),
         agent_(ctx.agent_name()) {
+    if (const std::string k = config.get_string("kind", "http_check");
+        k != "http_check" && !tcp_) {
+      config.find("kind")->fail("option 'kind' must be http_check or synthetic_tcp_check; got '" +
+                                k + "'");
+    }
     if (count_ < 0) {
       config.find("count")->fail("option 'count' must be 0 (endless) or more");
     }
@@ -76,6 +109,11 @@ class Generator final : public sdk::Source {
 
  protected:
   sdk::Status on_run() override {
+    if (tcp_) {  // sinks find its declaration through the host
+      if (const sdk::Status s = ctx().register_kind(kTcpKind); !s.is_ok()) {
+        return s;
+      }
+    }
     const auto start = std::chrono::steady_clock::now();
     std::int64_t emitted = 0;
     std::uint64_t token = 0;
@@ -100,7 +138,8 @@ class Generator final : public sdk::Source {
       b.records.reserve(static_cast<std::size_t>(n));
       const sdk::Timestamp now = sdk::now();
       for (std::int64_t i = 0; i < n; ++i) {
-        b.records.push_back(make_record(emitted + i, now));
+        b.records.push_back(tcp_ ? make_tcp_record(emitted + i, now)
+                                 : make_record(emitted + i, now));
       }
       // A load generator honours backpressure: on `full` it waits for room before the next
       // batch; a refused batch is emitted again once there is room.
@@ -238,6 +277,36 @@ class Generator final : public sdk::Source {
     return r;
   }
 
+  /// A synthetic_tcp_check record, built in place like make_record (13 fields).
+  sdk::Record make_tcp_record(std::int64_t seq, sdk::Timestamp now) {
+    const Target& t = target(static_cast<std::size_t>(seq % targets_));
+    const bool failed = failure_every_ > 0 && seq % failure_every_ == failure_every_ - 1;
+    const double connect = rng_.uniform_ms(0.3, 5.0);
+    const double tls = rng_.uniform_ms(2.0, 20.0);
+    sdk::Record r;
+    r.kind = kTcpKindName;
+    r.id = make_uuid(now);
+    r.time = now;
+    auto& f = r.fields;
+    f.reserve(13);
+    f.emplace_back(kTarget, t.name);
+    f.emplace_back(kHost, t.name + ".example");
+    f.emplace_back(kPort, std::int64_t{443});
+    f.emplace_back(kAgent, agent_);
+    f.emplace_back(kSuccess, !failed);
+    f.emplace_back(kError, failed ? sdk::Value(kConnectError) : sdk::Value());
+    f.emplace_back(kErrorMessage, failed ? sdk::Value(kRefused) : sdk::Value());
+    f.emplace_back(kRemoteIp, t.remote_ip);
+    f.emplace_back(kConnect, connect);
+    f.emplace_back(kTls, failed ? sdk::Value() : sdk::Value(tls));
+    f.emplace_back(kTotal, std::nearbyint((connect + (failed ? 0 : tls)) * 1000.0) / 1000.0);
+    f.emplace_back(kTlsNotAfter, sdk::Timestamp{now.micros + 90LL * 86'400'000'000LL});
+    f.emplace_back(kLateness, rng_.uniform_ms(0.0, 1.0));
+    return r;
+  }
+  const std::string kTcpKindName{"synthetic_tcp_check"}, kHost{"host"}, kPort{"port"},
+      kTotal{"total_ms"}, kConnectError{"connect"}, kRefused{"connection refused"};
+
   // Field names and constant values, made once and copied into each record.
   const std::string kKind{"http_check"};
   const std::string kTarget{"target"}, kUrl{"url"}, kMethod{"method"}, kAgent{"agent"},
@@ -255,6 +324,7 @@ class Generator final : public sdk::Source {
   std::int64_t targets_;
   std::int64_t batch_size_;
   std::int64_t failure_every_;
+  bool tcp_;
   std::string agent_;
   std::vector<Target> targets_cache_;
   Rng rng_{0x5EED};

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <chrono>
-#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -15,9 +14,6 @@ namespace webmon::plugins::postgres_sink {
 
 using sdk::OptionSpec;
 using sdk::OptionType;
-
-/// The record kinds it has tables for.
-inline constexpr const char* kAcceptedKinds[] = {"http_check"};
 
 inline constexpr OptionSpec kOptions[] = {
     {"conninfo", OptionType::string, nullptr, false,
@@ -39,22 +35,14 @@ inline constexpr OptionSpec kOptions[] = {
     {"start_timeout", OptionType::duration, "30s", false,
      "how long start-up waits for an unreachable or starting server before failing"},
     {"schema", OptionType::string, "webmon", false, "schema holding the tables and views"},
-    {"batch_size", OptionType::integer, "5000", false,
-     "rows per transaction (at most, unless one incoming batch is bigger)"},
-    {"flush_interval", OptionType::duration, "200ms", false,
-     "longest time a row waits before its transaction starts"},
-    {"buffer_rows", OptionType::integer, "50000", false,
-     "rows buffered before write() blocks (backpressure)"},
     {"partition_interval", OptionType::duration, "1d", false,
-     "time span of one http_check partition (whole hours)"},
+     "time span of one partition of each kind's table (whole hours)"},
     {"partitions_ahead", OptionType::integer, "3", false,
      "partitions created ahead of the current one"},
     {"retention", OptionType::duration, "0", false,
      "drop partitions (and rejected rows) older than this; 0 keeps everything"},
     {"max_future", OptionType::duration, "1h", false,
      "records whose time is further in the future are rejected"},
-    {"retry_backoff", OptionType::duration, "100ms", false, "first retry delay after a failure"},
-    {"retry_backoff_max", OptionType::duration, "10s", false, "longest retry delay"},
 };
 
 /// The parsed, checked options.
@@ -62,17 +50,12 @@ struct Options {
   ConnParams conn;
   std::string target;  ///< "host:port/db as user", for messages (no secrets)
   std::string schema;
-  std::size_t batch_size = 5000;
-  std::chrono::milliseconds flush_interval{200};
-  std::size_t buffer_rows = 50000;
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds start_timeout{30'000};
   std::chrono::milliseconds partition_interval{86'400'000};
   int partitions_ahead = 3;
   std::chrono::milliseconds retention{0};
   std::chrono::milliseconds max_future{3'600'000};
-  std::chrono::milliseconds retry_backoff{100};
-  std::chrono::milliseconds retry_backoff_max{10'000};
 };
 
 /// Reads and checks the options (no network). Throws sdk::ConfigError naming the position.

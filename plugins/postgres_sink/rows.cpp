@@ -1,9 +1,8 @@
-// Validation and COPY encoding of http_check rows (see rows.hpp).
+// Layouts, validation and COPY encoding of rows of any declared kind (see rows.hpp).
 #include "rows.hpp"
 
 #include <arpa/inet.h>
 
-#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -17,109 +16,24 @@
 namespace webmon::plugins::postgres_sink {
 namespace {
 
+using sdk::FieldType;
 using sdk::Value;
 using sdk::ValueType;
-
-enum Col : std::uint8_t {
-  kTarget,
-  kUrl,
-  kMethod,
-  kAgent,
-  kSuccess,
-  kStatusCode,
-  kError,
-  kErrorMessage,
-  kResponseTime,
-  kDns,
-  kConnect,
-  kTls,
-  kTtfb,
-  kTransfer,
-  kBodyBytes,
-  kHttpVersion,
-  kRemoteIp,
-  kRedirects,
-  kRegexMatched,
-  kTlsCertNotAfter,
-  kTlsCertIssuer,
-  kTlsVersion,
-  kLateness,
-  kColumnCount,
-};
-
-constexpr std::array<FieldColumn, kColumnCount> kColumns{{
-    {"target", "text NOT NULL", false},
-    {"url", "text NOT NULL", false},
-    {"method", "text NOT NULL", false},
-    {"agent", "text NOT NULL", false},
-    {"success", "boolean NOT NULL", false},
-    {"status_code", "integer", true},
-    {"error", "text", true},
-    {"error_message", "text", true},
-    {"response_time_ms", "double precision NOT NULL", false},
-    {"dns_ms", "double precision", true},
-    {"connect_ms", "double precision", true},
-    {"tls_ms", "double precision", true},
-    {"ttfb_ms", "double precision", true},
-    {"transfer_ms", "double precision", true},
-    {"body_bytes", "bigint NOT NULL", false},
-    {"http_version", "text", true},
-    {"remote_ip", "inet", true},
-    {"redirects", "integer NOT NULL", false},
-    {"regex_matched", "boolean", true},
-    {"tls_cert_not_after", "timestamptz", true},
-    {"tls_cert_issuer", "text", true},
-    {"tls_version", "text", true},
-    {"lateness_ms", "double precision NOT NULL", false},
-}};
-
-constexpr std::array<ValueType, kColumnCount> kTypes{
-    ValueType::string,   ValueType::string,   ValueType::string,    ValueType::string,
-    ValueType::boolean,  ValueType::integer,  ValueType::string,    ValueType::string,
-    ValueType::floating, ValueType::floating, ValueType::floating,  ValueType::floating,
-    ValueType::floating, ValueType::floating, ValueType::integer,   ValueType::string,
-    ValueType::string,   ValueType::integer,  ValueType::boolean,   ValueType::timestamp,
-    ValueType::string,   ValueType::string,   ValueType::floating,
-};
 
 // RFC 3339 years 1..9999, the range the wire format and PostgreSQL both handle.
 constexpr std::int64_t kMinTimestamp = -62135596800LL * 1'000'000;
 constexpr std::int64_t kMaxTimestamp = 253402300799LL * 1'000'000;
 
-int column_of(std::string_view name) noexcept {
-  // Fast path for the canonical order is in Row below; this is the general lookup.
-  for (std::size_t i = 0; i < kColumns.size(); ++i) {
-    if (kColumns[i].name == name) {
-      return static_cast<int>(i);
-    }
-  }
-  return -1;
-}
-
-/// The record's fields by column, plus the ones the table has no column for.
-struct Row {
-  std::array<const Value*, kColumnCount> v{};
-  std::array<const sdk::Field*, 8> extra{};
-  std::size_t extra_count = 0;
-  bool too_many_extra = false;
-
-  explicit Row(const sdk::Record& r) {
-    for (std::size_t i = 0; i < r.fields.size(); ++i) {
-      const sdk::Field& f = r.fields[i];
-      int c = i < kColumns.size() && kColumns[i].name == f.name ? static_cast<int>(i)
-                                                                 : column_of(f.name);
-      if (c >= 0) {
-        v[static_cast<std::size_t>(c)] = &f.value;
-      } else if (extra_count < extra.size()) {
-        extra[extra_count++] = &f;
-      } else {
-        too_many_extra = true;
-      }
-    }
-  }
-  [[nodiscard]] bool is_null(Col c) const noexcept {
-    return v[c] == nullptr || std::holds_alternative<std::monostate>(*v[c]);
-  }
+/// Column types of http_check's original table that are narrower or more specific than the
+/// declared types' defaults; kept so existing databases keep working.
+struct StorageOverride {
+  std::string_view kind, field, sql_type, catalog_type;
+  Encoding encoding;
+};
+constexpr StorageOverride kOverrides[] = {
+    {"http_check", "status_code", "integer", "integer", Encoding::int4},
+    {"http_check", "redirects", "integer", "integer", Encoding::int4},
+    {"http_check", "remote_ip", "inet", "inet", Encoding::inet},
 };
 
 std::string describe(double d) {
@@ -172,21 +86,219 @@ void append_json_value(const Value& v, std::string& out) {
   }
 }
 
+
+/// The record's values by column, plus the fields the layout has no column for.
+struct Row {
+  std::vector<const Value*> v;
+  std::vector<const sdk::Field*> extra;
+
+  void fill(const sdk::Record& r, const Layout& layout) {
+    const auto& cols = layout.columns;
+    v.assign(cols.size(), nullptr);
+    extra.clear();
+    for (std::size_t i = 0; i < r.fields.size(); ++i) {
+      const sdk::Field& f = r.fields[i];
+      // Fast path: fields usually arrive in declaration order.
+      if (i < cols.size() && cols[i].name == f.name) {
+        v[i] = &f.value;
+        continue;
+      }
+      bool found = false;
+      for (std::size_t c = 0; c < cols.size(); ++c) {
+        if (cols[c].name == f.name) {
+          v[c] = &f.value;
+          found = true;
+          break;
+        }
+      }
+      if (!found) {
+        extra.push_back(&f);
+      }
+    }
+  }
+  [[nodiscard]] bool is_null(std::size_t c) const noexcept {
+    return v[c] == nullptr || std::holds_alternative<std::monostate>(*v[c]);
+  }
+};
+
+Row& scratch_row() {
+  thread_local Row row;
+  return row;
+}
+
+int column_index(const Layout& layout, std::string_view name) noexcept {
+  for (std::size_t i = 0; i < layout.columns.size(); ++i) {
+    if (layout.columns[i].name == name) {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+bool is_identifier(std::string_view s, std::size_t max) noexcept {
+  if (s.empty() || s.size() > max) {
+    return false;
+  }
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    const bool ok = (c >= 'a' && c <= 'z') || c == '_' || (i > 0 && c >= '0' && c <= '9');
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// http_check's value rules (beyond types): what its table always held.
+std::optional<std::string> validate_http_check(const Row& row, const Layout& layout) {
+  for (std::size_t i = 0; i < layout.columns.size(); ++i) {
+    const Column& c = layout.columns[i];
+    if (c.type == FieldType::float64 && c.name != "lateness_ms" && !row.is_null(i)) {
+      const double d = std::get<double>(*row.v[i]);
+      if (d < 0) {
+        return "field '" + c.name + "': negative duration " + describe(d);
+      }
+    }
+  }
+  auto at = [&](std::string_view name) -> const Value* {
+    const int i = column_index(layout, name);
+    return i < 0 || row.is_null(static_cast<std::size_t>(i)) ? nullptr
+                                                              : row.v[static_cast<std::size_t>(i)];
+  };
+  if (const Value* v = at("status_code")) {
+    const std::int64_t sc = std::get<std::int64_t>(*v);
+    if (sc < 100 || sc > 599) {
+      return "field 'status_code': " + std::to_string(sc) + " is not an HTTP status (100-599)";
+    }
+  }
+  if (const Value* v = at("body_bytes"); v != nullptr && std::get<std::int64_t>(*v) < 0) {
+    return "field 'body_bytes': negative size " + std::to_string(std::get<std::int64_t>(*v));
+  }
+  if (const Value* v = at("redirects")) {
+    const std::int64_t n = std::get<std::int64_t>(*v);
+    if (n < 0 || n > 1000) {
+      return "field 'redirects': " + std::to_string(n) + " is out of range (0-1000)";
+    }
+  }
+  if (const Value* v = at("error")) {
+    const auto& e = std::get<std::string>(*v);
+    bool known = false;
+    for (std::string_view cls : common::http_check_error_classes()) {
+      known = known || cls == e;
+    }
+    if (!known) {
+      return "field 'error': '" + e + "' is not an error class (dns, connect, timeout, tls, " +
+             "http_status, body_mismatch, too_many_redirects, other)";
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
-std::span<const FieldColumn> http_check_field_columns() noexcept { return kColumns; }
+std::string_view sql_type_of(FieldType type) noexcept {
+  switch (type) {
+    case FieldType::boolean:
+      return "boolean";
+    case FieldType::int64:
+      return "bigint";
+    case FieldType::float64:
+      return "double precision";
+    case FieldType::string:
+      return "text";
+    case FieldType::timestamp:
+      return "timestamptz";
+    case FieldType::string_map:
+      return "jsonb";
+  }
+  return "text";
+}
 
-const std::string& http_check_column_list() {
-  static const std::string list = [] {
-    std::string s = "\"time\", id";
-    for (const auto& c : kColumns) {
-      s += ", ";
-      s += c.name;
+bool is_valid_kind_name(std::string_view kind) noexcept {
+  return is_identifier(kind, 48) && kind != "rejected" && kind != "schema_version";
+}
+
+std::string duration_field_of(const sdk::KindSpec& kind) {
+  std::string first;
+  bool has_response = false;
+  bool has_total = false;
+  for (std::size_t i = 0; i < kind.field_count; ++i) {
+    const auto& f = *reinterpret_cast<const sdk::FieldSpec*>(
+        reinterpret_cast<const char*>(kind.fields) + i * kind.field_size);
+    if (f.type != FieldType::float64) {
+      continue;
     }
-    s += ", labels, extra";
-    return s;
-  }();
-  return list;
+    const std::string_view name = f.name;
+    has_response = has_response || name == "response_time_ms";
+    has_total = has_total || name == "total_ms";
+    if (first.empty() && name.size() > 3 && name.ends_with("_ms")) {
+      first = name;
+    }
+  }
+  return has_response ? "response_time_ms" : has_total ? "total_ms" : first;
+}
+
+Layout layout_for(const sdk::KindSpec& kind) {
+  Layout l;
+  l.kind = kind.name != nullptr ? kind.name : "";
+  l.version = kind.version;
+  l.http_check = l.kind == "http_check";
+  l.key_field = kind.key_field != nullptr ? kind.key_field : "";
+  l.column_list = "\"time\", \"id\"";
+  for (std::size_t i = 0; i < kind.field_count; ++i) {
+    // The host reads declarations with the stride the plugin reports; so does the sink.
+    const auto& f = *reinterpret_cast<const sdk::FieldSpec*>(
+        reinterpret_cast<const char*>(kind.fields) + i * kind.field_size);
+    const std::string name = f.name != nullptr ? f.name : "";
+    if (f.type == FieldType::string_map) {
+      if (name != "labels" && l.invalid.empty()) {
+        l.invalid = "field '" + name + "' is a string map; only 'labels' may be one";
+      }
+      continue;  // the record's labels: the labels column
+    }
+    if (!is_identifier(name, 63) || name == "time" || name == "id" || name == "labels" ||
+        name == "extra") {
+      if (l.invalid.empty()) {
+        l.invalid = "field '" + name + "' cannot be a column (a lower-case identifier of at most " +
+                    "63 characters other than time, id, labels and extra)";
+      }
+      continue;
+    }
+    Column c{name, f.type, f.nullable, std::string(sql_type_of(f.type)),
+             std::string(sql_type_of(f.type)), Encoding::text};
+    switch (f.type) {
+      case FieldType::boolean:
+        c.encoding = Encoding::boolean;
+        break;
+      case FieldType::int64:
+        c.encoding = Encoding::int8;
+        break;
+      case FieldType::float64:
+        c.encoding = Encoding::float8;
+        break;
+      case FieldType::timestamp:
+        c.encoding = Encoding::timestamptz;
+        c.catalog_type = "timestamp with time zone";
+        break;
+      default:
+        break;
+    }
+    for (const auto& o : kOverrides) {
+      if (o.kind == l.kind && o.field == name && f.type != FieldType::boolean) {
+        c.sql_type = o.sql_type;
+        c.catalog_type = o.catalog_type;
+        c.encoding = o.encoding;
+      }
+    }
+    if (name == "success" && f.type == FieldType::boolean) {
+      l.has_success = true;
+    }
+    l.column_list += ", \"" + name + "\"";
+    l.columns.push_back(std::move(c));
+  }
+  l.column_list += ", \"labels\", \"extra\"";
+  l.duration_field = duration_field_of(kind);
+  return l;
 }
 
 bool is_storable_text(std::string_view s) noexcept {
@@ -250,10 +362,8 @@ std::string storable_text(std::string_view s) {
 
 bool is_uuid(std::string_view s) noexcept { return common::is_uuid(s); }
 
-std::optional<std::string> validate(const sdk::Record& r, const TimeWindow& window) {
-  if (r.kind != "http_check") {
-    return "unknown record kind '" + r.kind + "' (this sink stores http_check)";
-  }
+std::optional<std::string> validate(const sdk::Record& r, const Layout& layout,
+                                    const TimeWindow& window) {
   if (!is_uuid(r.id)) {
     return "id '" + r.id + "' is not a UUID";
   }
@@ -272,47 +382,61 @@ std::optional<std::string> validate(const sdk::Record& r, const TimeWindow& wind
     reason += ")";
     return reason;
   }
-  const Row row(r);
-  if (row.too_many_extra) {
-    return "too many fields unknown to http_check (at most 8 are kept in 'extra')";
-  }
-  for (std::size_t i = 0; i < kColumnCount; ++i) {
-    const FieldColumn& c = kColumns[i];
+  Row& row = scratch_row();
+  row.fill(r, layout);
+  for (std::size_t i = 0; i < layout.columns.size(); ++i) {
+    const Column& c = layout.columns[i];
     const Value* v = row.v[i];
+    const ValueType want = sdk::value_type_of(c.type);
     const ValueType t = v != nullptr ? sdk::type_of(*v) : ValueType::null;
     if (t == ValueType::null) {
       if (!c.nullable) {
-        return "field '" + std::string(c.name) + "': required " +
-               std::string(common::type_name(kTypes[i])) + (v == nullptr ? " is missing" : " is null");
+        return "field '" + c.name + "': required " + std::string(common::type_name(want)) +
+               (v == nullptr ? " is missing" : " is null");
       }
       continue;
     }
-    if (t != kTypes[i]) {
-      return "field '" + std::string(c.name) + "': expected " +
-             std::string(common::type_name(kTypes[i])) + (c.nullable ? " or null" : "") +
-             ", got " + std::string(common::type_name(t));
+    if (t != want) {
+      return "field '" + c.name + "': expected " + std::string(common::type_name(want)) +
+             (c.nullable ? " or null" : "") + ", got " + std::string(common::type_name(t));
     }
-    const std::string name(c.name);
     switch (t) {
-      case ValueType::string:
-        if (!is_storable_text(std::get<std::string>(*v))) {
-          return "field '" + name + "': not valid UTF-8 or contains a NUL byte";
+      case ValueType::string: {
+        const auto& s = std::get<std::string>(*v);
+        if (!is_storable_text(s)) {
+          return "field '" + c.name + "': not valid UTF-8 or contains a NUL byte";
         }
-        break;
-      case ValueType::floating: {
-        const double d = std::get<double>(*v);
-        if (!std::isfinite(d)) {
-          return "field '" + name + "': not a finite number";
-        }
-        if (i != kLateness && d < 0) {
-          return "field '" + name + "': negative duration " + describe(d);
+        if (c.encoding == Encoding::inet) {
+          unsigned char buf[16];
+          if (inet_pton(AF_INET, s.c_str(), buf) != 1 &&
+              inet_pton(AF_INET6, s.c_str(), buf) != 1) {
+            return "field '" + c.name + "': '" + s + "' is not an IP address";
+          }
         }
         break;
       }
+      case ValueType::integer:
+        if (c.encoding == Encoding::int4) {
+          const std::int64_t n = std::get<std::int64_t>(*v);
+          if (n < std::numeric_limits<std::int32_t>::min() ||
+              n > std::numeric_limits<std::int32_t>::max()) {
+            if (layout.http_check) {
+              break;  // the range rules below name the allowed range
+            }
+            return "field '" + c.name + "': " + std::to_string(n) +
+                   " does not fit an integer column";
+          }
+        }
+        break;
+      case ValueType::floating:
+        if (!std::isfinite(std::get<double>(*v))) {
+          return "field '" + c.name + "': not a finite number";
+        }
+        break;
       case ValueType::timestamp: {
         const std::int64_t m = std::get<sdk::Timestamp>(*v).micros;
         if (m < kMinTimestamp || m > kMaxTimestamp) {
-          return "field '" + name + "': timestamp out of range (years 1 to 9999)";
+          return "field '" + c.name + "': timestamp out of range (years 1 to 9999)";
         }
         break;
       }
@@ -320,36 +444,9 @@ std::optional<std::string> validate(const sdk::Record& r, const TimeWindow& wind
         break;
     }
   }
-  if (!row.is_null(kStatusCode)) {
-    const std::int64_t sc = std::get<std::int64_t>(*row.v[kStatusCode]);
-    if (sc < 100 || sc > 599) {
-      return "field 'status_code': " + std::to_string(sc) + " is not an HTTP status (100-599)";
-    }
-  }
-  const std::int64_t body = std::get<std::int64_t>(*row.v[kBodyBytes]);
-  if (body < 0) {
-    return "field 'body_bytes': negative size " + std::to_string(body);
-  }
-  const std::int64_t redirects = std::get<std::int64_t>(*row.v[kRedirects]);
-  if (redirects < 0 || redirects > 1000) {
-    return "field 'redirects': " + std::to_string(redirects) + " is out of range (0-1000)";
-  }
-  if (!row.is_null(kError)) {
-    const auto& e = std::get<std::string>(*row.v[kError]);
-    bool known = false;
-    for (std::string_view cls : common::http_check_error_classes()) {
-      known = known || cls == e;
-    }
-    if (!known) {
-      return "field 'error': '" + e + "' is not an error class (dns, connect, timeout, tls, " +
-             "http_status, body_mismatch, too_many_redirects, other)";
-    }
-  }
-  if (!row.is_null(kRemoteIp)) {
-    const auto& ip = std::get<std::string>(*row.v[kRemoteIp]);
-    unsigned char buf[16];
-    if (inet_pton(AF_INET, ip.c_str(), buf) != 1 && inet_pton(AF_INET6, ip.c_str(), buf) != 1) {
-      return "field 'remote_ip': '" + ip + "' is not an IP address";
+  if (layout.http_check) {
+    if (auto reason = validate_http_check(row, layout)) {
+      return reason;
     }
   }
   for (const auto& [k, val] : r.labels) {
@@ -357,17 +454,16 @@ std::optional<std::string> validate(const sdk::Record& r, const TimeWindow& wind
       return "label '" + k + "': not valid UTF-8 or contains a NUL byte";
     }
   }
-  for (std::size_t i = 0; i < row.extra_count; ++i) {
-    const sdk::Field& f = *row.extra[i];
-    if (!is_storable_text(f.name) ||
-        (std::holds_alternative<std::string>(f.value) &&
-         !is_storable_text(std::get<std::string>(f.value)))) {
-      return "field '" + f.name + "': not valid UTF-8 or contains a NUL byte";
+  for (const sdk::Field* f : row.extra) {
+    if (!is_storable_text(f->name) ||
+        (std::holds_alternative<std::string>(f->value) &&
+         !is_storable_text(std::get<std::string>(f->value)))) {
+      return "field '" + f->name + "': not valid UTF-8 or contains a NUL byte";
     }
-    if (std::holds_alternative<sdk::Timestamp>(f.value)) {
-      const std::int64_t m = std::get<sdk::Timestamp>(f.value).micros;
+    if (std::holds_alternative<sdk::Timestamp>(f->value)) {
+      const std::int64_t m = std::get<sdk::Timestamp>(f->value).micros;
       if (m < kMinTimestamp || m > kMaxTimestamp) {
-        return "field '" + f.name + "': timestamp out of range (years 1 to 9999)";
+        return "field '" + f->name + "': timestamp out of range (years 1 to 9999)";
       }
     }
   }
@@ -456,12 +552,13 @@ void append_copy_header(std::string& out) {
 
 void append_copy_trailer(std::string& out) { put16(0xFFFFU, out); }
 
-void append_copy_row(const sdk::Record& r, std::string& out) {
-  const Row row(r);
-  put16(static_cast<std::uint16_t>(2 + kColumnCount + 2), out);
+void append_copy_row(const sdk::Record& r, const Layout& layout, std::string& out) {
+  Row& row = scratch_row();
+  row.fill(r, layout);
+  put16(static_cast<std::uint16_t>(2 + layout.columns.size() + 2), out);
   put_timestamp(r.time.micros, out);
   put_uuid(r.id, out);
-  for (std::size_t i = 0; i < kColumnCount; ++i) {
+  for (std::size_t i = 0; i < layout.columns.size(); ++i) {
     const Value* v = row.v[i];
     if (v == nullptr) {
       put_null(out);
@@ -477,12 +574,12 @@ void append_copy_row(const sdk::Record& r, std::string& out) {
         break;
       case ValueType::integer: {
         const std::int64_t n = std::get<std::int64_t>(*v);
-        if (i == kBodyBytes) {
-          put32(8, out);
-          put64(static_cast<std::uint64_t>(n), out);
-        } else {  // integer columns: validated ranges fit in int4
+        if (layout.columns[i].encoding == Encoding::int4) {  // validated: fits
           put32(4, out);
           put32(static_cast<std::uint32_t>(static_cast<std::int32_t>(n)), out);
+        } else {
+          put32(8, out);
+          put64(static_cast<std::uint64_t>(n), out);
         }
         break;
       }
@@ -495,7 +592,7 @@ void append_copy_row(const sdk::Record& r, std::string& out) {
         break;
       }
       case ValueType::string:
-        if (i == kRemoteIp) {
+        if (layout.columns[i].encoding == Encoding::inet) {
           put_inet(std::get<std::string>(*v), out);
         } else {
           put_text(std::get<std::string>(*v), out);
@@ -521,12 +618,12 @@ void append_copy_row(const sdk::Record& r, std::string& out) {
   }
   json += '}';
   put_jsonb(json, out);
-  if (row.extra_count == 0) {
+  if (row.extra.empty()) {
     put_null(out);
   } else {
     json.clear();
     json += '{';
-    for (std::size_t i = 0; i < row.extra_count; ++i) {
+    for (std::size_t i = 0; i < row.extra.size(); ++i) {
       if (i > 0) {
         json += ',';
       }

@@ -1,9 +1,10 @@
-// Migrations, partitions and retention (see schema.hpp).
+// Migrations, kind tables, partitions and retention (see schema.hpp).
 #include "schema.hpp"
 
 #include <cstdlib>
 
 #include "rows.hpp"
+#include "webmon/common/http_check_kind.hpp"
 #include "webmon/sdk/util.hpp"
 
 namespace webmon::plugins::postgres_sink {
@@ -40,30 +41,9 @@ std::string literal_time(std::int64_t micros) {
   return "'" + rfc3339(sdk::Timestamp{micros}) + "'";
 }
 
-std::string v1_sql(const std::string& s) {
-  std::string cols;
-  for (const auto& c : http_check_field_columns()) {
-    cols += "  " + std::string(c.name) + " " + std::string(c.sql_type) + ",\n";
-  }
-  const std::string stats =
-      "  count(*) AS checks,\n"
-      "  count(*) FILTER (WHERE NOT success) AS failures,\n"
-      "  round(100.0 * count(*) FILTER (WHERE success) / count(*), 3) AS uptime_pct,\n"
-      "  percentile_cont(0.50) WITHIN GROUP (ORDER BY response_time_ms) AS p50_ms,\n"
-      "  percentile_cont(0.95) WITHIN GROUP (ORDER BY response_time_ms) AS p95_ms,\n"
-      "  percentile_cont(0.99) WITHIN GROUP (ORDER BY response_time_ms) AS p99_ms,\n"
-      "  avg(response_time_ms) AS avg_ms,\n"
-      "  max(response_time_ms) AS max_ms\n";
-  return "CREATE TABLE " + s + ".http_check (\n  \"time\" timestamptz NOT NULL,\n  id uuid NOT NULL,\n" +
-         cols +
-         "  labels jsonb NOT NULL DEFAULT '{}',\n"
-         "  extra jsonb,\n"
-         "  PRIMARY KEY (\"time\", id)\n"
-         ") PARTITION BY RANGE (\"time\");\n"
-         "CREATE INDEX http_check_target_time_idx ON " + s + ".http_check (target, \"time\");\n"
-         "CREATE INDEX http_check_failures_idx ON " + s +
-         ".http_check (target, \"time\") WHERE NOT success;\n"
-         "CREATE TABLE " + s + ".rejected (\n"
+std::string v1_sql(const std::string& schema) {
+  const std::string s = quote_ident(schema);
+  return "CREATE TABLE " + s + ".rejected (\n"
          "  rejected_at timestamptz NOT NULL DEFAULT now(),\n"
          "  kind text,\n"
          "  id text,\n"
@@ -73,35 +53,198 @@ std::string v1_sql(const std::string& s) {
          "  raw_md5 uuid GENERATED ALWAYS AS (md5(raw)::uuid) STORED,\n"
          "  CONSTRAINT rejected_raw_md5_key UNIQUE (raw_md5)\n"
          ");\n"
-         "CREATE INDEX rejected_rejected_at_idx ON " + s + ".rejected (rejected_at);\n"
-         "CREATE VIEW " + s + ".http_check_hourly AS\nSELECT target,\n"
-         "  date_trunc('hour', \"time\", 'UTC') AS bucket,\n" + stats +
-         "FROM " + s + ".http_check GROUP BY target, bucket;\n"
-         "CREATE VIEW " + s + ".http_check_daily AS\nSELECT target,\n"
-         "  date_trunc('day', \"time\", 'UTC') AS bucket,\n" + stats +
-         "FROM " + s + ".http_check GROUP BY target, bucket;\n"
-         "CREATE FUNCTION " + s + ".http_check_summary(\n"
-         "    p_from timestamptz, p_to timestamptz, p_bucket interval DEFAULT '1 hour')\n"
+         "CREATE INDEX rejected_rejected_at_idx ON " + s + ".rejected (rejected_at);\n" +
+         create_table_sql(schema, layout_for(common::kHttpCheckKind));
+}
+
+struct CatalogColumn {
+  std::string type;
+  bool not_null;
+};
+
+std::map<std::string, CatalogColumn> table_columns(Connection& conn, const std::string& schema,
+                                                   const std::string& table) {
+  Result r = conn.exec_params(
+      "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull FROM pg_attribute a "
+      "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+      "WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped",
+      {schema.c_str(), table.c_str()});
+  std::map<std::string, CatalogColumn> cols;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    cols[PQgetvalue(r.get(), i, 0)] =
+        CatalogColumn{PQgetvalue(r.get(), i, 1),
+                      std::string_view(PQgetvalue(r.get(), i, 2)) == "t"};
+  }
+  return cols;
+}
+
+bool relation_exists(Connection& conn, const std::string& qualified) {
+  Result r = conn.exec_params("SELECT to_regclass($1) IS NOT NULL", {qualified.c_str()});
+  return std::string_view(PQgetvalue(r.get(), 0, 0)) == "t";
+}
+
+/// What has to change for the layout: columns to add, NOT NULLs to drop, type conflicts.
+struct Plan {
+  std::vector<const Column*> add;
+  std::vector<const Column*> relax;
+  std::string conflict;
+  bool views = false;
+  [[nodiscard]] bool nothing_to_do() const { return add.empty() && relax.empty() && !views; }
+};
+
+Plan plan_for(const std::string& schema, const Layout& layout,
+              const std::map<std::string, CatalogColumn>& have, bool views_exist) {
+  Plan p;
+  for (const Column& c : layout.columns) {
+    auto it = have.find(c.name);
+    if (it == have.end()) {
+      p.add.push_back(&c);
+      continue;
+    }
+    if (it->second.type != c.catalog_type) {
+      if (p.conflict.empty()) {
+        p.conflict = "kind '" + layout.kind + "' version " + std::to_string(layout.version) +
+                     ": field '" + c.name + "' changed type from " + it->second.type +
+                     " (the column " + schema + "." + layout.kind + "." + c.name + ") to " +
+                     sdk::to_string(c.type) + " (" + c.sql_type +
+                     "); not applied automatically: migrate the column by hand or declare a "
+                     "new field";
+      }
+      continue;
+    }
+    if (it->second.not_null && c.nullable) {
+      p.relax.push_back(&c);
+    }
+  }
+  p.views = layout.has_views() && !views_exist;
+  return p;
+}
+
+}  // namespace
+
+std::string create_table_sql(const std::string& schema, const Layout& layout) {
+  const std::string s = quote_ident(schema);
+  const std::string t = s + "." + quote_ident(layout.kind);
+  std::string sql =
+      "CREATE TABLE " + t + " (\n  \"time\" timestamptz NOT NULL,\n  id uuid NOT NULL,\n";
+  for (const Column& c : layout.columns) {
+    sql += "  " + quote_ident(c.name) + " " + c.sql_type + (c.nullable ? "" : " NOT NULL") + ",\n";
+  }
+  sql += "  labels jsonb NOT NULL DEFAULT '{}',\n"
+         "  extra jsonb,\n"
+         "  PRIMARY KEY (\"time\", id)\n"
+         ") PARTITION BY RANGE (\"time\");\n";
+  if (!layout.key_field.empty()) {
+    sql += "CREATE INDEX " + quote_ident(layout.kind + "_" + layout.key_field + "_time_idx") +
+           " ON " + t + " (" + quote_ident(layout.key_field) + ", \"time\");\n";
+    if (layout.has_success) {
+      sql += "CREATE INDEX " + quote_ident(layout.kind + "_failures_idx") + " ON " + t + " (" +
+             quote_ident(layout.key_field) + ", \"time\") WHERE NOT success;\n";
+    }
+  }
+  if (layout.has_views()) {
+    sql += views_sql(schema, layout);
+  }
+  return sql;
+}
+
+std::string views_sql(const std::string& schema, const Layout& layout) {
+  const std::string s = quote_ident(schema);
+  const std::string t = s + "." + quote_ident(layout.kind);
+  const std::string d = quote_ident(layout.duration_field);
+  const std::string target =
+      layout.key_field.empty() ? std::string("NULL::text")
+                               : quote_ident(layout.key_field) + "::text";
+  const std::string stats =
+      "  count(*) AS checks,\n"
+      "  count(*) FILTER (WHERE NOT success) AS failures,\n"
+      "  round(100.0 * count(*) FILTER (WHERE success) / count(*), 3) AS uptime_pct,\n"
+      "  percentile_cont(0.50) WITHIN GROUP (ORDER BY " + d + ") AS p50_ms,\n"
+      "  percentile_cont(0.95) WITHIN GROUP (ORDER BY " + d + ") AS p95_ms,\n"
+      "  percentile_cont(0.99) WITHIN GROUP (ORDER BY " + d + ") AS p99_ms,\n"
+      "  avg(" + d + ") AS avg_ms,\n"
+      "  max(" + d + ") AS max_ms\n";
+  auto view = [&](const char* suffix, const char* unit) {
+    return "CREATE OR REPLACE VIEW " + s + "." + quote_ident(layout.kind + suffix) +
+           " AS\nSELECT " + target + " AS target,\n  date_trunc('" + unit +
+           "', \"time\", 'UTC') AS bucket,\n" + stats + "FROM " + t + " GROUP BY 1, 2;\n";
+  };
+  return view("_hourly", "hour") + view("_daily", "day") +
+         "CREATE OR REPLACE FUNCTION " + s + "." + quote_ident(layout.kind + "_summary") +
+         "(\n    p_from timestamptz, p_to timestamptz, p_bucket interval DEFAULT '1 hour')\n"
          "  RETURNS TABLE (target text, bucket timestamptz, checks bigint, failures bigint,\n"
          "                 uptime_pct numeric, p50_ms double precision, p95_ms double precision,\n"
          "                 p99_ms double precision, avg_ms double precision,\n"
          "                 max_ms double precision)\n"
          "  LANGUAGE sql STABLE AS $fn$\n"
-         "SELECT target, date_bin(p_bucket, \"time\", TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,\n" +
-         stats + "FROM " + s + ".http_check WHERE \"time\" >= p_from AND \"time\" < p_to\n"
+         "SELECT " + target +
+         ", date_bin(p_bucket, \"time\", TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,\n" +
+         stats + "FROM " + t + " WHERE \"time\" >= p_from AND \"time\" < p_to\n"
          "GROUP BY 1, 2 ORDER BY 1, 2\n$fn$;\n";
 }
 
-}  // namespace
+TableSync sync_kind_table(Connection& conn, const std::string& schema, const Layout& layout) {
+  const std::string s = quote_ident(schema);
+  const std::string t = s + "." + quote_ident(layout.kind);
+  const std::string hourly = s + "." + quote_ident(layout.kind + "_hourly");
+  TableSync out;
+  // Without the lock first: the usual case is a table that already matches.
+  {
+    const auto have = table_columns(conn, schema, layout.kind);
+    if (!have.empty()) {
+      Plan p = plan_for(schema, layout, have, !layout.has_views() || relation_exists(conn, hourly));
+      if (p.nothing_to_do()) {
+        out.conflict = p.conflict;
+        return out;
+      }
+    }
+  }
+  Transaction tx(conn);
+  conn.exec(advisory_lock_sql(schema));
+  conn.exec("SET LOCAL lock_timeout = '30s'");
+  const auto have = table_columns(conn, schema, layout.kind);
+  if (have.empty()) {
+    conn.exec(create_table_sql(schema, layout));
+    out.created = true;
+  } else {
+    Plan p = plan_for(schema, layout, have, !layout.has_views() || relation_exists(conn, hourly));
+    for (const Column* c : p.add) {
+      // Rows already in the table lack the field: a new column is always nullable.
+      conn.exec("ALTER TABLE " + t + " ADD COLUMN IF NOT EXISTS " + quote_ident(c->name) + " " +
+                c->sql_type);
+      out.added.push_back(c->name);
+    }
+    for (const Column* c : p.relax) {
+      conn.exec("ALTER TABLE " + t + " ALTER COLUMN " + quote_ident(c->name) + " DROP NOT NULL");
+    }
+    if (p.views) {
+      conn.exec(views_sql(schema, layout));
+    }
+    out.conflict = p.conflict;
+  }
+  tx.commit();
+  return out;
+}
+
+std::vector<std::string> kind_tables(Connection& conn, const std::string& schema) {
+  Result r = conn.exec_params(
+      "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+      "WHERE n.nspname = $1 AND c.relkind = 'p' ORDER BY 1",
+      {schema.c_str()});
+  std::vector<std::string> out;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    out.emplace_back(PQgetvalue(r.get(), i, 0));
+  }
+  return out;
+}
 
 std::string advisory_lock_sql(const std::string& schema) {
   return "SELECT pg_advisory_xact_lock(hashtext('webmon.postgres_sink:" + schema + "'))";
 }
 
 std::vector<Migration> migrations(const std::string& schema) {
-  const std::string s = quote_ident(schema);
   return {
-      {1, "http_check partitioned by time, rejected, hourly and daily views", v1_sql(s)},
+      {1, "http_check partitioned by time, rejected, hourly and daily views", v1_sql(schema)},
   };
 }
 
@@ -148,9 +291,9 @@ std::vector<int> migrate(Connection& conn, const std::string& schema) {
   return applied;
 }
 
-std::string Partitions::name_for(std::int64_t lower) {
+std::string Partitions::name_for(const std::string& table, std::int64_t lower) {
   const std::string t = rfc3339(sdk::Timestamp{lower});  // 2026-11-27T22:00:00.000000Z
-  std::string name = "http_check_p" + t.substr(0, 4) + t.substr(5, 2) + t.substr(8, 2);
+  std::string name = table + "_p" + t.substr(0, 4) + t.substr(5, 2) + t.substr(8, 2);
   if (lower % kDayMicros != 0) {
     name += "_" + t.substr(11, 2) + t.substr(14, 2);
   }
@@ -158,7 +301,7 @@ std::string Partitions::name_for(std::int64_t lower) {
 }
 
 void Partitions::load(Connection& conn) {
-  const std::string parent = quote_ident(schema_) + ".http_check";
+  const std::string parent = quote_ident(schema_) + "." + quote_ident(table_);
   Result r = conn.exec(
       "SELECT (extract(epoch FROM lo) * 1000000)::bigint, (extract(epoch FROM hi) * 1000000)::bigint "
       "FROM (SELECT (regexp_match(b, 'FROM \\(''([^'']+)''\\)'))[1]::timestamptz AS lo, "
@@ -206,8 +349,8 @@ bool Partitions::ensure(Connection& conn, std::int64_t micros) {
       lower = prev->second;
     }
   }
-  conn.exec("CREATE TABLE " + quote_ident(schema_) + "." + quote_ident(name_for(lower)) +
-            " PARTITION OF " + quote_ident(schema_) + ".http_check FOR VALUES FROM (" +
+  conn.exec("CREATE TABLE " + quote_ident(schema_) + "." + quote_ident(name_for(table_, lower)) +
+            " PARTITION OF " + quote_ident(schema_) + "." + quote_ident(table_) + " FOR VALUES FROM (" +
             literal_time(lower) + ") TO (" + literal_time(upper) + ")");
   tx.commit();
   ranges_[lower] = upper;
@@ -223,7 +366,7 @@ int Partitions::ensure_ahead(Connection& conn, std::int64_t from, int ahead) {
 }
 
 std::vector<std::string> Partitions::drop_older_than(Connection& conn, std::int64_t cutoff) {
-  const std::string parent = quote_ident(schema_) + ".http_check";
+  const std::string parent = quote_ident(schema_) + "." + quote_ident(table_);
   Transaction tx(conn);
   conn.exec(advisory_lock_sql(schema_));
   conn.exec("SET LOCAL lock_timeout = '30s'");

@@ -1,5 +1,6 @@
 // Schema management for postgres_sink: forward migrations recorded in <schema>.schema_version,
-// time partitions of <schema>.http_check created ahead and on demand, and retention.
+// one table per record kind created and extended from the kind's declaration (KindTable), time
+// partitions of every kind's table created ahead and on demand, and retention.
 //
 // Every DDL runs in a transaction holding a transaction-scoped advisory lock derived from the
 // schema name, so several sinks (or agents) starting at once serialize instead of racing.
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "pg.hpp"
+#include "rows.hpp"
 
 namespace webmon::plugins::postgres_sink {
 
@@ -29,11 +31,38 @@ std::vector<Migration> migrations(const std::string& schema);
 /// current). Throws PgError.
 std::vector<int> migrate(Connection& conn, const std::string& schema);
 
-/// Partitions of <schema>.http_check: [lower, upper) in microseconds, by lower bound.
+/// The DDL of a kind's table (partitioned by day on `time`, primary key (time, id)), its
+/// indexes (key field and time; failures) and, when the kind has `success` and a duration, its
+/// views <kind>_hourly, <kind>_daily and function <kind>_summary.
+std::string create_table_sql(const std::string& schema, const Layout& layout);
+/// The views and the summary function of a kind with views (CREATE OR REPLACE).
+std::string views_sql(const std::string& schema, const Layout& layout);
+
+/// What sync_kind_table() found and did.
+struct TableSync {
+  bool created = false;
+  std::vector<std::string> added;  ///< columns added (ALTER TABLE … ADD COLUMN)
+  /// Why records of this kind cannot be stored (a field whose column has another type); empty
+  /// when they can. Names the kind, the field, the column's type and the declared type.
+  std::string conflict;
+};
+
+/// Makes <schema>.<kind> match the layout: creates it when missing, adds missing columns,
+/// relaxes NOT NULL where the declaration allows null, never changes a column's type. DDL runs
+/// under the schema's advisory lock; a catalog read without the lock comes first, so a table
+/// that already matches costs one query. Throws PgError.
+TableSync sync_kind_table(Connection& conn, const std::string& schema, const Layout& layout);
+
+/// The partitioned tables of the schema (every kind's table).
+std::vector<std::string> kind_tables(Connection& conn, const std::string& schema);
+
+/// Partitions of <schema>.<table>: [lower, upper) in microseconds, by lower bound.
 class Partitions {
  public:
-  Partitions(std::string schema, std::chrono::milliseconds interval)
-      : schema_(std::move(schema)), interval_us_(interval.count() * 1000) {}
+  Partitions(std::string schema, std::string table, std::chrono::milliseconds interval)
+      : schema_(std::move(schema)),
+        table_(std::move(table)),
+        interval_us_(interval.count() * 1000) {}
 
   /// Reloads the known partitions from the catalog.
   void load(Connection& conn);
@@ -49,11 +78,12 @@ class Partitions {
   /// Forgets what is known (after an error that suggests the catalog changed).
   void clear() noexcept { ranges_.clear(); }
 
-  /// The partition name for a lower bound: http_check_pYYYYMMDD or http_check_pYYYYMMDD_HHMM.
-  static std::string name_for(std::int64_t lower_micros);
+  /// The partition name for a lower bound: <table>_pYYYYMMDD or <table>_pYYYYMMDD_HHMM.
+  static std::string name_for(const std::string& table, std::int64_t lower_micros);
 
  private:
   std::string schema_;
+  std::string table_;
   std::int64_t interval_us_;
   std::map<std::int64_t, std::int64_t> ranges_;  // lower -> upper
 };

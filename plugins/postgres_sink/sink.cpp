@@ -5,6 +5,7 @@
 #include <cmath>
 #include <regex>
 
+#include "webmon/common/http_check_kind.hpp"
 #include "webmon/common/time.hpp"
 #include "webmon/common/wire.hpp"
 
@@ -14,7 +15,8 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr auto kMaintenanceEvery = 10min;
-constexpr auto kFailureLogEvery = 30s;
+constexpr auto kStartBackoff = 100ms;     // first delay while start-up waits for the server
+constexpr auto kStartBackoffMax = 5s;
 constexpr std::int64_t kYear2000 = 946'684'800'000'000LL;
 constexpr std::size_t kMaxLatencySamples = 1'000'000;
 
@@ -134,21 +136,6 @@ Options parse_options(const sdk::ConfigNode& config, const std::string& applicat
     config.find("schema")->fail("option 'schema' must be a lower-case identifier "
                                 "([a-z_][a-z0-9_]*, at most 63 characters); got '" + o.schema + "'");
   }
-  const std::int64_t batch = config.get_int("batch_size", 5000);
-  if (batch < 1 || batch > 1'000'000) {
-    config.find("batch_size")->fail("option 'batch_size' must be between 1 and 1000000");
-  }
-  o.batch_size = static_cast<std::size_t>(batch);
-  o.flush_interval = config.get_duration("flush_interval", o.flush_interval);
-  if (o.flush_interval < 1ms || o.flush_interval > 1h) {
-    config.find("flush_interval")->fail("option 'flush_interval' must be between 1ms and 1h");
-  }
-  const std::int64_t buffer = config.get_int("buffer_rows", 50000);
-  if (buffer < batch) {
-    config.find("buffer_rows")->fail("option 'buffer_rows' must be at least batch_size (" +
-                                     std::to_string(batch) + ")");
-  }
-  o.buffer_rows = static_cast<std::size_t>(buffer);
   o.partition_interval = config.get_duration("partition_interval", o.partition_interval);
   if (o.partition_interval < 1h || o.partition_interval % 1h != 0ms ||
       o.partition_interval > std::chrono::hours(24 * 366)) {
@@ -166,16 +153,6 @@ Options parse_options(const sdk::ConfigNode& config, const std::string& applicat
                                    "partition_interval");
   }
   o.max_future = config.get_duration("max_future", o.max_future);
-  o.retry_backoff = config.get_duration("retry_backoff", o.retry_backoff);
-  o.retry_backoff_max = config.get_duration("retry_backoff_max", o.retry_backoff_max);
-  if (o.retry_backoff < 1ms) {
-    config.find("retry_backoff")->fail("option 'retry_backoff' must be at least 1ms");
-  }
-  if (o.retry_backoff_max < o.retry_backoff) {
-    config.find("retry_backoff_max")
-        ->fail("option 'retry_backoff_max' must be at least retry_backoff");
-  }
-
   // A description for messages: never the password or the conninfo text.
   const std::string* host = o.conn.find("host");
   const std::string* port = o.conn.find("port");
@@ -202,7 +179,6 @@ Options parse_options(const sdk::ConfigNode& config, const std::string& applicat
 
 PostgresSink::PostgresSink(const sdk::ConfigNode& config, sdk::Context& ctx)
     : options_(parse_options(config, "webmon postgres_sink " + ctx.component_id())),
-      partitions_(options_.schema, options_.partition_interval),
       c_inserted_(&ctx.counter("rows_inserted")),
       c_duplicate_(&ctx.counter("rows_duplicate")),
       c_rejected_(&ctx.counter("rows_rejected")),
@@ -211,36 +187,16 @@ PostgresSink::PostgresSink(const sdk::ConfigNode& config, sdk::Context& ctx)
       c_reconnects_(&ctx.counter("reconnects")),
       c_split_(&ctx.counter("batches_split")),
       c_partitions_created_(&ctx.counter("partitions_created")),
-      c_partitions_dropped_(&ctx.counter("partitions_dropped")) {
+      c_partitions_dropped_(&ctx.counter("partitions_dropped")),
+      c_tables_created_(&ctx.counter("tables_created")),
+      c_columns_added_(&ctx.counter("columns_added")) {
   schema_sql_ = quote_ident(options_.schema);
-  const std::string& cols = http_check_column_list();
-  copy_sql_ = "COPY " + schema_sql_ + ".http_check (" + cols + ") FROM STDIN (FORMAT binary)";
-  stage_copy_sql_ = "COPY pg_temp.webmon_stage (" + cols + ") FROM STDIN (FORMAT binary)";
-  stage_insert_sql_ = "INSERT INTO " + schema_sql_ + ".http_check (" + cols + ") SELECT " + cols +
-                      " FROM pg_temp.webmon_stage ON CONFLICT DO NOTHING";
   reject_sql_ = "INSERT INTO " + schema_sql_ +
                 ".rejected (kind, id, \"time\", reason, raw) VALUES ($1, $2, $3, $4, $5) "
                 "ON CONFLICT DO NOTHING";
 }
 
-PostgresSink::~PostgresSink() {
-  {
-    std::lock_guard lock(mu_);
-    abort_ = true;
-  }
-  cv_work_.notify_all();
-  cv_space_.notify_all();
-  {
-    std::lock_guard lock(conn_mu_);
-    if (conn_) {
-      conn_->cancel();
-    }
-  }
-  if (writer_.joinable()) {
-    writer_.join();
-  }
-  // Unresolved Acks (queue_, inflight_acks_) resolve as retryable when destroyed.
-}
+PostgresSink::~PostgresSink() = default;
 
 namespace {
 
@@ -271,7 +227,7 @@ std::string settings_hint(std::string_view message) {
 
 sdk::Status PostgresSink::on_start() {
   const auto deadline = Clock::now() + options_.start_timeout;
-  auto delay = options_.retry_backoff;
+  std::chrono::milliseconds delay = kStartBackoff;
   while (true) {
     try {
       ensure_connected();
@@ -288,15 +244,16 @@ sdk::Status PostgresSink::on_start() {
         return sdk::Status::error("cannot use PostgreSQL at " + options_.target + ": " + e.what() +
                                   hint);
       }
-      ctx().warn("PostgreSQL at " + options_.target + " not available yet, retrying: " + e.what());
+      limiter_.log(ctx(), sdk::LogLevel::warn, "start",
+                   "PostgreSQL at " + options_.target +
+                       " not available yet, retrying: " + e.what());
       if (ctx().wait_for_stop(delay)) {
         return sdk::Status::error("stopped while waiting for PostgreSQL at " + options_.target);
       }
-      delay = std::min(delay * 2, options_.retry_backoff_max);
+      delay = std::min<std::chrono::milliseconds>(delay * 2, kStartBackoffMax);
     }
   }
   ctx().info("connected to PostgreSQL at " + options_.target + ", schema " + options_.schema);
-  writer_ = std::thread([this] { run_writer(); });
   return sdk::Status::ok();
 }
 
@@ -305,74 +262,42 @@ sdk::Status PostgresSink::on_write(const sdk::Batch& batch, sdk::Ack ack) {
     ack.resolve(sdk::AckStatus::delivered);
     return sdk::Status::ok();
   }
-  const std::size_t n = batch.records.size();
-  std::unique_lock lock(mu_);
-  while (queued_rows_ > 0 && queued_rows_ + n > options_.buffer_rows && !abort_ &&
-         !ctx().stop_requested()) {
-    cv_space_.wait_for(lock, 100ms);
+  for (int attempt = 0;; ++attempt) {
+    try {
+      ensure_connected();
+      maintenance_if_due();
+      write_batch(batch.records);
+      note_success();
+      ack.resolve(sdk::AckStatus::delivered);
+      return sdk::Status::ok();
+    } catch (const PgError& e) {
+      if (e.kind() == FailureKind::setup && attempt == 0) {
+        // A table or partition vanished (or was never made): forget what is known and set up
+        // again, at once.
+        kinds_.clear();
+        last_kind_ = nullptr;
+        reset_connection();
+        continue;
+      }
+      if (!conn_ || !conn_->ok()) {
+        reset_connection();
+      }
+      c_retries_->add();
+      note_failure(e.what());
+    } catch (const std::exception& e) {
+      reset_connection();
+      c_retries_->add();
+      note_failure(std::string("unexpected error: ") + e.what());
+    }
+    // Not stored now: the host writes the same batch again after its backoff.
+    ack.resolve(sdk::AckStatus::retryable);
+    return sdk::Status::ok();
   }
-  if (abort_ || !writer_.joinable()) {
-    return sdk::Status::error("postgres_sink is not running; batch of " + std::to_string(n) +
-                              " records not stored");
-  }
-  queued_rows_ += n;
-  queue_.push_back(Pending{&batch.records, std::move(ack), Clock::now()});
-  lock.unlock();
-  cv_work_.notify_one();
-  return sdk::Status::ok();
 }
 
-sdk::Status PostgresSink::on_flush(std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  std::vector<sdk::Ack> unresolved;
-  std::size_t lost_rows = 0;
-  std::string last_error;
-  {
-    std::unique_lock lock(mu_);
-    flushing_ = true;
-    cv_work_.notify_all();
-    const bool idle = !writer_.joinable() || cv_idle_.wait_until(lock, deadline, [&] {
-      return queue_.empty() && inflight_acks_.empty();
-    });
-    if (!idle) {
-      abort_ = true;
-      lost_rows = queued_rows_;
-      for (auto& p : queue_) {
-        unresolved.push_back(std::move(p.ack));
-      }
-      queue_.clear();
-      queued_rows_ = 0;
-      for (auto& a : inflight_acks_) {
-        unresolved.push_back(std::move(a));
-      }
-      inflight_acks_.clear();
-      last_error = last_error_;
-    }
-    closing_ = true;
-  }
-  cv_work_.notify_all();
-  cv_space_.notify_all();
-  if (!unresolved.empty()) {
-    std::lock_guard lock(conn_mu_);
-    if (conn_) {
-      conn_->cancel();
-    }
-  }
-  for (auto& a : unresolved) {
-    a.resolve(sdk::AckStatus::retryable);
-  }
-  if (writer_.joinable()) {
-    writer_.join();
-  }
+sdk::Status PostgresSink::on_flush(std::chrono::milliseconds /*timeout*/) {
+  // Every write completed before returning: nothing is outstanding.
   ctx().info(summary());
-  if (!unresolved.empty()) {
-    return sdk::Status::error(std::to_string(unresolved.size()) + " batches (" +
-                              (lost_rows > 0 ? "at least " + std::to_string(lost_rows) + " rows"
-                                             : std::string("in a transaction")) +
-                              ") not stored within " + std::to_string(timeout.count()) +
-                              " ms; resolved as retryable" +
-                              (last_error.empty() ? "" : "; last error: " + last_error));
-  }
   return sdk::Status::ok();
 }
 
@@ -381,155 +306,18 @@ std::string PostgresSink::summary() const {
          " duplicates skipped, " + std::to_string(rows_rejected_) + " rejected) in " +
          std::to_string(commit_ms_.size()) + " transactions; commit ms p50 " +
          fixed(percentile(commit_ms_, 0.5)) + " p99 " + fixed(percentile(commit_ms_, 0.99)) +
-         " max " + fixed(percentile(commit_ms_, 1.0)) + "; oldest-row wait ms p50 " +
-         fixed(percentile(age_ms_, 0.5)) + " p99 " + fixed(percentile(age_ms_, 0.99)) + " max " +
-         fixed(percentile(age_ms_, 1.0));
-}
-
-void PostgresSink::run_writer() {
-  std::vector<const std::vector<sdk::Record>*> chunk;
-  std::vector<const sdk::Record*> rows;
-  while (true) {
-    Clock::time_point oldest{};
-    {
-      std::unique_lock lock(mu_);
-      while (true) {
-        if (abort_ || (closing_ && queue_.empty())) {
-          return;
-        }
-        if (!queue_.empty()) {
-          const auto due = queue_.front().enqueued + options_.flush_interval;
-          if (queued_rows_ >= options_.batch_size || flushing_ || Clock::now() >= due) {
-            break;
-          }
-          cv_work_.wait_until(lock, std::min(due, next_maintenance_ + 1s));
-        } else {
-          cv_work_.wait_until(lock, std::max(next_maintenance_, Clock::now() + 10ms));
-        }
-        if (queue_.empty() && Clock::now() >= next_maintenance_) {
-          break;
-        }
-      }
-      std::size_t taken = 0;
-      while (!queue_.empty() && (taken == 0 || taken + queue_.front().records->size() <=
-                                                   options_.batch_size)) {
-        Pending& p = queue_.front();
-        if (taken == 0) {
-          oldest = p.enqueued;
-        }
-        taken += p.records->size();
-        chunk.push_back(p.records);
-        inflight_acks_.push_back(std::move(p.ack));
-        queue_.pop_front();
-      }
-      queued_rows_ -= taken;
-    }
-    cv_space_.notify_all();
-    if (!chunk.empty()) {
-      rows.clear();
-      for (const auto& c : chunk) {
-        for (const auto& r : *c) {
-          rows.push_back(&r);
-        }
-      }
-      if (!deliver(rows)) {
-        return;  // aborted: flush() resolved the Acks
-      }
-      if (age_ms_.size() < kMaxLatencySamples) {
-        age_ms_.push_back(ms_since(oldest));
-      }
-      std::vector<sdk::Ack> done;
-      {
-        std::lock_guard lock(mu_);
-        done.swap(inflight_acks_);
-      }
-      for (auto& a : done) {
-        a.resolve(sdk::AckStatus::delivered);
-      }
-      chunk.clear();
-      {
-        std::lock_guard lock(mu_);
-        if (queue_.empty() && inflight_acks_.empty()) {
-          cv_idle_.notify_all();
-        }
-      }
-    }
-    if (Clock::now() >= next_maintenance_) {
-      try {
-        ensure_connected();
-        maintenance();
-      } catch (const std::exception& e) {
-        reset_connection();
-        next_maintenance_ = Clock::now() + 30s;
-        ctx().warn(std::string("maintenance failed, retrying in 30 s: ") + e.what());
-      }
-    }
-  }
-}
-
-bool PostgresSink::deliver(const std::vector<const sdk::Record*>& rows) {
-  auto delay = options_.retry_backoff;
-  bool setup_retried = false;
-  while (true) {
-    {
-      std::lock_guard lock(mu_);
-      if (abort_) {
-        return false;
-      }
-    }
-    try {
-      ensure_connected();
-      write_rows(rows);
-      note_success();
-      return true;
-    } catch (const PgError& e) {
-      c_retries_->add();
-      if (e.kind() == FailureKind::setup) {
-        partitions_.clear();
-        if (!setup_retried) {
-          // The schema or a partition vanished (or was never made): set up again, at once.
-          setup_retried = true;
-          reset_connection();
-          continue;
-        }
-      }
-      if (!conn_ || !conn_->ok()) {
-        reset_connection();
-      }
-      note_failure(e.what());
-    } catch (const std::exception& e) {
-      c_retries_->add();
-      reset_connection();
-      note_failure(std::string("unexpected error: ") + e.what());
-    }
-    if (!backoff_sleep(delay)) {
-      return false;
-    }
-    delay = std::min(delay * 2, options_.retry_backoff_max);
-  }
-}
-
-bool PostgresSink::backoff_sleep(std::chrono::milliseconds delay) {
-  std::unique_lock lock(mu_);
-  return !cv_work_.wait_for(lock, delay, [&] { return abort_; });
+         " max " + fixed(percentile(commit_ms_, 1.0));
 }
 
 void PostgresSink::note_failure(const std::string& message) {
-  const auto now = Clock::now();
-  {
-    std::lock_guard lock(mu_);
-    last_error_ = message;
-  }
   if (failures_++ == 0) {
-    failing_since_ = now;
-    last_failure_log_ = now;
-    ctx().warn("writing to PostgreSQL at " + options_.target + " failed, retrying with backoff: " +
-               message);
-  } else if (now - last_failure_log_ >= kFailureLogEvery) {
-    last_failure_log_ = now;
-    ctx().warn("still failing after " + std::to_string(failures_) + " attempts in " +
-               fixed(ms_since(failing_since_) / 1000) + " s: " + message);
+    failing_since_ = Clock::now();
   }
+  limiter_.log(ctx(), sdk::LogLevel::warn, "write",
+               "writing to PostgreSQL at " + options_.target + " failed (" +
+                   std::to_string(failures_) + " failed attempts in " +
+                   fixed(ms_since(failing_since_) / 1000) +
+                   " s); the batch is retryable: " + message);
 }
 
 void PostgresSink::note_success() {
@@ -541,10 +329,9 @@ void PostgresSink::note_success() {
 }
 
 void PostgresSink::reset_connection() {
-  std::unique_ptr<Connection> old;
-  {
-    std::lock_guard lock(conn_mu_);
-    old.swap(conn_);
+  conn_.reset();
+  for (auto& [name, k] : kinds_) {
+    k->stage_ready = false;  // temporary tables die with the session
   }
 }
 
@@ -559,42 +346,65 @@ void PostgresSink::ensure_connected() {
   for (int v : applied) {
     ctx().info("schema " + options_.schema + ": applied migration " + std::to_string(v));
   }
-  conn->exec("CREATE TEMP TABLE IF NOT EXISTS webmon_stage (LIKE " + schema_sql_ +
-             ".http_check INCLUDING DEFAULTS) ON COMMIT DELETE ROWS");
-  partitions_.load(*conn);
-  {
-    std::lock_guard lock(conn_mu_);
-    conn_ = std::move(conn);
+  for (auto& [name, k] : kinds_) {
+    k->partitions.load(*conn);
   }
+  conn_ = std::move(conn);
   if (connected_once_) {
     c_reconnects_->add();
   }
   connected_once_ = true;
-  if (Clock::now() >= next_maintenance_) {
-    try {
-      maintenance();
-    } catch (const PgError& e) {
-      if (!conn_->ok()) {
-        throw;
-      }
-      next_maintenance_ = Clock::now() + 30s;
-      ctx().warn(std::string("partition maintenance failed, retrying in 30 s: ") + e.what());
+  maintenance_if_due();
+}
+
+void PostgresSink::maintenance_if_due() {
+  if (Clock::now() < next_maintenance_) {
+    return;
+  }
+  try {
+    maintenance();
+  } catch (const PgError& e) {
+    if (!conn_->ok()) {
+      throw;
     }
+    next_maintenance_ = Clock::now() + 30s;
+    ctx().warn(std::string("partition maintenance failed, retrying in 30 s: ") + e.what());
   }
 }
 
 void PostgresSink::maintenance() {
   const std::int64_t now = sdk::now().micros;
-  const int created = partitions_.ensure_ahead(*conn_, now, options_.partitions_ahead);
-  c_partitions_created_->add(static_cast<std::uint64_t>(created));
+  for (auto& [name, k] : kinds_) {
+    if (!k->refusal.empty()) {
+      k->spec = nullptr;  // look again: the column may have been migrated by hand meanwhile
+    }
+  }
+  // Every kind's table, including kinds not seen since this agent started.
+  for (const std::string& table : kind_tables(*conn_, options_.schema)) {
+    auto it = kinds_.find(table);
+    std::unique_ptr<Partitions> own;
+    Partitions* p = nullptr;
+    if (it != kinds_.end()) {
+      p = &it->second->partitions;
+    } else {
+      own = std::make_unique<Partitions>(options_.schema, table, options_.partition_interval);
+      own->load(*conn_);
+      p = own.get();
+    }
+    const int created = p->ensure_ahead(*conn_, now, options_.partitions_ahead);
+    c_partitions_created_->add(static_cast<std::uint64_t>(created));
+    if (options_.retention.count() > 0) {
+      const std::int64_t cutoff = now - options_.retention.count() * 1000;
+      const auto dropped = p->drop_older_than(*conn_, cutoff);
+      c_partitions_dropped_->add(dropped.size());
+      for (const auto& name : dropped) {
+        ctx().info("retention " + std::to_string(options_.retention.count() / 1000) +
+                   " s: dropped partition " + options_.schema + "." + name);
+      }
+    }
+  }
   if (options_.retention.count() > 0) {
     const std::int64_t cutoff = now - options_.retention.count() * 1000;
-    const auto dropped = partitions_.drop_older_than(*conn_, cutoff);
-    c_partitions_dropped_->add(dropped.size());
-    for (const auto& name : dropped) {
-      ctx().info("retention " + std::to_string(options_.retention.count() / 1000) +
-                 " s: dropped partition " + options_.schema + "." + name);
-    }
     const std::string cutoff_text = rfc3339(sdk::Timestamp{cutoff});
     conn_->exec_params("DELETE FROM " + schema_sql_ + ".rejected WHERE rejected_at < $1",
                        {cutoff_text.c_str()});
@@ -611,28 +421,129 @@ TimeWindow PostgresSink::time_window() const {
   return w;
 }
 
-void PostgresSink::write_rows(const std::vector<const sdk::Record*>& rows) {
-  const TimeWindow window = time_window();
-  std::vector<const sdk::Record*> valid;
-  std::vector<Reject> rejects;
-  valid.reserve(rows.size());
-  for (const sdk::Record* r : rows) {
-    if (auto reason = validate(*r, window)) {
-      rejects.push_back(Reject{r, std::move(*reason)});
-    } else {
-      valid.push_back(r);
+PostgresSink::KindState* PostgresSink::kind_state(const std::string& kind, std::string& reason) {
+  if (!is_valid_kind_name(kind)) {
+    reason = "kind '" + storable_text(kind) +
+             "' cannot name a table: a kind name must be a lower-case identifier "
+             "([a-z_][a-z0-9_]*, at most 48 characters) other than rejected and schema_version";
+    return nullptr;
+  }
+  KindState* k = nullptr;
+  if (last_kind_ != nullptr && last_kind_->layout.kind == kind) {
+    k = last_kind_;
+  } else if (auto it = kinds_.find(kind); it != kinds_.end()) {
+    k = it->second.get();
+  }
+  if (k != nullptr && k->checked_batch == batch_seq_) {
+    last_kind_ = k;
+    return k;
+  }
+  // Once per batch and kind: the declaration may have changed (a newer version registered).
+  const sdk::KindSpec* spec = ctx().find_kind(kind);
+  if (spec == nullptr && kind == "http_check") {
+    spec = &common::kHttpCheckKind;  // compiled in: the table exists from the first start
+  }
+  if (spec == nullptr || std::string_view(spec->name) == sdk::kAnyKind) {
+    reason = "unknown record kind '" + kind +
+             "': no declaration of it is known to this agent (no loaded plugin declares it and "
+             "no source registered it)";
+    return nullptr;
+  }
+  if (k == nullptr) {
+    auto fresh = std::make_unique<KindState>(options_.schema, kind, options_.partition_interval);
+    k = fresh.get();
+    kinds_.emplace(kind, std::move(fresh));
+  }
+  if (k->spec != spec || k->version != spec->version || k->field_count != spec->field_count) {
+    sync(*k, *spec);
+  }
+  k->checked_batch = batch_seq_;
+  last_kind_ = k;
+  return k;
+}
+
+void PostgresSink::sync(KindState& k, const sdk::KindSpec& spec) {
+  k.layout = layout_for(spec);
+  k.refusal.clear();
+  k.stage_ready = false;
+  if (!k.layout.invalid.empty()) {
+    k.refusal = "kind '" + k.layout.kind + "' version " + std::to_string(spec.version) +
+                ": the declaration cannot be a table: " + k.layout.invalid;
+  } else {
+    const TableSync r = sync_kind_table(*conn_, options_.schema, k.layout);
+    if (r.created) {
+      c_tables_created_->add();
+      ctx().info("created table " + options_.schema + "." + k.layout.kind + " (kind version " +
+                 std::to_string(spec.version) + ", " + std::to_string(k.layout.columns.size()) +
+                 " field columns" + (k.layout.has_views() ? ", uptime views on " +
+                 k.layout.duration_field : std::string()) + ")");
+    }
+    if (!r.added.empty()) {
+      c_columns_added_->add(r.added.size());
+      std::string cols;
+      for (const auto& c : r.added) {
+        cols += (cols.empty() ? "" : ", ") + c;
+      }
+      ctx().info("kind " + k.layout.kind + " version " + std::to_string(spec.version) +
+                 ": added columns " + cols + " to " + options_.schema + "." + k.layout.kind);
+    }
+    if (!r.conflict.empty()) {
+      k.refusal = r.conflict;
+      ctx().error("records of kind " + k.layout.kind + " go to " + options_.schema +
+                  ".rejected: " + r.conflict);
+    }
+    k.partitions.load(*conn_);
+    if (r.created) {
+      c_partitions_created_->add(static_cast<std::uint64_t>(
+          k.partitions.ensure_ahead(*conn_, sdk::now().micros, options_.partitions_ahead)));
     }
   }
-  for (const sdk::Record* r : valid) {
-    if (!partitions_.covers(r->time.micros) && partitions_.ensure(*conn_, r->time.micros)) {
+  const std::string t = schema_sql_ + "." + quote_ident(k.layout.kind);
+  const std::string stage = "pg_temp." + quote_ident("webmon_stage_" + k.layout.kind);
+  const std::string& cols = k.layout.column_list;
+  k.copy_sql = "COPY " + t + " (" + cols + ") FROM STDIN (FORMAT binary)";
+  // Made again after a layout change (new columns); quiet about a table that did not exist.
+  k.stage_sql = "SET client_min_messages = warning; DROP TABLE IF EXISTS " + stage +
+                "; RESET client_min_messages; CREATE TEMP TABLE " + stage + " (LIKE " + t +
+                " INCLUDING DEFAULTS) ON COMMIT DELETE ROWS";
+  k.stage_copy_sql = "COPY " + stage + " (" + cols + ") FROM STDIN (FORMAT binary)";
+  k.stage_insert_sql = "INSERT INTO " + t + " (" + cols + ") SELECT " + cols + " FROM " + stage +
+                       " ON CONFLICT DO NOTHING";
+  k.spec = &spec;
+  k.version = spec.version;
+  k.field_count = spec.field_count;
+}
+
+void PostgresSink::write_batch(const std::vector<sdk::Record>& records) {
+  ++batch_seq_;
+  const TimeWindow window = time_window();
+  std::vector<Row> valid;
+  std::vector<Reject> rejects;
+  valid.reserve(records.size());
+  std::string reason;
+  for (const sdk::Record& r : records) {
+    KindState* k = kind_state(r.kind, reason);
+    if (k == nullptr) {
+      rejects.push_back(Reject{&r, std::move(reason)});
+      reason.clear();
+    } else if (!k->refusal.empty()) {
+      rejects.push_back(Reject{&r, k->refusal});
+    } else if (auto why = validate(r, k->layout, window)) {
+      rejects.push_back(Reject{&r, "kind '" + k->layout.kind + "': " + *why});
+    } else {
+      valid.push_back(Row{k, &r});
+    }
+  }
+  for (const Row& row : valid) {
+    Partitions& p = row.kind->partitions;
+    if (!p.covers(row.record->time.micros) && p.ensure(*conn_, row.record->time.micros)) {
       c_partitions_created_->add();
     }
   }
   commit_isolating(std::move(valid), std::move(rejects));
 }
 
-void PostgresSink::commit_isolating(std::vector<const sdk::Record*> valid,
-                                    std::vector<Reject> rejects) {
+void PostgresSink::commit_isolating(std::vector<Row> valid, std::vector<Reject> rejects) {
   try {
     commit(valid, rejects);
     return;
@@ -640,9 +551,10 @@ void PostgresSink::commit_isolating(std::vector<const sdk::Record*> valid,
     if (e.kind() != FailureKind::data) {
       throw;
     }
-    ctx().warn("PostgreSQL refused a batch of " + std::to_string(valid.size()) + " rows and " +
-               std::to_string(rejects.size()) + " rejects (" + e.what() +
-               "); splitting it to isolate the bad rows");
+    limiter_.log(ctx(), sdk::LogLevel::warn, "split",
+                 "PostgreSQL refused a batch of " + std::to_string(valid.size()) + " rows and " +
+                     std::to_string(rejects.size()) + " rejects (" + e.what() +
+                     "); splitting it to isolate the bad rows");
     c_split_->add();
   }
   std::vector<Reject> more;
@@ -661,7 +573,7 @@ void PostgresSink::commit_isolating(std::vector<const sdk::Record*> valid,
   }
 }
 
-void PostgresSink::isolate(const std::vector<const sdk::Record*>& rows, std::vector<Reject>& out) {
+void PostgresSink::isolate(const std::vector<Row>& rows, std::vector<Reject>& out) {
   if (rows.empty()) {
     return;
   }
@@ -673,13 +585,13 @@ void PostgresSink::isolate(const std::vector<const sdk::Record*>& rows, std::vec
       throw;
     }
     if (rows.size() == 1) {
-      out.push_back(Reject{rows[0], std::string("refused by PostgreSQL: ") + e.what()});
+      out.push_back(Reject{rows[0].record, std::string("refused by PostgreSQL: ") + e.what()});
       return;
     }
   }
   const auto mid = rows.begin() + static_cast<std::ptrdiff_t>(rows.size() / 2);
-  isolate(std::vector<const sdk::Record*>(rows.begin(), mid), out);
-  isolate(std::vector<const sdk::Record*>(mid, rows.end()), out);
+  isolate(std::vector<Row>(rows.begin(), mid), out);
+  isolate(std::vector<Row>(mid, rows.end()), out);
 }
 
 void PostgresSink::store_reject_alone(const Reject& reject) {
@@ -697,8 +609,7 @@ void PostgresSink::store_reject_alone(const Reject& reject) {
   }
 }
 
-void PostgresSink::commit(const std::vector<const sdk::Record*>& rows,
-                          const std::vector<Reject>& rejects) {
+void PostgresSink::commit(const std::vector<Row>& rows, const std::vector<Reject>& rejects) {
   if (staging_runs_ > 0) {
     --staging_runs_;
     commit_once(rows, rejects, true);
@@ -710,42 +621,61 @@ void PostgresSink::commit(const std::vector<const sdk::Record*>& rows,
     if (e.kind() != FailureKind::duplicate) {
       throw;
     }
-    // A replay: rows already stored. Redo through the staging table with ON CONFLICT DO
+    // A replay: rows already stored. Redo through the staging tables with ON CONFLICT DO
     // NOTHING, and keep doing so for a while (replays come in runs).
     staging_runs_ = 64;
     commit_once(rows, rejects, true);
   }
 }
 
-void PostgresSink::commit_once(const std::vector<const sdk::Record*>& rows,
-                               const std::vector<Reject>& rejects, bool staging) {
+void PostgresSink::commit_once(const std::vector<Row>& rows, const std::vector<Reject>& rejects,
+                               bool staging) {
   Connection& conn = *conn_;
   const auto start = Clock::now();
-  std::size_t next = 0;
-  auto fill = [&](std::string& out) {
-    constexpr std::size_t kPart = 256 * 1024;
-    if (next == 0) {
-      append_copy_header(out);
+  // The kinds in the order they first appear (usually one).
+  std::vector<KindState*> kinds;
+  for (const Row& r : rows) {
+    if (std::find(kinds.begin(), kinds.end(), r.kind) == kinds.end()) {
+      kinds.push_back(r.kind);
     }
-    while (next < rows.size() && out.size() < kPart) {
-      append_copy_row(*rows[next++], out);
+  }
+  if (staging) {
+    for (KindState* k : kinds) {
+      if (!k->stage_ready) {
+        conn.exec(k->stage_sql);
+        k->stage_ready = true;
+      }
     }
-    if (next < rows.size()) {
-      return true;
-    }
-    append_copy_trailer(out);
-    return false;
-  };
+  }
   conn.exec("BEGIN");
   std::uint64_t inserted = 0;
   try {
-    if (!rows.empty()) {
+    for (KindState* k : kinds) {
+      std::size_t next = 0;
+      const bool single = kinds.size() == 1;
+      auto fill = [&](std::string& out) {
+        constexpr std::size_t kPart = 256 * 1024;
+        if (next == 0) {
+          append_copy_header(out);
+        }
+        while (next < rows.size() && out.size() < kPart) {
+          const Row& r = rows[next++];
+          if (single || r.kind == k) {
+            append_copy_row(*r.record, k->layout, out);
+          }
+        }
+        if (next < rows.size()) {
+          return true;
+        }
+        append_copy_trailer(out);
+        return false;
+      };
       if (staging) {
-        conn.copy_in(stage_copy_sql_, fill, buf_);
-        Result r = conn.exec(stage_insert_sql_);
-        inserted = std::strtoull(PQcmdTuples(r.get()), nullptr, 10);
+        conn.copy_in(k->stage_copy_sql, fill, buf_);
+        Result r = conn.exec(k->stage_insert_sql);
+        inserted += std::strtoull(PQcmdTuples(r.get()), nullptr, 10);
       } else {
-        inserted = conn.copy_in(copy_sql_, fill, buf_);
+        inserted += conn.copy_in(k->copy_sql, fill, buf_);
       }
     }
     std::string raw;
@@ -787,8 +717,9 @@ void PostgresSink::commit_once(const std::vector<const sdk::Record*>& rows,
   c_duplicate_->add(dup);
   c_rejected_->add(rejects.size());
   if (!rejects.empty()) {
-    ctx().warn(std::to_string(rejects.size()) + " records stored in " + options_.schema +
-               ".rejected; first: " + rejects.front().reason);
+    limiter_.log(ctx(), sdk::LogLevel::warn, "rejected",
+                 std::to_string(rejects.size()) + " records stored in " + options_.schema +
+                     ".rejected; first: " + rejects.front().reason);
   }
 }
 

@@ -12,6 +12,7 @@
 #include "rows.hpp"
 #include "schema.hpp"
 #include "sink.hpp"
+#include "webmon/common/http_check_kind.hpp"
 #include "webmon/common/schema.hpp"
 
 namespace webmon::plugins::postgres_sink {
@@ -50,8 +51,6 @@ TEST(PostgresSinkConfig, ValidConfigBuildsWithDefaults) {
   PostgresSink sink(config({{"host", "127.0.0.1"}, {"user", "webmon"}}), ctx);
   const Options& o = sink.options();
   EXPECT_EQ(o.schema, "webmon");
-  EXPECT_EQ(o.batch_size, 5000U);
-  EXPECT_EQ(o.flush_interval, std::chrono::milliseconds(200));
   EXPECT_EQ(o.partition_interval, std::chrono::hours(24));
   EXPECT_EQ(o.retention.count(), 0);
   ASSERT_NE(o.conn.find("sslmode"), nullptr);
@@ -97,18 +96,11 @@ TEST(PostgresSinkConfig, BadValuesAreRejectedWithPosition) {
   EXPECT_NE(config_error({{"port", "70000"}}).find("option 'port' must be between 1 and 65535"),
             std::string::npos);
   EXPECT_NE(config_error({{"port", "abc"}}).find("expected an integer"), std::string::npos);
-  EXPECT_NE(config_error({{"batch_size", "0"}}).find("option 'batch_size'"), std::string::npos);
-  EXPECT_NE(config_error({{"batch_size", "100"}, {"buffer_rows", "50"}})
-                .find("option 'buffer_rows' must be at least batch_size (100)"),
-            std::string::npos);
   EXPECT_NE(config_error({{"partition_interval", "90m"}}).find("whole number of hours"),
             std::string::npos);
   EXPECT_NE(config_error({{"retention", "2h"}}).find("at least partition_interval"),
             std::string::npos);
   EXPECT_NE(config_error({{"host", ""}}).find("option 'host' must not be empty"),
-            std::string::npos);
-  EXPECT_NE(config_error({{"retry_backoff", "1s"}, {"retry_backoff_max", "500ms"}})
-                .find("option 'retry_backoff_max'"),
             std::string::npos);
   EXPECT_EQ(config_error({{"partition_interval", "6h"}, {"retention", "7d"}}), "");
 }
@@ -138,6 +130,15 @@ TEST(PostgresSinkConfig, UnreachableServerFailsStartClearly) {
 
 constexpr std::int64_t kNow = 1'790'000'000'000'000LL;  // 2026-09-21
 const TimeWindow kWindow{946'684'800'000'000LL, kNow + 3'600'000'000LL};
+
+const Layout& http_layout() {
+  static const Layout l = layout_for(common::kHttpCheckKind);
+  return l;
+}
+
+std::optional<std::string> validate(const sdk::Record& r, const TimeWindow& w) {
+  return postgres_sink::validate(r, http_layout(), w);
+}
 
 std::optional<std::string> check_with(const std::string& field, sdk::Value v) {
   sdk::Record r = make_check(sdk::Timestamp{kNow}, "t", true, 12.5);
@@ -180,9 +181,6 @@ TEST(PostgresSinkValidate, RejectsWithReasons) {
   r = make_check(sdk::Timestamp{kNow}, "t", true, 1);
   r.id = "not-a-uuid";
   EXPECT_EQ(validate(r, kWindow), "id 'not-a-uuid' is not a UUID");
-  r = make_check(sdk::Timestamp{kNow}, "t", true, 1);
-  r.kind = "dns_check";
-  EXPECT_EQ(validate(r, kWindow), "unknown record kind 'dns_check' (this sink stores http_check)");
   r = make_check(sdk::Timestamp{kNow + 2 * 3'600'000'000LL}, "t", true, 1);
   EXPECT_NE(validate(r, kWindow).value().find("is in the future beyond the accepted"),
             std::string::npos);
@@ -195,21 +193,115 @@ TEST(PostgresSinkValidate, RejectsWithReasons) {
   EXPECT_EQ(validate(r, kWindow), "label 'bad': not valid UTF-8 or contains a NUL byte");
 }
 
-TEST(PostgresSinkRows, ColumnsCoverTheCommonSchema) {
-  const common::KindSchema* schema = common::find_schema("http_check");
-  ASSERT_NE(schema, nullptr);
-  const auto cols = http_check_field_columns();
-  for (const auto& f : schema->fields) {
-    bool found = false;
-    for (const auto& c : cols) {
-      if (c.name == f.name) {
-        found = true;
-        EXPECT_EQ(c.nullable, f.nullable) << f.name;
+TEST(PostgresSinkRows, HttpCheckLayoutFollowsTheDeclaration) {
+  const Layout& l = http_layout();
+  std::vector<std::string> declared;
+  for (const auto& f : common::kHttpCheckFields) {
+    if (f.type != sdk::FieldType::string_map) {
+      declared.emplace_back(f.name);
+    }
+  }
+  ASSERT_EQ(l.columns.size(), declared.size());
+  for (std::size_t i = 0; i < declared.size(); ++i) {
+    EXPECT_EQ(l.columns[i].name, declared[i]);
+    EXPECT_EQ(l.columns[i].nullable, common::kHttpCheckFields[i].nullable) << declared[i];
+  }
+  // The original table's types are kept (existing databases keep working).
+  auto type_of = [&](std::string_view name) {
+    for (const auto& c : l.columns) {
+      if (c.name == name) {
+        return c.sql_type;
       }
     }
-    EXPECT_TRUE(found) << "http_check field '" << f.name << "' has no column";
-  }
-  EXPECT_EQ(cols.size(), schema->fields.size());
+    return std::string("?");
+  };
+  EXPECT_EQ(type_of("status_code"), "integer");
+  EXPECT_EQ(type_of("redirects"), "integer");
+  EXPECT_EQ(type_of("remote_ip"), "inet");
+  EXPECT_EQ(type_of("body_bytes"), "bigint");
+  EXPECT_EQ(type_of("tls_cert_not_after"), "timestamptz");
+  EXPECT_EQ(type_of("response_time_ms"), "double precision");
+  EXPECT_EQ(l.duration_field, "response_time_ms");
+  EXPECT_TRUE(l.has_views());
+  EXPECT_EQ(l.key_field, "target");
+  EXPECT_TRUE(l.invalid.empty());
+}
+
+// A tcp_check-shaped declaration, as a third-party plugin would make it.
+constexpr sdk::FieldSpec kTcpFields[] = {
+    {"target", sdk::FieldType::string, false, "", "target"},
+    {"port", sdk::FieldType::int64, false, "", "port"},
+    {"success", sdk::FieldType::boolean, false, "", "connected"},
+    {"connect_ms", sdk::FieldType::float64, true, "ms", "connect"},
+    {"total_ms", sdk::FieldType::float64, false, "ms", "total"},
+    {"cert_not_after", sdk::FieldType::timestamp, true, "UTC", "expiry"},
+    {"labels", sdk::FieldType::string_map, false, "", "labels"},
+};
+constexpr sdk::KindSpec kTcpKind = sdk::make_kind("tcp_check", 1, kTcpFields, "target", "tcp");
+
+TEST(PostgresSinkRows, GenericLayoutTypesAndViewRule) {
+  const Layout l = layout_for(kTcpKind);
+  ASSERT_EQ(l.columns.size(), 6U);
+  EXPECT_EQ(l.columns[1].sql_type, "bigint");
+  EXPECT_EQ(l.columns[2].sql_type, "boolean");
+  EXPECT_EQ(l.columns[3].sql_type, "double precision");
+  EXPECT_EQ(l.columns[5].sql_type, "timestamptz");
+  EXPECT_EQ(l.columns[5].catalog_type, "timestamp with time zone");
+  EXPECT_EQ(l.column_list,
+            "\"time\", \"id\", \"target\", \"port\", \"success\", \"connect_ms\", "
+            "\"total_ms\", \"cert_not_after\", \"labels\", \"extra\"");
+  // total_ms wins over the first *_ms field (connect_ms); response_time_ms would win over both.
+  EXPECT_EQ(l.duration_field, "total_ms");
+  EXPECT_TRUE(l.has_views());
+  const std::string ddl = create_table_sql("mon", l);
+  EXPECT_NE(ddl.find("\"port\" bigint NOT NULL"), std::string::npos) << ddl;
+  EXPECT_NE(ddl.find("\"connect_ms\" double precision,"), std::string::npos) << ddl;
+  EXPECT_NE(ddl.find("PRIMARY KEY (\"time\", id)"), std::string::npos);
+  EXPECT_NE(ddl.find("PARTITION BY RANGE (\"time\")"), std::string::npos);
+  EXPECT_NE(ddl.find("\"mon\".\"tcp_check_hourly\""), std::string::npos);
+  EXPECT_NE(ddl.find("ORDER BY \"total_ms\""), std::string::npos);
+
+  constexpr sdk::FieldSpec kNoTotal[] = {{"success", sdk::FieldType::boolean, false, "", ""},
+                                         {"size", sdk::FieldType::int64, false, "", ""},
+                                         {"dns_ms", sdk::FieldType::float64, false, "ms", ""},
+                                         {"rtt_ms", sdk::FieldType::float64, false, "ms", ""}};
+  EXPECT_EQ(duration_field_of(sdk::make_kind("ping", 1, kNoTotal, nullptr, "")), "dns_ms");
+  constexpr sdk::FieldSpec kNoDuration[] = {{"success", sdk::FieldType::boolean, false, "", ""}};
+  EXPECT_FALSE(layout_for(sdk::make_kind("x", 1, kNoDuration, nullptr, "")).has_views());
+
+  constexpr sdk::FieldSpec kBad[] = {{"time", sdk::FieldType::string, false, "", ""}};
+  EXPECT_NE(layout_for(sdk::make_kind("x", 1, kBad, nullptr, "")).invalid.find("field 'time'"),
+            std::string::npos);
+}
+
+TEST(PostgresSinkRows, GenericValidationNamesTheField) {
+  const Layout l = layout_for(kTcpKind);
+  sdk::Record r;
+  r.kind = "tcp_check";
+  r.time = sdk::Timestamp{kNow};
+  r.id = sdk::make_uuid_v7(r.time);
+  r.add("target", std::string("db"));
+  r.add("port", std::int64_t{5432});
+  r.add("success", true);
+  r.add("connect_ms", sdk::Value());
+  r.add("total_ms", 3.5);
+  EXPECT_EQ(postgres_sink::validate(r, l, kWindow), std::nullopt);
+  r.fields.erase(r.fields.begin() + 1);  // port
+  EXPECT_EQ(postgres_sink::validate(r, l, kWindow), "field 'port': required int is missing");
+  r.add("port", std::string("x"));
+  EXPECT_EQ(postgres_sink::validate(r, l, kWindow), "field 'port': expected int, got string");
+}
+
+TEST(PostgresSinkRows, KindNames) {
+  EXPECT_TRUE(is_valid_kind_name("tcp_check"));
+  EXPECT_TRUE(is_valid_kind_name("_x9"));
+  EXPECT_FALSE(is_valid_kind_name("Bad-Kind"));
+  EXPECT_FALSE(is_valid_kind_name("9lives"));
+  EXPECT_FALSE(is_valid_kind_name(""));
+  EXPECT_FALSE(is_valid_kind_name("rejected"));
+  EXPECT_FALSE(is_valid_kind_name("schema_version"));
+  EXPECT_FALSE(is_valid_kind_name(std::string(49, 'a')));
+  EXPECT_TRUE(is_valid_kind_name(std::string(48, 'a')));
 }
 
 /// Splits one binary COPY row into its fields (nullopt = NULL).
@@ -260,7 +352,7 @@ TEST(PostgresSinkRows, BinaryCopyEncoding) {
   r.set("extra_field", std::int64_t{7});
   r.labels["k"] = "v\"q";
   std::string out;
-  append_copy_row(r, out);
+  append_copy_row(r, http_layout(), out);
   const auto f = fields_of(out);
   ASSERT_EQ(f.size(), 27U);
   EXPECT_EQ(f[0], be(static_cast<std::uint64_t>(kNow + 123456 - 946'684'800'000'000LL), 8));
@@ -291,8 +383,10 @@ TEST(PostgresSinkRows, HelperFunctions) {
   EXPECT_FALSE(is_storable_text("\xed\xa0\x80"));    // surrogate
   EXPECT_FALSE(is_storable_text("\xe2\x82"));        // truncated
   EXPECT_EQ(storable_text(std::string("a\0b", 3)), "a\\u0000b");
-  EXPECT_EQ(Partitions::name_for(kNow - kNow % 86'400'000'000LL), "http_check_p20260921");
-  EXPECT_EQ(Partitions::name_for(kNow - kNow % 3'600'000'000LL), "http_check_p20260921_1400");
+  EXPECT_EQ(Partitions::name_for("http_check", kNow - kNow % 86'400'000'000LL),
+            "http_check_p20260921");
+  EXPECT_EQ(Partitions::name_for("tcp_check", kNow - kNow % 3'600'000'000LL),
+            "tcp_check_p20260921_1400");
 }
 
 TEST(PostgresSinkPg, FailureClassification) {
@@ -322,7 +416,7 @@ TEST(PostgresSinkMigrations, AreOrderedAndNameTheSchema) {
   for (std::size_t i = 0; i < m.size(); ++i) {
     EXPECT_EQ(m[i].version, static_cast<int>(i) + 1);
   }
-  EXPECT_NE(m[0].sql.find("CREATE TABLE \"mon\".http_check"), std::string::npos);
+  EXPECT_NE(m[0].sql.find("CREATE TABLE \"mon\".\"http_check\""), std::string::npos);
   EXPECT_NE(m[0].sql.find("PRIMARY KEY (\"time\", id)"), std::string::npos);
   EXPECT_EQ(m[0].sql.find("webmon."), std::string::npos);
 }
@@ -352,6 +446,38 @@ TEST(PostgresSinkSample, ReadmeDocumentsEveryOption) {
                            "uptime_pct", "p95_ms"}) {
     EXPECT_NE(readme.find(name), std::string::npos) << name;
   }
+}
+
+TEST(PostgresSinkSample, ReadmeTableLayoutOfHttpCheckFollowsTheDeclaration) {
+  const std::string readme =
+      read(std::string(WEBMON_SOURCE_DIR) + "/plugins/postgres_sink/README.md");
+  const auto start = readme.find("### `webmon.http_check`");
+  ASSERT_NE(start, std::string::npos);
+  const auto end = readme.find("\n### ", start + 1);
+  std::istringstream section(readme.substr(start, end - start));
+  // "| `name` | type | meaning |" rows of the section's table, in order.
+  std::vector<std::pair<std::string, std::string>> documented;
+  std::string line;
+  while (std::getline(section, line)) {
+    if (!line.starts_with("| `")) {
+      continue;
+    }
+    const auto name_end = line.find('`', 3);
+    const auto type_start = line.find("| ", name_end) + 2;
+    const auto type_end = line.find(" |", type_start);
+    documented.emplace_back(line.substr(3, name_end - 3),
+                            line.substr(type_start, type_end - type_start));
+  }
+  std::vector<std::pair<std::string, std::string>> expected{{"time", "timestamptz, not null"},
+                                                            {"id", "uuid, not null"}};
+  for (const Column& c : http_layout().columns) {
+    expected.emplace_back(c.name, c.sql_type + (c.nullable ? "" : ", not null"));
+  }
+  expected.emplace_back("labels", "jsonb, not null");
+  expected.emplace_back("extra", "jsonb");
+  EXPECT_EQ(documented, expected)
+      << "the README's webmon.http_check table differs from the declaration in "
+         "common/include/webmon/common/http_check_kind.hpp";
 }
 
 }  // namespace
