@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# packaging.container: the image as users run it (buildah run --isolation chroot shares the
+# host's network, so the local stack is reachable as in `docker run --network host`):
+#   * `--version` through the image's entrypoint, as the non-root user webmon;
+#   * without settings the container exits 2 with one line naming the missing variable;
+#   * `producer --validate` and `consumer --validate` with the settings in the environment
+#     under the original names and the certificates in a mounted /etc/webmon/certs;
+#   * the image's HEALTHCHECK command against a running agent;
+#   * a producer container and a consumer container: checks go through Kafka (mTLS) into
+#     PostgreSQL (verify-full), each stored exactly once.
+# Usage: container.sh <work dir>   (after packaging.image)
+source "$(dirname "$0")/lib.sh"
+pk_setup "$1"
+work=$(mktemp -d)
+trap 'pk_stack_cleanup; rm -rf "$work"' EXIT
+
+pk_podman image exists "$PKG_IMAGE" || fail "no image $PKG_IMAGE: run the packaging.image test first"
+config=$(pk_podman image inspect --format '{{json .Config}}' "$PKG_IMAGE")
+python3 - "$config" <<'PY' || fail "image config: $config"
+import json, sys
+c = json.loads(sys.argv[1])
+assert c["User"] == "webmon", c["User"]
+assert c["Entrypoint"] == ["/usr/local/bin/webmon-entrypoint"], c["Entrypoint"]
+assert c["Healthcheck"]["Test"] == ["CMD", "/usr/local/bin/webmon-healthcheck"], c.get("Healthcheck")
+PY
+echo "ok: the image runs as webmon, entrypoint webmon-entrypoint, HEALTHCHECK webmon-healthcheck"
+
+pk_from ctr "$PKG_IMAGE"
+run() { pk_buildah run "$@"; }
+
+out=$(run "$ctr" -- /usr/local/bin/webmon-entrypoint --version) || fail "--version: $out"
+[[ $out == "webmon-agent 0.1.0 "* ]] || fail "unexpected --version output: $out"
+[ "$(run "$ctr" -- id -un)" = webmon ] || fail "the container does not run as webmon"
+echo "ok: $out, as user webmon"
+
+# No settings at all: exit 2, one line naming the variable.
+set +e
+out=$(run "$ctr" -- /usr/local/bin/webmon-entrypoint producer 2>&1)
+code=$?
+set -e
+[ "$code" = 2 ] || fail "exit code $code without settings (expected 2): $out"
+[ "$out" = "webmon-agent: /etc/webmon/producer.yaml:24:14: environment variable KAFKA_HOST is required: set KAFKA_HOST to the Kafka bootstrap host:port" ] \
+  || fail "unexpected message without settings: $out"
+set +e
+out=$(run --env KAFKA_HOST=127.0.0.1:1 "$ctr" -- /usr/local/bin/webmon-entrypoint consumer 2>&1)
+code=$?
+set -e
+[ "$code" = 2 ] || fail "consumer exit code $code without DATABASE_HOST (expected 2): $out"
+[[ $out == *"environment variable DATABASE_HOST is required"* ]] && [ "$(wc -l <<<"$out")" = 1 ] \
+  || fail "unexpected message without DATABASE_HOST: $out"
+echo "ok: a missing setting exits 2 with one line naming it"
+
+pk_stack_setup container
+mounts=(--volume "$work/certs:/etc/webmon/certs:ro" --volume "$work/targets.yaml:/etc/webmon/targets.yaml:ro")
+settings=(--env "KAFKA_HOST=$KAFKA_HOST" --env "KAFKA_TOPIC=$KAFKA_TOPIC" --env "KAFKA_GROUP=$KAFKA_GROUP"
+  --env "DATABASE_HOST=$DATABASE_HOST" --env "DATABASE_PORT=$DATABASE_PORT"
+  --env "DATABASE_DB=$DATABASE_DB" --env "DATABASE_USER=$DATABASE_USER"
+  --env "DATABASE_PASSWD=$DATABASE_PASSWD" --env "DATABASE_SSLROOTCERT=/etc/webmon/certs/ca.pem"
+  --env WEBMON_INTERVAL=500ms)
+
+for p in producer consumer; do
+  out=$(run "${mounts[@]}" "${settings[@]}" "$ctr" -- /usr/local/bin/webmon-entrypoint "$p" --validate 2>&1) \
+    || fail "$p --validate: $out"
+  grep -q "^/etc/webmon/$p.yaml: OK (2 components)" <<<"$out" || fail "$p --validate: $out"
+done
+echo "ok: producer and consumer validate with settings from the environment"
+
+# Two containers; the metrics endpoints on free ports (one network: the host's).
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+pport=$(free_port)
+cport=$(free_port)
+pk_from cctr "$PKG_IMAGE"
+pk_start consumer run "${mounts[@]}" "${settings[@]}" --env "WEBMON_METRICS_LISTEN=127.0.0.1:$cport" \
+  "$cctr" -- /usr/local/bin/webmon-entrypoint consumer
+pk_start producer run "${mounts[@]}" "${settings[@]}" --env "WEBMON_METRICS_LISTEN=127.0.0.1:$pport" \
+  "$ctr" -- /usr/local/bin/webmon-entrypoint producer
+wait_for_rows 1
+
+# The image's HEALTHCHECK command, in the producer's container, once its endpoint is up.
+health=""
+for _ in $(seq 100); do
+  health=$(run --env "WEBMON_METRICS_LISTEN=127.0.0.1:$pport" "$ctr" -- /usr/local/bin/webmon-healthcheck 2>&1) \
+    && break
+  sleep 0.2
+done
+run --env "WEBMON_METRICS_LISTEN=127.0.0.1:$pport" "$ctr" -- /usr/local/bin/webmon-healthcheck \
+  || fail "healthcheck of the running producer: $health"
+free=$(free_port)
+set +e
+health=$(run --env "WEBMON_METRICS_LISTEN=127.0.0.1:$free" "$ctr" -- /usr/local/bin/webmon-healthcheck 2>&1)
+code=$?
+set -e
+[ "$code" = 1 ] && [ "$health" = "unhealthy: nothing listens on 127.0.0.1:$free" ] \
+  || fail "healthcheck without an agent: exit $code, '$health'"
+echo "ok: the HEALTHCHECK passes on a running agent and fails where none listens"
+
+pk_exchange
