@@ -15,7 +15,8 @@ case $host in
   "[::]" | "::") host=::1 ;;
   \[*\]) host=${host#[} host=${host%]} ;;
 esac
-if ! exec 3<>"/dev/tcp/$host/$port"; then
+# (bash's own messages on stderr are dropped: the one line below says it)
+if ! exec 2>/dev/null 3<>"/dev/tcp/$host/$port"; then
   echo "unhealthy: nothing listens on $host:$port"
   exit 1
 fi

@@ -35,14 +35,14 @@ echo "ok: $out, as user webmon"
 
 # No settings at all: exit 2, one line naming the variable.
 set +e
-out=$(run "$ctr" -- /usr/local/bin/webmon-entrypoint producer 2>&1)
+out=$(pk_quiet_run "$ctr" -- /usr/local/bin/webmon-entrypoint producer 2>&1)
 code=$?
 set -e
 [ "$code" = 2 ] || fail "exit code $code without settings (expected 2): $out"
 [ "$out" = "webmon-agent: /etc/webmon/producer.yaml:24:14: environment variable KAFKA_HOST is required: set KAFKA_HOST to the Kafka bootstrap host:port" ] \
   || fail "unexpected message without settings: $out"
 set +e
-out=$(run --env KAFKA_HOST=127.0.0.1:1 "$ctr" -- /usr/local/bin/webmon-entrypoint consumer 2>&1)
+out=$(pk_quiet_run --env KAFKA_HOST=127.0.0.1:1 "$ctr" -- /usr/local/bin/webmon-entrypoint consumer 2>&1)
 code=$?
 set -e
 [ "$code" = 2 ] || fail "consumer exit code $code without DATABASE_HOST (expected 2): $out"
@@ -63,7 +63,19 @@ for p in producer consumer; do
     || fail "$p --validate: $out"
   grep -q "^/etc/webmon/$p.yaml: OK (2 components)" <<<"$out" || fail "$p --validate: $out"
 done
-echo "ok: producer and consumer validate with settings from the environment"
+# The certificate paths as conf/.env.sample writes them (relative: the working directory is
+# /etc/webmon), and a certificate the mount lacks, named.
+out=$(run "${mounts[@]}" "${settings[@]}" --env KAFKA_CAFILE=certs/ca.pem --env KAFKA_CERTFILE=certs/service.cert \
+  --env KAFKA_KEYFILE=certs/service.key "$ctr" -- /usr/local/bin/webmon-entrypoint producer --validate 2>&1) \
+  || fail "producer --validate with certs/... paths: $out"
+set +e
+out=$(pk_quiet_run "${mounts[@]}" "${settings[@]}" --env KAFKA_CAFILE=certs/aiven-ca.pem "$ctr" -- \
+  /usr/local/bin/webmon-entrypoint producer --validate 2>&1)
+code=$?
+set -e
+[ "$code" = 2 ] && [[ $out == *"option 'ca_file': cannot read 'certs/aiven-ca.pem': No such file or directory" ]] \
+  || fail "a missing certificate: exit $code, $out"
+echo "ok: producer and consumer validate with settings from the environment and mounted certificates"
 
 # Two containers; the metrics endpoints on free ports (one network: the host's).
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -76,22 +88,26 @@ pk_start producer run "${mounts[@]}" "${settings[@]}" --env "WEBMON_METRICS_LIST
   "$ctr" -- /usr/local/bin/webmon-entrypoint producer
 wait_for_rows 1
 
-# The image's HEALTHCHECK command, in the producer's container, once its endpoint is up.
-health=""
-for _ in $(seq 100); do
-  health=$(run --env "WEBMON_METRICS_LISTEN=127.0.0.1:$pport" "$ctr" -- /usr/local/bin/webmon-healthcheck 2>&1) \
-    && break
-  sleep 0.2
+# The image's HEALTHCHECK command (in a third container of the image: one network, the
+# host's) against each running agent once its endpoint is up, and where nothing listens.
+pk_from hctr "$PKG_IMAGE"
+for port in "$pport" "$cport"; do
+  health=""
+  for _ in $(seq 100); do
+    health=$(pk_quiet_run --env "WEBMON_METRICS_LISTEN=127.0.0.1:$port" "$hctr" -- /usr/local/bin/webmon-healthcheck 2>&1) \
+      && break
+    sleep 0.2
+  done
+  pk_quiet_run --env "WEBMON_METRICS_LISTEN=127.0.0.1:$port" "$hctr" -- /usr/local/bin/webmon-healthcheck \
+    || fail "healthcheck of the agent on port $port: $health"
 done
-run --env "WEBMON_METRICS_LISTEN=127.0.0.1:$pport" "$ctr" -- /usr/local/bin/webmon-healthcheck \
-  || fail "healthcheck of the running producer: $health"
 free=$(free_port)
 set +e
-health=$(run --env "WEBMON_METRICS_LISTEN=127.0.0.1:$free" "$ctr" -- /usr/local/bin/webmon-healthcheck 2>&1)
+health=$(pk_quiet_run --env "WEBMON_METRICS_LISTEN=127.0.0.1:$free" "$hctr" -- /usr/local/bin/webmon-healthcheck 2>&1)
 code=$?
 set -e
 [ "$code" = 1 ] && [ "$health" = "unhealthy: nothing listens on 127.0.0.1:$free" ] \
   || fail "healthcheck without an agent: exit $code, '$health'"
-echo "ok: the HEALTHCHECK passes on a running agent and fails where none listens"
+echo "ok: the HEALTHCHECK passes on both running agents and fails where none listens"
 
 pk_exchange

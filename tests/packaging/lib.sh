@@ -16,6 +16,9 @@ PKG_IMAGE=localhost/webmon:packaging-test
 PKG_STORAGE=(--root "$PKG_CACHE/containers/storage" --runroot "$PKG_CACHE/containers/run"
   --storage-driver overlay)
 
+# buildah run: the chroot isolation (the OCI runtime cannot create containers in this sandbox).
+export BUILDAH_ISOLATION=chroot
+
 pk_podman() { podman "${PKG_STORAGE[@]}" "$@"; }
 pk_buildah() { buildah "${PKG_STORAGE[@]}" "$@"; }
 
@@ -41,6 +44,16 @@ pk_deb() {
   f=$(ls "$PKG_DEBS/$1"_*.deb 2>/dev/null | head -1)
   [ -n "$f" ] || fail "no $1 package in $PKG_DEBS: run the packaging.image test first"
   printf '%s\n' "$f"
+}
+
+# pk_quiet_run ARGS...: `buildah run ARGS` with buildah's own lines about the exit status
+# ("subprocess exited with status N", "Error: exit status N") dropped from its stderr; the exit
+# status is the command's.
+pk_quiet_run() {
+  local rc=0
+  pk_buildah run "$@" 2> >(grep -Ev '^(subprocess exited with status [0-9]+|Error: exit status [0-9]+)$' >&2) || rc=$?
+  wait $! 2>/dev/null || true
+  return $rc
 }
 
 # Containers made by a test are removed at its exit.
