@@ -4,15 +4,15 @@
 # Layout (WEBMON_CACHE, default ~/.cache/webmon, as scripts/stack):
 #   $cache/packaging/bookworm-minbase.tar   debootstrap --variant=minbase bookworm, made once
 #   $cache/packaging/containers/            podman/buildah storage (base image, build layers)
-# The image built from the working tree is tagged $PKG_IMAGE; the fixture (image.sh) also
-# copies the .debs it contains to $PKG_WORK/debs for the other tests.
+# The image built from the working tree is tagged $PKG_IMAGE (one tag per build directory, so
+# two checkouts can share the cache); the fixture (image.sh) also copies the .debs it contains
+# to $PKG_WORK/debs for the other tests.
 set -euo pipefail
 
 PKG_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PKG_CACHE="${WEBMON_CACHE:-${HOME:-/root}/.cache/webmon}/packaging"
 PKG_BASE_TAR="$PKG_CACHE/bookworm-minbase.tar"
 PKG_BASE_IMAGE=docker.io/library/debian:bookworm-slim
-PKG_IMAGE=localhost/webmon:packaging-test
 PKG_STORAGE=(--root "$PKG_CACHE/containers/storage" --runroot "$PKG_CACHE/containers/run"
   --storage-driver overlay)
 
@@ -31,11 +31,12 @@ fail() {
 }
 
 # pk_setup WORK_DIR: the directory the fixture and the tests share (ctest passes
-# <build>/packaging-test); sets $PKG_WORK, $PKG_DEBS.
+# <build>/packaging-test); sets $PKG_WORK, $PKG_DEBS, $PKG_IMAGE.
 pk_setup() {
-  PKG_WORK=$1
+  mkdir -p "$1"
+  PKG_WORK=$(cd "$1" && pwd)
   PKG_DEBS=$PKG_WORK/debs
-  mkdir -p "$PKG_WORK"
+  PKG_IMAGE=localhost/webmon:test-$(printf '%s' "$PKG_WORK" | md5sum | cut -c1-8)
 }
 
 # pk_deb NAME: the path of the package NAME (webmon or webmon-sdk-dev) the fixture exported.
