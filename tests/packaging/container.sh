@@ -15,13 +15,15 @@ work=$(mktemp -d)
 trap 'pk_stack_cleanup; rm -rf "$work"' EXIT
 
 pk_podman image exists "$PKG_IMAGE" || fail "no image $PKG_IMAGE: run the packaging.image test first"
-config=$(pk_podman image inspect --format '{{json .Config}}' "$PKG_IMAGE")
-python3 - "$config" <<'PY' || fail "image config: $config"
+pk_podman image inspect "$PKG_IMAGE" >"$work/inspect.json"
+python3 - "$work/inspect.json" <<'PY' || fail "image config: $(cat "$work/inspect.json")"
 import json, sys
-c = json.loads(sys.argv[1])
+image = json.load(open(sys.argv[1]))[0]
+c = image["Config"]
 assert c["User"] == "webmon", c["User"]
 assert c["Entrypoint"] == ["/usr/local/bin/webmon-entrypoint"], c["Entrypoint"]
-assert c["Healthcheck"]["Test"] == ["CMD", "/usr/local/bin/webmon-healthcheck"], c.get("Healthcheck")
+assert c["WorkingDir"] == "/etc/webmon", c["WorkingDir"]
+assert image["Healthcheck"]["Test"] == ["CMD", "/usr/local/bin/webmon-healthcheck"], image.get("Healthcheck")
 PY
 echo "ok: the image runs as webmon, entrypoint webmon-entrypoint, HEALTHCHECK webmon-healthcheck"
 
