@@ -41,7 +41,7 @@ out=$(pk_quiet_run "$ctr" -- /usr/local/bin/webmon-entrypoint producer 2>&1)
 code=$?
 set -e
 [ "$code" = 2 ] || fail "exit code $code without settings (expected 2): $out"
-[ "$out" = "webmon-agent: /etc/webmon/producer.yaml:24:14: environment variable KAFKA_HOST is required: set KAFKA_HOST to the Kafka bootstrap host:port" ] \
+[ "$out" = "webmon-agent: /etc/webmon/producer.yaml:21:14: environment variable KAFKA_HOST is required: set KAFKA_HOST to the Kafka bootstrap host:port" ] \
   || fail "unexpected message without settings: $out"
 set +e
 out=$(pk_quiet_run --env KAFKA_HOST=127.0.0.1:1 "$ctr" -- /usr/local/bin/webmon-entrypoint consumer 2>&1)

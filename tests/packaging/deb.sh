@@ -66,20 +66,21 @@ sed -i -e "s|^KAFKA_HOST=.*|KAFKA_HOST=$KAFKA_HOST|" -e "s|^KAFKA_TOPIC=.*|KAFKA
   "$work/webmon.env"
 pk_buildah copy --chmod 0600 "$root" "$work/webmon.env" /etc/webmon/webmon.env >/dev/null
 
-# As webmon@<pipeline>.service runs it: EnvironmentFile read as root, then User=webmon in
+# As webmon@<pipeline>.service runs it: a clean environment (systemd's for User=webmon) plus
+# EnvironmentFile=/etc/webmon/webmon.env read as root, then the agent as webmon in
 # WorkingDirectory=/etc/webmon.
-unit_like() {
-  run "$root" -- sh -c 'set -a; . /etc/webmon/webmon.env; set +a; cd /etc/webmon
-    exec setpriv --reuid=webmon --regid=webmon --init-groups webmon-agent --pipeline "/etc/webmon/$1.yaml"' sh "$1"
+as_unit() { # PIPELINE [AGENT OPTIONS]
+  run "$root" -- env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    HOME=/var/lib/webmon USER=webmon LOGNAME=webmon SHELL=/usr/sbin/nologin sh -c '
+      set -a; . /etc/webmon/webmon.env; set +a; cd /etc/webmon; p=$1; shift
+      exec setpriv --reuid=webmon --regid=webmon --init-groups webmon-agent --pipeline "/etc/webmon/$p.yaml" "$@"' sh "$@"
 }
 for p in producer consumer; do
-  out=$(run "$root" -- sh -c 'set -a; . /etc/webmon/webmon.env; set +a; cd /etc/webmon
-    exec setpriv --reuid=webmon --regid=webmon --init-groups webmon-agent --validate --pipeline "/etc/webmon/$1.yaml"' sh "$p" 2>&1) \
-    || fail "installed $p does not validate with webmon.env: $out"
+  out=$(as_unit "$p" --validate 2>&1) || fail "installed $p does not validate with webmon.env: $out"
 done
 echo "ok: /etc/webmon/producer.yaml and consumer.yaml validate with /etc/webmon/webmon.env"
-pk_start consumer unit_like consumer
-pk_start producer unit_like producer
+pk_start consumer as_unit consumer
+pk_start producer as_unit producer
 pk_exchange
 
 # --- conffiles across reinstall, upgrade, remove and purge ------------------------------------

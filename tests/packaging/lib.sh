@@ -144,6 +144,7 @@ pk_start() {
 pk_stop() {
   local runner agent
   runner=${1}_runner agent=${1}_agent
+  pk_stopped=$1
   kill -TERM "${!agent}"
   wait "${!runner}" || fail "$1 exit code $? after SIGTERM (expected 0)"
 }
@@ -159,6 +160,12 @@ pk_stack_cleanup() {
 wait_for_rows() {
   local rows=0
   for _ in $(seq 240); do
+    for a in producer consumer; do
+      local r=${a}_runner
+      if [ -n "${!r:-}" ] && [ "$a" != "${pk_stopped:-}" ] && ! kill -0 "${!r}" 2>/dev/null; then
+        fail "the $a exited early"
+      fi
+    done
     rows=$(q "SELECT count(*) FROM webmon.http_check" 2>/dev/null || echo 0)
     [ "$rows" -ge "$1" ] && return 0
     sleep 0.5
