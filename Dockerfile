@@ -19,8 +19,9 @@ RUN apt-get update \
 WORKDIR /src
 COPY . .
 ARG WEBMON_BUILD_JOBS=2
-# Debian's hardening flags (dpkg-buildflags); no tests or benchmarks in the image.
-RUN export CXXFLAGS="$(dpkg-buildflags --get CXXFLAGS) $(dpkg-buildflags --get CPPFLAGS)" \
+# Debian's hardening flags, all of them (dpkg-buildflags); no tests or benchmarks in the image.
+RUN export DEB_BUILD_MAINT_OPTIONS=hardening=+all \
+ && export CXXFLAGS="$(dpkg-buildflags --get CXXFLAGS) $(dpkg-buildflags --get CPPFLAGS)" \
            LDFLAGS="$(dpkg-buildflags --get LDFLAGS)" \
  && cmake --preset release -DWEBMON_BUILD_TESTS=OFF -DWEBMON_BUILD_BENCH=OFF -DBUILD_TESTING=OFF \
  && cmake --build --preset release -j "$WEBMON_BUILD_JOBS" \
