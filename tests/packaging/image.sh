@@ -58,8 +58,12 @@ echo "ok: base image $PKG_BASE_IMAGE"
 echo "building the Dockerfile (podman build --isolation chroot; log: $work/build.log)"
 pk_podman build --isolation chroot --pull=never --format docker -t "$PKG_IMAGE" \
   -f "$PKG_SRC/Dockerfile" "$PKG_SRC" >"$work/build.log" 2>&1 || fail "podman build failed"
-# Keep the cache bounded: earlier builds' images that no tag names any more.
-pk_podman image prune -f >/dev/null 2>&1 || true
+# Keep the cache bounded without losing the layers the next build reuses (the build stage's
+# apt-get layer is an untagged image too): earlier builds' images go only above 6 GiB.
+if [ "$(du -sk "$PKG_CACHE/containers" | cut -f1)" -gt $((6 * 1024 * 1024)) ]; then
+  echo "container storage above 6 GiB: removing earlier builds' images"
+  pk_podman image prune -f >/dev/null 2>&1 || true
+fi
 echo "ok: image $PKG_IMAGE built from the Dockerfile"
 
 rm -rf "$PKG_DEBS"
