@@ -11,8 +11,7 @@
 # Usage: container.sh <work dir>   (after packaging.image)
 source "$(dirname "$0")/lib.sh"
 pk_setup "$1"
-work=$(mktemp -d)
-trap 'pk_stack_cleanup; rm -rf "$work"' EXIT
+pk_work
 
 pk_podman image exists "$PKG_IMAGE" || fail "no image $PKG_IMAGE: run the packaging.image test first"
 pk_podman image inspect "$PKG_IMAGE" >"$work/inspect.json"
@@ -28,23 +27,22 @@ PY
 echo "ok: the image runs as webmon, entrypoint webmon-entrypoint, HEALTHCHECK webmon-healthcheck"
 
 pk_from ctr "$PKG_IMAGE"
-run() { pk_buildah run "$@"; }
 
-out=$(run "$ctr" -- /usr/local/bin/webmon-entrypoint --version) || fail "--version: $out"
+out=$(pk_run "$ctr" -- /usr/local/bin/webmon-entrypoint --version) || fail "--version: $out"
 [[ $out == "webmon-agent 0.1.0 "* ]] || fail "unexpected --version output: $out"
-[ "$(run "$ctr" -- id -un)" = webmon ] || fail "the container does not run as webmon"
+[ "$(pk_run "$ctr" -- id -un)" = webmon ] || fail "the container does not run as webmon"
 echo "ok: $out, as user webmon"
 
 # No settings at all: exit 2, one line naming the variable.
 set +e
-out=$(pk_quiet_run "$ctr" -- /usr/local/bin/webmon-entrypoint producer 2>&1)
+out=$(pk_run "$ctr" -- /usr/local/bin/webmon-entrypoint producer 2>&1)
 code=$?
 set -e
 [ "$code" = 2 ] || fail "exit code $code without settings (expected 2): $out"
 [ "$out" = "webmon-agent: /etc/webmon/producer.yaml:21:14: environment variable KAFKA_HOST is required: set KAFKA_HOST to the Kafka bootstrap host:port" ] \
   || fail "unexpected message without settings: $out"
 set +e
-out=$(pk_quiet_run --env KAFKA_HOST=127.0.0.1:1 "$ctr" -- /usr/local/bin/webmon-entrypoint consumer 2>&1)
+out=$(pk_run --env KAFKA_HOST=127.0.0.1:1 "$ctr" -- /usr/local/bin/webmon-entrypoint consumer 2>&1)
 code=$?
 set -e
 [ "$code" = 2 ] || fail "consumer exit code $code without DATABASE_HOST (expected 2): $out"
@@ -61,17 +59,17 @@ settings=(--env "KAFKA_HOST=$KAFKA_HOST" --env "KAFKA_TOPIC=$KAFKA_TOPIC" --env 
   --env WEBMON_INTERVAL=500ms)
 
 for p in producer consumer; do
-  out=$(run "${mounts[@]}" "${settings[@]}" "$ctr" -- /usr/local/bin/webmon-entrypoint "$p" --validate 2>&1) \
+  out=$(pk_run "${mounts[@]}" "${settings[@]}" "$ctr" -- /usr/local/bin/webmon-entrypoint "$p" --validate 2>&1) \
     || fail "$p --validate: $out"
   grep -q "^/etc/webmon/$p.yaml: OK (2 components)" <<<"$out" || fail "$p --validate: $out"
 done
 # The certificate paths as conf/.env.sample writes them (relative: the working directory is
 # /etc/webmon), and a certificate the mount lacks, named.
-out=$(run "${mounts[@]}" "${settings[@]}" --env KAFKA_CAFILE=certs/ca.pem --env KAFKA_CERTFILE=certs/service.cert \
+out=$(pk_run "${mounts[@]}" "${settings[@]}" --env KAFKA_CAFILE=certs/ca.pem --env KAFKA_CERTFILE=certs/service.cert \
   --env KAFKA_KEYFILE=certs/service.key "$ctr" -- /usr/local/bin/webmon-entrypoint producer --validate 2>&1) \
   || fail "producer --validate with certs/... paths: $out"
 set +e
-out=$(pk_quiet_run "${mounts[@]}" "${settings[@]}" --env KAFKA_CAFILE=certs/aiven-ca.pem "$ctr" -- \
+out=$(pk_run "${mounts[@]}" "${settings[@]}" --env KAFKA_CAFILE=certs/aiven-ca.pem "$ctr" -- \
   /usr/local/bin/webmon-entrypoint producer --validate 2>&1)
 code=$?
 set -e
@@ -84,9 +82,9 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 pport=$(free_port)
 cport=$(free_port)
 pk_from cctr "$PKG_IMAGE"
-pk_start consumer run "${mounts[@]}" "${settings[@]}" --env "WEBMON_METRICS_LISTEN=127.0.0.1:$cport" \
+pk_start consumer pk_run "${mounts[@]}" "${settings[@]}" --env "WEBMON_METRICS_LISTEN=127.0.0.1:$cport" \
   "$cctr" -- /usr/local/bin/webmon-entrypoint consumer
-pk_start producer run "${mounts[@]}" "${settings[@]}" --env "WEBMON_METRICS_LISTEN=127.0.0.1:$pport" \
+pk_start producer pk_run "${mounts[@]}" "${settings[@]}" --env "WEBMON_METRICS_LISTEN=127.0.0.1:$pport" \
   "$ctr" -- /usr/local/bin/webmon-entrypoint producer
 wait_for_rows 1
 
@@ -96,16 +94,16 @@ pk_from hctr "$PKG_IMAGE"
 for port in "$pport" "$cport"; do
   health=""
   for _ in $(seq 100); do
-    health=$(pk_quiet_run --env "WEBMON_METRICS_LISTEN=127.0.0.1:$port" "$hctr" -- /usr/local/bin/webmon-healthcheck 2>&1) \
+    health=$(pk_run --env "WEBMON_METRICS_LISTEN=127.0.0.1:$port" "$hctr" -- /usr/local/bin/webmon-healthcheck 2>&1) \
       && break
     sleep 0.2
   done
-  pk_quiet_run --env "WEBMON_METRICS_LISTEN=127.0.0.1:$port" "$hctr" -- /usr/local/bin/webmon-healthcheck \
+  pk_run --env "WEBMON_METRICS_LISTEN=127.0.0.1:$port" "$hctr" -- /usr/local/bin/webmon-healthcheck \
     || fail "healthcheck of the agent on port $port: $health"
 done
 free=$(free_port)
 set +e
-health=$(pk_quiet_run --env "WEBMON_METRICS_LISTEN=127.0.0.1:$free" "$hctr" -- /usr/local/bin/webmon-healthcheck 2>&1)
+health=$(pk_run --env "WEBMON_METRICS_LISTEN=127.0.0.1:$free" "$hctr" -- /usr/local/bin/webmon-healthcheck 2>&1)
 code=$?
 set -e
 [ "$code" = 1 ] && [ "$health" = "unhealthy: nothing listens on 127.0.0.1:$free" ] \

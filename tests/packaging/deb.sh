@@ -14,16 +14,14 @@
 # Usage: deb.sh <work dir>   (after packaging.image)
 source "$(dirname "$0")/lib.sh"
 pk_setup "$1"
-work=$(mktemp -d)
-trap 'pk_stack_cleanup; rm -rf "$work"' EXIT
+pk_work
 deb=$(pk_deb webmon)
 
 pk_from root "$PKG_BASE_IMAGE"
-run() { pk_buildah run "$@"; }
-in_root() { pk_buildah run "$root" -- "$@"; }
+in_root() { pk_run "$root" -- "$@"; }
 pk_buildah copy "$root" "$deb" /tmp/ >/dev/null
 export DEBIAN_FRONTEND=noninteractive
-run --env DEBIAN_FRONTEND=noninteractive "$root" -- sh -c \
+pk_run --env DEBIAN_FRONTEND=noninteractive "$root" -- sh -c \
   "apt-get update -qq && apt-get install -y --no-install-recommends /tmp/$(basename "$deb")" \
   >"$work/apt.log" 2>&1 || fail "apt-get install ./$(basename "$deb") failed: $(tail -20 "$work/apt.log")"
 echo "ok: apt-get install $(basename "$deb") with its dependencies from the mirror"
@@ -70,7 +68,7 @@ pk_buildah copy --chmod 0600 "$root" "$work/webmon.env" /etc/webmon/webmon.env >
 # EnvironmentFile=/etc/webmon/webmon.env read as root, then the agent as webmon in
 # WorkingDirectory=/etc/webmon.
 as_unit() { # PIPELINE [AGENT OPTIONS]
-  run "$root" -- env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+  pk_run "$root" -- env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     HOME=/var/lib/webmon USER=webmon LOGNAME=webmon SHELL=/usr/sbin/nologin sh -c '
       set -a; . /etc/webmon/webmon.env; set +a; cd /etc/webmon; p=$1; shift
       exec setpriv --reuid=webmon --regid=webmon --init-groups webmon-agent --pipeline "/etc/webmon/$p.yaml" "$@"' sh "$@"

@@ -69,7 +69,7 @@ echo "ok: image $PKG_IMAGE built from the Dockerfile"
 rm -rf "$PKG_DEBS"
 mkdir -p "$PKG_DEBS"
 pk_from ctr "$PKG_IMAGE"
-pk_buildah run --user root "$ctr" -- tar -C /debs -cf - . | tar -C "$PKG_DEBS" -xf - \
+pk_buildah run --user root --volume "$PKG_DEBS:/pk-debs" "$ctr" -- sh -c 'cp /debs/*.deb /pk-debs/' \
   || fail "could not copy /debs out of the image"
 webmon_deb=$(pk_deb webmon)
 sdk_deb=$(pk_deb webmon-sdk-dev)

@@ -47,14 +47,33 @@ pk_deb() {
   printf '%s\n' "$f"
 }
 
-# pk_quiet_run ARGS...: `buildah run ARGS` with buildah's own lines about the exit status
-# ("subprocess exited with status N", "Error: exit status N") dropped from its stderr; the exit
-# status is the command's.
-pk_quiet_run() {
-  local rc=0
-  pk_buildah run "$@" 2> >(grep -Ev '^(subprocess exited with status [0-9]+|Error: exit status [0-9]+)$' >&2) || rc=$?
-  wait $! 2>/dev/null || true
+# pk_run [buildah run options] CONTAINER -- CMD...: `buildah run`, with CMD's output (stdout
+# and stderr together) written to a file in a mounted directory and printed from there, and
+# CMD's exit status. (buildah 1.28's chroot runs now and then lose the output of a command
+# that exits quickly; a file does not.) Needs $work (pk_work).
+pk_run() {
+  local opts=() out rc=0
+  while [ "$1" != "--" ]; do
+    opts+=("$1")
+    shift
+  done
+  shift
+  out=$(mktemp "$work/out/run.XXXXXX")
+  chmod 666 "$out"
+  pk_buildah run --volume "$work/out:/pk-out" "${opts[@]}" -- \
+    /bin/sh -c 'exec "$@" >"/pk-out/$0" 2>&1' "$(basename "$out")" "$@" 2>"$out.buildah" || rc=$?
+  cat "$out"
+  rm -f "$out" "$out.buildah"
   return $rc
+}
+
+# pk_work: a temporary work directory $work (removed at exit with what the test started),
+# with $work/out writable by the containers' users.
+pk_work() {
+  work=$(mktemp -d)
+  chmod 755 "$work"
+  mkdir -m 1777 "$work/out"
+  trap 'pk_stack_cleanup; rm -rf "$work"' EXIT
 }
 
 # Containers made by a test are removed at its exit.
