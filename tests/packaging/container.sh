@@ -48,7 +48,13 @@ set -e
 [ "$code" = 2 ] || fail "consumer exit code $code without DATABASE_HOST (expected 2): $out"
 [[ $out == *"environment variable DATABASE_HOST is required"* ]] && [ "$(wc -l <<<"$out")" = 1 ] \
   || fail "unexpected message without DATABASE_HOST: $out"
-echo "ok: a missing setting exits 2 with one line naming it"
+set +e
+out=$(pk_run "$ctr" -- /usr/local/bin/webmon-entrypoint)
+code=$?
+set -e
+[ "$code" = 2 ] && [ "$out" = "webmon: give the pipeline: producer, consumer or a pipeline file (then webmon-agent options)" ] \
+  || fail "no argument: exit $code, $out"
+echo "ok: a missing setting exits 2 with one line naming it; so does a missing pipeline argument"
 
 pk_stack_setup container
 mounts=(--volume "$work/certs:/etc/webmon/certs:ro" --volume "$work/targets.yaml:/etc/webmon/targets.yaml:ro")
@@ -63,11 +69,12 @@ for p in producer consumer; do
     || fail "$p --validate: $out"
   grep -q "^/etc/webmon/$p.yaml: OK (2 components)" <<<"$out" || fail "$p --validate: $out"
 done
-# The certificate paths as conf/.env.sample writes them (relative: the working directory is
-# /etc/webmon), and a certificate the mount lacks, named.
+# The pipeline as a path; the certificate paths as conf/.env.sample writes them (relative: the
+# working directory is /etc/webmon); a certificate the mount lacks, named.
 out=$(pk_run "${mounts[@]}" "${settings[@]}" --env KAFKA_CAFILE=certs/ca.pem --env KAFKA_CERTFILE=certs/service.cert \
-  --env KAFKA_KEYFILE=certs/service.key "$ctr" -- /usr/local/bin/webmon-entrypoint producer --validate 2>&1) \
-  || fail "producer --validate with certs/... paths: $out"
+  --env KAFKA_KEYFILE=certs/service.key "$ctr" -- /usr/local/bin/webmon-entrypoint /etc/webmon/producer.yaml --validate 2>&1) \
+  || fail "/etc/webmon/producer.yaml --validate with certs/... paths: $out"
+grep -q "^/etc/webmon/producer.yaml: OK (2 components)" <<<"$out" || fail "producer by path --validate: $out"
 set +e
 out=$(pk_run "${mounts[@]}" "${settings[@]}" --env KAFKA_CAFILE=certs/aiven-ca.pem "$ctr" -- \
   /usr/local/bin/webmon-entrypoint producer --validate 2>&1)
