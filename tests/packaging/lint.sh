@@ -3,7 +3,8 @@
 #   * lintian reports no errors (its warnings are printed);
 #   * webmon's Depends come from dpkg-shlibdeps (the libraries the agent and plugins link);
 #   * /etc/webmon files are conffiles; maintainer scripts are present;
-#   * webmon-sdk-dev holds the headers, the CMake package and the example;
+#   * webmon-sdk-dev holds the headers, the CMake package and the example; the example, built
+#     against the unpacked package with find_package(webmon_sdk), runs in the unpacked agent;
 #   * webmon@.service passes `systemd-analyze verify` (with the package's files as the root)
 #     without a single message, and its stop timeout exceeds the agent's shutdown_timeout.
 # Usage: lint.sh <work dir>   (after packaging.image)
@@ -62,3 +63,18 @@ grep -q shutdown_timeout "$PKG_SRC"/conf/producer.yaml "$PKG_SRC"/conf/consumer.
 exposure=$(systemd-analyze security --offline=yes --root="$work/root" --threshold=40 webmon@producer.service 2>&1) \
   || fail "systemd-analyze security: exposure above 4.0 (--threshold is in tenths): $(tail -1 <<<"$exposure")"
 echo "ok: webmon@.service verifies cleanly; TimeoutStopSec=${stop}s > shutdown_timeout ${shutdown}s; $(tail -1 <<<"$exposure" | sed 's/→ //')"
+
+# The SDK package as a plugin author uses it: the example from /usr/share/doc, built with
+# find_package(webmon_sdk) against the unpacked package, run by the packaged agent (which finds
+# its built-in generator plugin relative to itself).
+mkdir -p "$work/sdkroot"
+dpkg-deb -x "$sdk" "$work/sdkroot"
+cp -r "$work/sdkroot/usr/share/doc/webmon-sdk-dev/examples/hello_sink" "$work/hello_sink"
+cmake -S "$work/hello_sink" -B "$work/hello_build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="$work/sdkroot/usr" >"$work/sdk.log" 2>&1 || fail "configure the example: $(cat "$work/sdk.log")"
+cmake --build "$work/hello_build" >>"$work/sdk.log" 2>&1 || fail "build the example: $(cat "$work/sdk.log")"
+HELLO_COUNT=1000 HELLO_REPORT="$work/report" "$work/root/usr/bin/webmon-agent" --plugin-dir "$work/hello_build" \
+  --pipeline "$work/hello_sink/pipeline.yaml" 2>"$work/hello.log" || fail "the example did not run: $(cat "$work/hello.log")"
+[ "$(cat "$work/report")" = $'hello_sink: 50 of 500 records match\nhello_sink: 50 of 500 records match' ] \
+  || fail "unexpected report from the example: $(cat "$work/report")"
+echo "ok: the SDK package's example builds with find_package(webmon_sdk) and runs in the packaged agent"
