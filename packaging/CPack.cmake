@@ -57,12 +57,12 @@ set(CPACK_PACKAGE_VERSION "${PROJECT_VERSION}")
 set(CPACK_PACKAGE_CONTACT "webmon maintainers <maintainers@users.noreply.r-seed-60463e66.example>")
 set(CPACK_PACKAGING_INSTALL_PREFIX "/usr")
 set(CPACK_STRIP_FILES ON)
-set(CPACK_PACKAGE_FILE_NAME "webmon-${PROJECT_VERSION}")  # unused by DEB-DEFAULT names
 set(CPACK_PACKAGE_DIRECTORY "${PROJECT_BINARY_DIR}")
 
 set(CPACK_DEB_COMPONENT_INSTALL ON)
 set(CPACK_COMPONENTS_GROUPING ONE_PER_GROUP)
 # "Unspecified" is the agent executable (agent/CMakeLists.txt installs it without a component).
+# An install rule with a new component name needs it added here and to a group below.
 set(CPACK_COMPONENTS_ALL Unspecified plugins deb_conf sdk deb_sdk_doc)
 
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
@@ -72,10 +72,11 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY "optional")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION TRUE)
 set(CPACK_DEBIAN_COMPRESSION_TYPE "xz")
 
-# webmon: dependencies from the ELF files (dpkg-shlibdeps), plus what the maintainer scripts
-# use (passwd: useradd; both are Essential/required in Debian anyway, so nothing is listed).
+# webmon: the libraries from the ELF files (dpkg-shlibdeps), plus passwd, whose useradd the
+# postinst runs (not Essential; dpkg-shlibdeps cannot see it). CPack appends the former to it.
 set(CPACK_DEBIAN_WEBMON_PACKAGE_NAME "webmon")
 set(CPACK_DEBIAN_WEBMON_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_WEBMON_PACKAGE_DEPENDS "passwd")
 set(CPACK_DEBIAN_WEBMON_PACKAGE_RECOMMENDS "ca-certificates")
 set(CPACK_DEBIAN_WEBMON_PACKAGE_SECTION "net")
 # Descriptions: the first line is the synopsis; an empty line separates paragraphs.

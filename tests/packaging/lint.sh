@@ -23,7 +23,7 @@ grep -E '^[EW]: ' <<<"$lintian_out" || true
 
 depends=$(dpkg-deb -f "$deb" Depends)
 names=$(sed -e 's/ *([^)]*)//g' -e 's/, */\n/g' <<<"$depends")
-for lib in libc6 libstdc++6 libcurl4 librdkafka1 libpq5 libyaml-cpp0.7 libpcre2-8-0 libssl3; do
+for lib in passwd libc6 libstdc++6 libcurl4 librdkafka1 libpq5 libyaml-cpp0.7 libpcre2-8-0 libssl3; do
   grep -Fxq "$lib" <<<"$names" || fail "webmon does not depend on $lib: $depends"
 done
 echo "ok: Depends from dpkg-shlibdeps: $depends"
