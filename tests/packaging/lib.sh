@@ -63,6 +63,8 @@ pk_run() {
   pk_buildah run --volume "$work/out:/pk-out" "${opts[@]}" -- \
     /bin/sh -c 'exec "$@" >"/pk-out/$0" 2>&1' "$(basename "$out")" "$@" 2>"$out.buildah" || rc=$?
   cat "$out"
+  # buildah's own complaints (not its note of a non-zero exit status) go to stderr.
+  grep -Ev '^(subprocess exited with status [0-9]+|Error: exit status [0-9]+)$' "$out.buildah" >&2 || true
   rm -f "$out" "$out.buildah"
   return $rc
 }
