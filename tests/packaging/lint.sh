@@ -26,7 +26,7 @@ names=$(sed -e 's/ *([^)]*)//g' -e 's/, */\n/g' <<<"$depends")
 for lib in passwd libc6 libstdc++6 libcurl4 librdkafka1 libpq5 libyaml-cpp0.7 libpcre2-8-0 libssl3; do
   grep -Fxq "$lib" <<<"$names" || fail "webmon does not depend on $lib: $depends"
 done
-echo "ok: Depends from dpkg-shlibdeps: $depends"
+echo "ok: Depends (dpkg-shlibdeps, and passwd for the postinst): $depends"
 
 dpkg-deb -e "$deb" "$work/control"
 [ "$(sort "$work/control/conffiles" | tr '\n' ' ')" = \
