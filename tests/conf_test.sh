@@ -36,7 +36,7 @@ echo "ok: no secrets in --validate output"
 # The original's .env as shipped (placeholder certificate paths): the missing file is named.
 out=$(cd "$src" && env -i PATH="$PATH" HOME="$HOME" "$agent" --validate --pipeline conf/producer.yaml \
   --env-file conf/.env.sample 2>&1) && fail "a missing ca_file was accepted"
-[ "$out" = "webmon-agent: conf/producer.yaml:35:14: sink 'kafka' (kafka_sink): option 'ca_file': cannot read 'certs/ca.pem': No such file or directory" ] \
+[ "$out" = "webmon-agent: conf/producer.yaml:40:14: sink 'kafka' (kafka_sink): option 'ca_file': cannot read 'certs/ca.pem': No such file or directory" ] \
   || fail "unexpected message for a missing ca_file: $out"
 echo "ok: missing certificate file named"
 
@@ -46,7 +46,7 @@ out=$(cd "$src" && env -i PATH="$PATH" HOME="$HOME" "$agent" --validate --pipeli
 code=$?
 set -e
 [ "$code" -eq 2 ] || fail "exit code $code without environment (expected 2)"
-[ "$out" = "webmon-agent: conf/consumer.yaml:13:14: environment variable KAFKA_HOST is required: set KAFKA_HOST to the Kafka bootstrap host:port" ] \
+[ "$out" = "webmon-agent: conf/consumer.yaml:15:14: environment variable KAFKA_HOST is required: set KAFKA_HOST to the Kafka bootstrap host:port" ] \
   || fail "unexpected message without environment: $out"
 echo "ok: missing KAFKA_HOST named"
 
