@@ -250,6 +250,7 @@ void KafkaSink::finish_one(BatchState* state, AckStatus status) {
 void KafkaSink::dr_msg_cb(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* /*opaque*/) {
   auto* self = static_cast<KafkaSink*>(kafka::ClientHooks::of(rk).owner);
   auto* state = static_cast<BatchState*>(msg->_private);
+  self->unconfirmed_records_.fetch_sub(1, std::memory_order_relaxed);
   AckStatus status = AckStatus::delivered;
   if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     if (kafka::is_permanent_produce_error(msg->err)) {
@@ -379,7 +380,9 @@ sdk::Status KafkaSink::on_write(const sdk::Batch& batch, sdk::Ack ack) {
       msg.block = true;
       err = kafka::produce(rk_.get(), msg);
     }
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      unconfirmed_records_.fetch_add(1, std::memory_order_relaxed);
+    } else {
       rd_kafka_headers_destroy(hdrs);
       const AckStatus status =
           kafka::is_permanent_produce_error(err) ? AckStatus::rejected : AckStatus::retryable;
@@ -430,7 +433,7 @@ sdk::Status KafkaSink::on_flush(std::chrono::milliseconds timeout) {
     stop_poller();
     return sdk::Status::ok();
   }
-  const int left = rd_kafka_outq_len(rk_.get());
+  const std::int64_t left = unconfirmed_records_.load();
   // Whatever is still queued or in flight: purged, and its delivery reports (error
   // _PURGE_QUEUE / _PURGE_INFLIGHT) resolve the batches as retryable. They are generated at
   // once; serve them until every batch is resolved (bounded only against a librdkafka bug).

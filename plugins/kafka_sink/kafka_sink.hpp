@@ -93,6 +93,7 @@ class KafkaSink final : public sdk::Sink {
   std::thread poller_;
   std::atomic<bool> poller_stop_{false};
   std::atomic<std::int64_t> outstanding_batches_{0};
+  std::atomic<std::int64_t> unconfirmed_records_{0};  // handed to librdkafka, no report yet
   /// The topic's partition count as librdkafka last saw it (set by partition_cb; 0 = not yet
   /// known, or grouping is off because the librdkafka map chose another partitioner).
   std::atomic<std::int32_t> partition_count_{0};

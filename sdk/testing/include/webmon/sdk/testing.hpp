@@ -250,7 +250,9 @@ inline Status run_source(Source& source, FakeContext& ctx, const std::function<b
   });
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!finished.load() && !done() && std::chrono::steady_clock::now() < deadline) {
-    (void)ctx.wait_records([&](const std::vector<Record>&) { return done(); },
+    // done() runs outside the context's lock: it may look at ctx.records() itself.
+    const std::size_t seen = ctx.records().size();
+    (void)ctx.wait_records([&](const std::vector<Record>& r) { return r.size() != seen; },
                            std::chrono::milliseconds(10));
   }
   ctx.request_stop();
