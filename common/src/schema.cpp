@@ -1,41 +1,37 @@
-// Known record schemas. Keep in sync with DESIGN.md's field table and plugins/http_check.
+// Record schemas for decoding: http_check's derived from its declaration (the single source of
+// truth, webmon/common/http_check_kind.hpp), others built from declarations at run time.
 #include "webmon/common/schema.hpp"
 
 #include <array>
+#include <cstring>
+
+#include "webmon/common/http_check_kind.hpp"
 
 namespace webmon::common {
 namespace {
 
 using sdk::ValueType;
 
-constexpr std::array<FieldSchema, 23> kHttpCheckFields{{
-    {"target", ValueType::string, false},
-    {"url", ValueType::string, false},
-    {"method", ValueType::string, false},
-    {"agent", ValueType::string, false},
-    {"success", ValueType::boolean, false},
-    {"status_code", ValueType::integer, true},
-    {"error", ValueType::string, true},
-    {"error_message", ValueType::string, true},
-    {"response_time_ms", ValueType::floating, false},
-    {"dns_ms", ValueType::floating, true},
-    {"connect_ms", ValueType::floating, true},
-    {"tls_ms", ValueType::floating, true},
-    {"ttfb_ms", ValueType::floating, true},
-    {"transfer_ms", ValueType::floating, true},
-    {"body_bytes", ValueType::integer, false},
-    {"http_version", ValueType::string, true},
-    {"remote_ip", ValueType::string, true},
-    {"redirects", ValueType::integer, false},
-    {"regex_matched", ValueType::boolean, true},
-    {"tls_cert_not_after", ValueType::timestamp, true},
-    {"tls_cert_issuer", ValueType::string, true},
-    {"lateness_ms", ValueType::floating, false},
-    {"tls_version", ValueType::string, true},
-}};
+constexpr std::size_t count_value_fields(std::span<const sdk::FieldSpec> fields) {
+  std::size_t n = 0;
+  for (const auto& f : fields) {
+    n += f.type != sdk::FieldType::string_map ? 1 : 0;
+  }
+  return n;
+}
 
-constexpr KindSchema kHttpCheck{"http_check", kHttpCheckFields};
-static_assert(kHttpCheckFields.size() <= 64, "the decoder tracks fields in a 64-bit mask");
+// The declaration's fields without labels (which the wire format carries in the envelope).
+constexpr auto kHttpCheckSchemaFields = [] {
+  std::array<FieldSchema, count_value_fields(kHttpCheckFields)> out{};
+  std::size_t i = 0;
+  for (const auto& f : kHttpCheckFields) {
+    if (f.type != sdk::FieldType::string_map) {
+      out[i++] = FieldSchema{f.name, sdk::value_type_of(f.type), f.nullable};
+    }
+  }
+  return out;
+}();
+constexpr KindSchema kHttpCheck{kHttpCheckKind.name, kHttpCheckSchemaFields};
 
 constexpr std::array<std::string_view, 8> kErrorClasses{
     "dns", "connect", "timeout", "tls", "http_status", "body_mismatch", "too_many_redirects",
@@ -50,6 +46,31 @@ const FieldSchema* KindSchema::find(std::string_view name) const noexcept {
     }
   }
   return nullptr;
+}
+
+OwnedKindSchema::OwnedKindSchema(const sdk::KindSpec& spec)
+    : kind_(spec.name != nullptr ? spec.name : "") {
+  names_.reserve(spec.field_count);
+  fields_.reserve(spec.field_count);
+  const auto* base = static_cast<const unsigned char*>(static_cast<const void*>(spec.fields));
+  for (std::size_t i = 0; i < spec.field_count; ++i) {
+    sdk::FieldSpec f{};
+    std::memcpy(&f, base + i * spec.field_size, std::min<std::size_t>(spec.field_size, sizeof f));
+    if (f.type == sdk::FieldType::string_map || f.name == nullptr) {
+      continue;
+    }
+    names_.emplace_back(f.name);
+  }
+  std::size_t k = 0;
+  for (std::size_t i = 0; i < spec.field_count; ++i) {
+    sdk::FieldSpec f{};
+    std::memcpy(&f, base + i * spec.field_size, std::min<std::size_t>(spec.field_size, sizeof f));
+    if (f.type == sdk::FieldType::string_map || f.name == nullptr) {
+      continue;
+    }
+    fields_.push_back(FieldSchema{names_[k++], sdk::value_type_of(f.type), f.nullable});
+  }
+  schema_ = KindSchema{kind_, fields_};
 }
 
 const KindSchema* find_schema(std::string_view kind) noexcept {

@@ -147,7 +147,23 @@ Key classify(std::string_view k) noexcept {
 
 }  // namespace
 
+namespace {
+// The schemas compiled in; other kinds decode untyped.
+class CompiledSchemas final : public SchemaLookup {
+ public:
+  const KindSchema* find(std::string_view kind, std::string& /*error*/) override {
+    return find_schema(kind);
+  }
+};
+}  // namespace
+
 bool JsonDecoder::decode(std::string_view json, sdk::Record& out, std::string& error) {
+  CompiledSchemas compiled;
+  return decode(json, out, error, compiled);
+}
+
+bool JsonDecoder::decode(std::string_view json, sdk::Record& out, std::string& error,
+                         SchemaLookup& lookup) {
   if (json.size() > max_bytes_) {
     error = "message of " + std::to_string(json.size()) + " bytes exceeds the limit of " +
             std::to_string(max_bytes_) + " bytes";
@@ -195,7 +211,8 @@ bool JsonDecoder::decode(std::string_view json, sdk::Record& out, std::string& e
     }
     f.name.assign(key);
     if (fs != nullptr && sdk::type_of(f.value) != sdk::ValueType::null) {
-      seen |= std::uint64_t{1} << static_cast<unsigned>(fs - schema->fields.data());
+      const auto index = static_cast<std::size_t>(fs - schema->fields.data());
+      seen |= index < 64 ? std::uint64_t{1} << index : 0;
     }
     return true;
   };
@@ -235,7 +252,12 @@ bool JsonDecoder::decode(std::string_view json, sdk::Record& out, std::string& e
           out.kind.assign(s);
           if (!kind_seen) {
             kind_seen = true;
-            schema = find_schema(out.kind);
+            std::string lookup_error;
+            schema = lookup.find(out.kind, lookup_error);
+            if (schema == nullptr && !lookup_error.empty()) {
+              error = std::move(lookup_error);
+              return false;
+            }
             out.fields.reserve(schema != nullptr ? schema->fields.size() : 16);
           }
         } else {
@@ -306,7 +328,15 @@ bool JsonDecoder::decode(std::string_view json, sdk::Record& out, std::string& e
   if (schema != nullptr) {
     for (std::size_t i = 0; i < schema->fields.size(); ++i) {
       const FieldSchema& fs = schema->fields[i];
-      if (!fs.nullable && (seen & (std::uint64_t{1} << i)) == 0) {
+      if (fs.nullable) {
+        continue;
+      }
+      // Fields past the 64th (kinds declared at run time may have more) are looked up.
+      const bool present =
+          i < 64 ? (seen & (std::uint64_t{1} << i)) != 0
+                 : (out.find(fs.name) != nullptr &&
+                    sdk::type_of(*out.find(fs.name)) != sdk::ValueType::null);
+      if (!present) {
         error = "field '" + std::string(fs.name) + "': required " +
                 std::string(type_name(fs.type)) + " is missing";
         return false;

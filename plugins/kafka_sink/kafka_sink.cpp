@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "webmon/common/kind_wire.hpp"
 #include "webmon/common/wire.hpp"
 
 namespace webmon::plugins::kafka_sink {
@@ -61,6 +62,17 @@ KafkaSink::KafkaSink(const sdk::ConfigNode& config, sdk::Context& ctx)
     : conn_(kafka::Connection::parse(config, managed_properties())),
       topic_(config.get_string("topic")),
       hooks_(ctx, "producer") {
+  if (const sdk::ConfigNode* k = config.find("key_field")) {
+    key_override_ = true;
+    key_field_ = k->as_string();
+    if (!key_field_.empty() &&
+        (key_field_.size() > 63 || key_field_[0] < 'a' || key_field_[0] > 'z' ||
+         key_field_.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") !=
+             std::string::npos)) {
+      k->fail("option 'key_field': '" + key_field_ +
+              "' is not a field name ([a-z][a-z0-9_]*, at most 63 characters; \"\" for no key)");
+    }
+  }
   if (!kafka::valid_topic_name(topic_)) {
     config.find("topic")->fail("option 'topic': '" + topic_ +
                                "' is not a valid Kafka topic name (1 to 249 of a-z A-Z 0-9 . _ -)");
@@ -145,6 +157,7 @@ std::int32_t KafkaSink::partition_cb(const rd_kafka_topic_t* rkt, const void* ke
 // at every call and later gathers each partition's messages from all over the heap; produced
 // grouped by partition, the same batch costs about a sixth less CPU (bench/kafka).
 void KafkaSink::group_by_partition(const std::vector<sdk::Record>& records) {
+  // keys_ holds each record's key (see on_write).
   const std::size_t n = records.size();
   order_.resize(n);
   const std::int32_t count = partition_count_.load(std::memory_order_relaxed);
@@ -158,7 +171,7 @@ void KafkaSink::group_by_partition(const std::vector<sdk::Record>& records) {
   partition_of_.resize(n);
   bucket_.assign(static_cast<std::size_t>(count) + 2, 0);
   for (std::size_t i = 0; i < n; ++i) {
-    const std::string* key = records[i].get<std::string>("target");
+    const std::string* key = keys_[i];
     const std::int32_t p =
         key != nullptr ? rd_kafka_msg_partitioner_murmur2(rkt_.get(), key->data(), key->size(),
                                                           count, nullptr, nullptr)
@@ -237,6 +250,7 @@ void KafkaSink::finish_one(BatchState* state, AckStatus status) {
 void KafkaSink::dr_msg_cb(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* /*opaque*/) {
   auto* self = static_cast<KafkaSink*>(kafka::ClientHooks::of(rk).owner);
   auto* state = static_cast<BatchState*>(msg->_private);
+  self->unconfirmed_records_.fetch_sub(1, std::memory_order_relaxed);
   AckStatus status = AckStatus::delivered;
   if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     if (kafka::is_permanent_produce_error(msg->err)) {
@@ -248,13 +262,54 @@ void KafkaSink::dr_msg_cb(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* /
     }
     if (msg->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE &&
         msg->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
-      self->ctx().error(std::string("record not delivered to '") + self->topic_ + "' (" +
-                        rd_kafka_err2name(msg->err) + "): " + rd_kafka_err2str(msg->err));
+      self->limiter_.log(self->ctx(), sdk::LogLevel::error, "delivery",
+                         std::string("record not delivered to '") + self->topic_ + "' (" +
+                             rd_kafka_err2name(msg->err) + "): " + rd_kafka_err2str(msg->err) +
+                             (status == AckStatus::rejected ? "; its batch is rejected"
+                                                            : "; its batch is retryable"));
     }
   }
   if (state != nullptr) {
     self->finish_one(state, status);
   }
+}
+
+const KafkaSink::KindWire& KafkaSink::kind_wire(const std::string& kind) {
+  if (last_kind_ != nullptr && last_kind_->checked == batch_seq_ && *last_kind_name_ == kind) {
+    return *last_kind_;
+  }
+  auto [it, inserted] = kinds_.try_emplace(kind);
+  KindWire& w = it->second;
+  last_kind_name_ = &it->first;
+  last_kind_ = &w;
+  if (w.checked == batch_seq_) {
+    return w;
+  }
+  w.checked = batch_seq_;
+  const sdk::KindSpec* spec = ctx().find_kind(kind);
+  if (!inserted && spec == w.spec) {
+    return w;
+  }
+  // First sight of the kind, or the host knows a newer declaration: build its headers once.
+  w.spec = spec;
+  if (spec != nullptr) {
+    w.version = std::to_string(spec->version);
+    w.fields = common::format_kind_fields(*spec);
+    w.key_field = key_override_ ? key_field_
+                                : (spec->key_field != nullptr ? spec->key_field : "");
+    ctx().debug("kind '" + kind + "' version " + w.version + ": webmon-fields " + w.fields +
+                (w.key_field.empty() ? ", no key" : ", key field '" + w.key_field + "'"));
+  } else {
+    w.version.clear();
+    w.fields.clear();
+    w.key_field = key_override_ ? key_field_ : "";
+    limiter_.log(ctx(), sdk::LogLevel::warn, "undeclared:" + kind,
+                 "kind '" + kind + "' has no declaration in this agent: its records are sent "
+                 "without webmon-fields (a consumer that does not know the kind sends them to "
+                 "its dead-letter topic)" +
+                     (w.key_field.empty() ? std::string(" and without a key") : std::string()));
+  }
+  return w;
 }
 
 sdk::Status KafkaSink::on_write(const sdk::Batch& batch, sdk::Ack ack) {
@@ -265,6 +320,15 @@ sdk::Status KafkaSink::on_write(const sdk::Batch& batch, sdk::Ack ack) {
   const std::size_t n = batch.records.size();
   // Everything that allocates comes before the batch state takes the Ack: should it throw, the
   // Ack is destroyed unresolved, which reports the batch retryable (nothing is left pending).
+  ++batch_seq_;
+  keys_.resize(n);
+  wires_.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const sdk::Record& r = batch.records[i];
+    const KindWire& w = kind_wire(r.kind);
+    wires_[i] = &w;
+    keys_[i] = w.key_field.empty() ? nullptr : r.get<std::string>(w.key_field);
+  }
   group_by_partition(batch.records);
   ends_.resize(n);
   // Encode the whole batch first, in produce order (the buffer may still grow); librdkafka gets
@@ -284,40 +348,49 @@ sdk::Status KafkaSink::on_write(const sdk::Batch& batch, sdk::Ack ack) {
   const std::string& values = state->values;
   std::size_t k = 0;
   for (; k < n; ++k) {
-    const sdk::Record& r = batch.records[order_[k]];
+    const std::uint32_t i = order_[k];
+    const sdk::Record& r = batch.records[i];
+    const KindWire& w = *wires_[i];
     const std::size_t begin = k == 0 ? 0 : ends_[k - 1];
-    const std::string* key = r.get<std::string>("target");
-    for (;;) {
-      rd_kafka_headers_t* hdrs = rd_kafka_headers_new(2);
-      rd_kafka_header_add(hdrs, "content-type", 12, "application/json", 16);
-      rd_kafka_header_add(hdrs, "webmon-schema", 13, "1", 1);
-      kafka::Produce msg;
-      msg.rkt = rkt_.get();
-      msg.value = std::string_view(values.data() + begin, ends_[k] - begin);
-      if (key != nullptr) {
-        msg.key = *key;  // librdkafka copies keys
-      }
-      msg.headers = hdrs;
-      msg.opaque = state;
-      msg.copy = false;
-      const rd_kafka_resp_err_t err = kafka::produce(rk_.get(), msg);
-      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        break;
-      }
+    rd_kafka_headers_t* hdrs = rd_kafka_headers_new(5);
+    rd_kafka_header_add(hdrs, "content-type", 12, "application/json", 16);
+    rd_kafka_header_add(hdrs, "webmon-schema", 13, "1", 1);
+    rd_kafka_header_add(hdrs, "webmon-kind", 11, r.kind.data(),
+                        static_cast<ssize_t>(r.kind.size()));
+    if (!w.fields.empty() || w.spec != nullptr) {
+      rd_kafka_header_add(hdrs, "webmon-kind-version", 19, w.version.data(),
+                          static_cast<ssize_t>(w.version.size()));
+      rd_kafka_header_add(hdrs, "webmon-fields", 13, w.fields.data(),
+                          static_cast<ssize_t>(w.fields.size()));
+    }
+    kafka::Produce msg;
+    msg.rkt = rkt_.get();
+    msg.value = std::string_view(values.data() + begin, ends_[k] - begin);
+    if (keys_[i] != nullptr) {
+      msg.key = *keys_[i];  // librdkafka copies keys
+    }
+    msg.headers = hdrs;
+    msg.opaque = state;
+    msg.copy = false;
+    rd_kafka_resp_err_t err = kafka::produce(rk_.get(), msg);
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      // librdkafka's queue is full: wait for delivery reports (served by the poller thread) to
+      // make room. This is the backpressure the host sees as a slow write.
+      queue_full_waits_->add();
+      msg.block = true;
+      err = kafka::produce(rk_.get(), msg);
+    }
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      unconfirmed_records_.fetch_add(1, std::memory_order_relaxed);
+    } else {
       rd_kafka_headers_destroy(hdrs);
-      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        // Backpressure: wait for delivery reports to make room. Never dropped.
-        queue_full_waits_->add();
-        rd_kafka_poll(rk_.get(), 20);
-        continue;
-      }
       const AckStatus status =
           kafka::is_permanent_produce_error(err) ? AckStatus::rejected : AckStatus::retryable;
       (status == AckStatus::rejected ? rejected_records_ : failed_records_)->add();
-      ctx().error("record " + r.id + " not produced to '" + topic_ + "' (" +
-                  rd_kafka_err2name(err) + "): " + rd_kafka_err2str(err));
+      limiter_.log(ctx(), sdk::LogLevel::error, "produce",
+                   "record " + r.id + " not produced to '" + topic_ + "' (" +
+                       rd_kafka_err2name(err) + "): " + rd_kafka_err2str(err));
       finish_one(state, status);
-      break;
     }
     if (hooks_.fatal()) {
       ++k;
@@ -341,28 +414,41 @@ sdk::Status KafkaSink::on_flush(std::chrono::milliseconds timeout) {
   if (!rk_) {
     return sdk::Status::ok();
   }
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  const auto deadline = start + timeout;
+  // Keep a share of the timeout for the purge's delivery reports (they come at once).
+  const auto purge_at = deadline - std::min<std::chrono::milliseconds>(
+                                       timeout / 10, std::chrono::milliseconds(1000));
   rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
-  do {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    err = rd_kafka_flush(rk_.get(), static_cast<int>(std::clamp<std::int64_t>(
-                                        left.count(), 0, 1000)));
-  } while (err == RD_KAFKA_RESP_ERR__TIMED_OUT && std::chrono::steady_clock::now() < deadline);
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(purge_at - Clock::now()).count();
+    err = rd_kafka_flush(rk_.get(), static_cast<int>(std::clamp<std::int64_t>(left, 0, 1000)));
+    if (err != RD_KAFKA_RESP_ERR__TIMED_OUT || Clock::now() >= purge_at) {
+      break;
+    }
+  }
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR && outstanding_batches_.load() == 0) {
     stop_poller();
     return sdk::Status::ok();
   }
-  const int left = rd_kafka_outq_len(rk_.get());
+  const std::int64_t left = unconfirmed_records_.load();
+  // Whatever is still queued or in flight: purged, and its delivery reports (error
+  // _PURGE_QUEUE / _PURGE_INFLIGHT) resolve the batches as retryable. They are generated at
+  // once; serve them until every batch is resolved (bounded only against a librdkafka bug).
   rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-  // Purged messages get their delivery reports (as retryable) from these polls.
-  for (int n = 0; n < 50 && outstanding_batches_.load() > 0; ++n) {
-    rd_kafka_poll(rk_.get(), 20);
+  const auto hard_stop = std::max(deadline, Clock::now() + std::chrono::milliseconds(500));
+  while (outstanding_batches_.load() > 0 && Clock::now() < hard_stop) {
+    rd_kafka_poll(rk_.get(), 10);
   }
   stop_poller();
-  return sdk::Status::error("flush timed out after " + std::to_string(timeout.count()) +
-                            " ms: " + std::to_string(left) +
-                            " records not confirmed by Kafka were reported retryable");
+  const std::int64_t unresolved = outstanding_batches_.load();
+  return sdk::Status::error(
+      "flush timed out after " + std::to_string(timeout.count()) + " ms: " +
+      std::to_string(left) + " records not confirmed by Kafka were purged and reported retryable" +
+      (unresolved > 0 ? "; " + std::to_string(unresolved) + " batches still unresolved"
+                      : std::string()));
 }
 
 }  // namespace webmon::plugins::kafka_sink

@@ -1,21 +1,27 @@
-// kafka_sink: writes records to a Kafka topic in the wire format of DESIGN.md (JSON value,
-// key = target, headers content-type and webmon-schema) with an idempotent producer (acks=all).
+// kafka_sink: writes records to a Kafka topic in the wire format (docs/wire-format.md: JSON
+// value; key = the kind's declared key field or the `key_field` option; headers content-type,
+// webmon-schema, and the kind's declaration in webmon-kind / webmon-kind-version /
+// webmon-fields) with an idempotent producer (acks=all).
 //
-// Contract: a batch's Ack is resolved `delivered` only once the broker confirmed every record
-// of it; `rejected` when a record can never be stored (e.g. larger than the broker accepts);
-// `retryable` when records were not confirmed before shutdown. Messages never time out while
-// Kafka is unreachable (message.timeout.ms = 0 by default): the local queue fills and write()
-// blocks, which is backpressure upstream. flush() waits for confirmations up to its timeout,
-// then purges what is left and resolves it retryable.
+// Contract: the host owns buffering, batching and retries; the sink writes the batch it is
+// given and resolves its Ack from the delivery reports: `delivered` once the broker confirmed
+// every record of it; `rejected` when a record can never be stored (e.g. larger than the broker
+// accepts); `retryable` when records were not confirmed (delivery_timeout, or purged at
+// shutdown). The only wait is librdkafka's own: while its local queue is full, producing
+// blocks (RD_KAFKA_MSG_F_BLOCK) until delivery reports make room. flush() waits for
+// confirmations up to its timeout, then purges what is left, which resolves as retryable:
+// every Ack is resolved when flush() returns.
 #pragma once
 
 #include <atomic>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "webmon/kafka/client.hpp"
 #include "webmon/kafka/connection.hpp"
+#include "webmon/sdk/log_limit.hpp"
 #include "webmon/sdk/plugin.hpp"
 
 namespace webmon::plugins::kafka_sink {
@@ -35,6 +41,9 @@ inline constexpr sdk::OptionSpec kOptions[] = {
     {"delivery_timeout", sdk::OptionType::duration, "0", false,
      "give up on a record not confirmed in this time and report its batch retryable; "
      "0 = never (keep retrying while Kafka is unreachable)"},
+    {"key_field", sdk::OptionType::string, nullptr, false,
+     "field whose value is the message key, for every kind; default: each kind's declared key "
+     "field (the target); \"\" = no key"},
 };
 
 class KafkaSink final : public sdk::Sink {
@@ -63,6 +72,18 @@ class KafkaSink final : public sdk::Sink {
   void finish_one(BatchState* state, sdk::AckStatus status);
   void stop_poller();
 
+  /// What a kind puts on the wire, built once per kind from its declaration (find_kind) and
+  /// rebuilt when the host's declaration changes (a newer version registered).
+  struct KindWire {
+    const sdk::KindSpec* spec = nullptr;  // the host's declaration it was built from
+    std::string version;                  // webmon-kind-version ("" = undeclared kind)
+    std::string fields;                   // webmon-fields ("" = undeclared kind)
+    std::string key_field;                // "" = no key
+    std::uint64_t checked = 0;            // the batch it was last checked against find_kind
+  };
+  /// The wire facts of a record's kind (looked up with find_kind once per kind per batch).
+  const KindWire& kind_wire(const std::string& kind);
+
   kafka::Connection conn_;
   std::string topic_;
   kafka::ConfPtr conf_;
@@ -72,9 +93,19 @@ class KafkaSink final : public sdk::Sink {
   std::thread poller_;
   std::atomic<bool> poller_stop_{false};
   std::atomic<std::int64_t> outstanding_batches_{0};
+  std::atomic<std::int64_t> unconfirmed_records_{0};  // handed to librdkafka, no report yet
   /// The topic's partition count as librdkafka last saw it (set by partition_cb; 0 = not yet
   /// known, or grouping is off because the librdkafka map chose another partitioner).
   std::atomic<std::int32_t> partition_count_{0};
+  bool key_override_ = false;  // key_field option set
+  std::string key_field_;      // its value
+  std::unordered_map<std::string, KindWire> kinds_;
+  const std::string* last_kind_name_ = nullptr;
+  const KindWire* last_kind_ = nullptr;
+  std::uint64_t batch_seq_ = 0;
+  std::vector<const std::string*> keys_;   // per record of the batch: its key or nullptr
+  std::vector<const KindWire*> wires_;     // per record of the batch
+  sdk::LogLimiter limiter_;
   std::vector<std::uint32_t> order_;        // produce order of the batch's records
   std::vector<std::int32_t> partition_of_;  // per record, while grouping
   std::vector<std::uint32_t> bucket_;       // counting sort

@@ -30,6 +30,18 @@ class DecodePool {
   /// when all are done. An exception from a helper's share is rethrown here.
   void run(std::size_t n, const Job& job);
 
+  /// Decoders in all (the caller's included), and which one `d` is (0 for the caller's): for
+  /// per-thread state kept beside each decoder.
+  [[nodiscard]] std::size_t size() const noexcept { return decoders_.size(); }
+  [[nodiscard]] std::size_t index_of(const common::JsonDecoder& d) const noexcept {
+    for (std::size_t i = 0; i < decoders_.size(); ++i) {
+      if (decoders_[i].get() == &d) {
+        return i;
+      }
+    }
+    return 0;
+  }
+
  private:
   void helper_loop(std::size_t index);
 

@@ -213,6 +213,8 @@ sdk::Status KafkaSource::on_start() {
   rejected_ = &ctx().counter("rejected_records");
   retried_ = &ctx().counter("retried_batches");
   commits_ = &ctx().counter("commits");
+  wire_kinds_ = std::make_unique<WireKinds>(ctx());
+  wire_kinds_->register_compiled_in();
 
   dlq_hooks_.owner = this;
   dlq_hooks_.install(dlq_conf_.get());
@@ -815,6 +817,7 @@ void KafkaSource::handle_messages(rd_kafka_message_t** msgs, std::size_t n) {
   // Decoding is the hot path: shared between this thread and the pool's helpers.
   decode_pool_->run(n, [this, msgs](common::JsonDecoder& decoder, std::size_t begin,
                                     std::size_t end) {
+    WireKinds::Slot& slot = *slots_[decode_pool_->index_of(decoder)];
     for (std::size_t i = begin; i < end; ++i) {
       Decoded& d = decoded_[i];
       if (d.skip) {
@@ -824,9 +827,14 @@ void KafkaSource::handle_messages(rd_kafka_message_t** msgs, std::size_t n) {
       if (m->payload == nullptr) {
         d.ok = false;
         d.error = "empty message (null value)";
+      } else if (!slot.begin(m, d.error)) {
+        d.ok = false;  // its declaration is malformed or incompatible
       } else {
         d.ok = decoder.decode(std::string_view(static_cast<const char*>(m->payload), m->len),
-                              d.record, d.error);
+                              d.record, d.error, slot);
+        if (!d.ok && !d.record.kind.empty() && d.error.rfind("field '", 0) == 0) {
+          d.error = "kind '" + d.record.kind + "': " + d.error;
+        }
       }
     }
   });
@@ -855,15 +863,9 @@ void KafkaSource::handle_messages(rd_kafka_message_t** msgs, std::size_t n) {
     }
     rd_kafka_headers_t* hdrs = nullptr;
     (void)rd_kafka_message_headers(m, &hdrs);
-    const auto now = Clock::now();
-    if (now - dlq_log_window_ > std::chrono::seconds(10)) {
-      dlq_log_window_ = now;
-      dlq_logged_ = 0;
-    }
-    if (++dlq_logged_ <= 5) {
-      ctx().warn("message " + tracker_.topic(d.part) + "/" + std::to_string(m->partition) + "@" +
-                 std::to_string(m->offset) + " goes to the dead-letter topic: " + d.error);
-    }
+    limiter_.log(ctx(), sdk::LogLevel::warn, "dead-letter",
+                 "message " + tracker_.topic(d.part) + "/" + std::to_string(m->partition) + "@" +
+                     std::to_string(m->offset) + " goes to the dead-letter topic: " + d.error);
     ctx().counter("decode_errors").add();
     dlq_work_.push_back(make_dlq(ref, dlq_topic_for(tracker_.topic(d.part)), key,
                                  m->key != nullptr, value, hdrs, m->partition, d.error));
@@ -872,6 +874,10 @@ void KafkaSource::handle_messages(rd_kafka_message_t** msgs, std::size_t n) {
 
 sdk::Status KafkaSource::on_run() {
   decode_pool_ = std::make_unique<DecodePool>(decode_threads_, max_message_size_);
+  slots_.clear();
+  for (std::size_t i = 0; i < decode_pool_->size(); ++i) {
+    slots_.push_back(std::make_unique<WireKinds::Slot>(*wire_kinds_));
+  }
   auto waker = std::make_unique<FetchWaker>(consumer_.get(), prefetch_bytes_,
                                             &ctx().counter("fetch_wakeups"));
   msgs_.resize(std::min<std::size_t>(batch_size_, 10'000));

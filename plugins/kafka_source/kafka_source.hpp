@@ -10,6 +10,10 @@
 //    then seek back to the first record of the batch.
 //  * A batch acknowledged `rejected` can never be stored: its records go to the DLQ (reason
 //    "rejected by a sink") and are then committed.
+//  * Each message is decoded with the declaration its headers carry (webmon-fields), or, without
+//    one, with the declaration the agent knows for its kind (wire_kinds.hpp); declarations
+//    learned from headers are registered with the agent. No declaration at all, a malformed
+//    one, or one that changes a field's type: the message goes to the DLQ with the reason.
 //  * Messages that fail decoding or validation, or exceed `max_message_size`, go to the DLQ with
 //    headers webmon-dlq-reason / -topic / -partition / -offset (original key, value and
 //    headers kept), are counted (dead_lettered) and the partition moves on.
@@ -36,9 +40,11 @@
 #include "decode_pool.hpp"
 #include "fetch_waker.hpp"
 #include "offset_tracker.hpp"
+#include "wire_kinds.hpp"
 #include "webmon/common/wire.hpp"
 #include "webmon/kafka/client.hpp"
 #include "webmon/kafka/connection.hpp"
+#include "webmon/sdk/log_limit.hpp"
 #include "webmon/sdk/plugin.hpp"
 
 namespace webmon::plugins::kafka_source {
@@ -199,6 +205,8 @@ class KafkaSource final : public sdk::Source {
   kafka::ClientPtr dlq_;
   rd_kafka_queue_t* queue_ = nullptr;
   std::unique_ptr<DecodePool> decode_pool_;  // created by on_run
+  std::unique_ptr<WireKinds> wire_kinds_;    // created by on_start
+  std::vector<std::unique_ptr<WireKinds::Slot>> slots_;  // one per decoder of the pool
   unsigned decode_threads_ = 2;
   std::size_t prefetch_bytes_ = 0;
 
@@ -237,9 +245,8 @@ class KafkaSource final : public sdk::Source {
   sdk::Counter* rejected_ = nullptr;
   sdk::Counter* retried_ = nullptr;
   sdk::Counter* commits_ = nullptr;
-  std::uint64_t dlq_logged_ = 0;
   std::map<int, Clock::time_point> error_logged_;
-  Clock::time_point dlq_log_window_{};
+  sdk::LogLimiter limiter_;
 };
 
 }  // namespace webmon::plugins::kafka_source

@@ -188,7 +188,7 @@ rd_kafka_resp_err_t produce(rd_kafka_t* rk, const Produce& p) noexcept {
     vu[n++].u.mem.size = p.key.size();
   }
   vu[n].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
-  vu[n++].u.i = p.copy ? RD_KAFKA_MSG_F_COPY : 0;
+  vu[n++].u.i = (p.copy ? RD_KAFKA_MSG_F_COPY : 0) | (p.block ? RD_KAFKA_MSG_F_BLOCK : 0);
   if (p.headers != nullptr) {
     vu[n].vtype = RD_KAFKA_VTYPE_HEADERS;
     vu[n++].u.headers = p.headers;

@@ -1,12 +1,17 @@
-// The record kinds webmon knows, with each field's type: used to decode the wire format into
-// typed values (JSON has no timestamp type) and to validate records from the outside.
+// The record kinds' field types as the wire decoder and validators use them: a KindSchema is a
+// declaration (sdk::KindSpec) reduced to what decoding needs (name, value type, nullable), in
+// declaration order, without `labels` (part of every record's envelope). The http_check schema
+// is derived from its declaration (webmon/common/http_check_kind.hpp); others are built at run
+// time from a declaration (OwnedKindSchema), e.g. one a Kafka message carried in its headers.
 #pragma once
 
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "webmon/sdk/kind.hpp"
 #include "webmon/sdk/record.hpp"
 
 namespace webmon::common {
@@ -23,7 +28,22 @@ struct KindSchema {
   [[nodiscard]] const FieldSchema* find(std::string_view name) const noexcept;
 };
 
-/// The schema of a known kind, or nullptr.
+/// A KindSchema built from a declaration; owns its names (the declaration may go away).
+class OwnedKindSchema {
+ public:
+  explicit OwnedKindSchema(const sdk::KindSpec& spec);
+  OwnedKindSchema(const OwnedKindSchema&) = delete;
+  OwnedKindSchema& operator=(const OwnedKindSchema&) = delete;
+  [[nodiscard]] const KindSchema& schema() const noexcept { return schema_; }
+
+ private:
+  std::string kind_;
+  std::vector<std::string> names_;
+  std::vector<FieldSchema> fields_;
+  KindSchema schema_;
+};
+
+/// The schema of a kind compiled into webmon (http_check), or nullptr.
 const KindSchema* find_schema(std::string_view kind) noexcept;
 
 /// The http_check error classes of DESIGN.md, in order.

@@ -31,6 +31,20 @@ void append_json_string(std::string_view s, std::string& out);
 /// Whether `s` is a UUID in its 36-character text form (any version, either case).
 bool is_uuid(std::string_view s) noexcept;
 
+struct KindSchema;
+
+/// Tells the decoder the schema of the kind it is reading (once per message, as soon as the
+/// 'kind' key is read).
+class SchemaLookup {
+ public:
+  /// The schema to decode `kind` with; nullptr with `error` empty decodes without one (fields
+  /// take their JSON types), nullptr with `error` set fails the decode with that error.
+  virtual const KindSchema* find(std::string_view kind, std::string& error) = 0;
+
+ protected:
+  ~SchemaLookup() = default;
+};
+
 /// Decodes wire-format JSON. Reusable and not thread-safe: keep one per thread.
 class JsonDecoder {
  public:
@@ -41,8 +55,11 @@ class JsonDecoder {
 
   /// Fills `out` from `json`. On failure returns false and sets `error` to the reason
   /// ("not JSON: …", "missing 'id'", "field 'status_code': expected int or null, got string").
-  /// Fields of known kinds get their schema type (timestamps parsed, ints widened to doubles).
+  /// Fields of kinds compiled in (find_schema) get their schema type (timestamps parsed, ints
+  /// widened to doubles); other kinds decode with their JSON types.
   bool decode(std::string_view json, sdk::Record& out, std::string& error);
+  /// The same with the schema chosen by `lookup` (kinds known at run time).
+  bool decode(std::string_view json, sdk::Record& out, std::string& error, SchemaLookup& lookup);
 
   /// Largest message accepted (bigger ones fail with "message of N bytes exceeds ...").
   void set_max_bytes(std::size_t max) noexcept { max_bytes_ = max; }

@@ -92,6 +92,9 @@ struct Produce {
   rd_kafka_headers_t* headers = nullptr;
   void* opaque = nullptr;
   bool copy = true;
+  /// Wait while librdkafka's local queue is full (RD_KAFKA_MSG_F_BLOCK; delivery reports must
+  /// be served by another thread) instead of failing with RD_KAFKA_RESP_ERR__QUEUE_FULL.
+  bool block = false;
 };
 /// rd_kafka_produceva without the variadic macros; returns the error code.
 rd_kafka_resp_err_t produce(rd_kafka_t* rk, const Produce& p) noexcept;

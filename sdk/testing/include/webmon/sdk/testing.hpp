@@ -18,6 +18,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
+#include <deque>
 #include <functional>
 #include <initializer_list>
 #include <map>
@@ -74,23 +76,41 @@ class FakeContext final : public Context, public Emitter {
   }
   const KindSpec* find_kind(std::string_view name) const noexcept override {
     std::lock_guard lock(mu_);
-    for (const auto& k : kinds_) {
-      if (name == k.name) {
-        return &k;
+    // The newest registration of the name; older copies stay valid, as in the agent.
+    for (auto it = kinds_.rbegin(); it != kinds_.rend(); ++it) {
+      if (name == it->spec.name) {
+        return &it->spec;
       }
     }
     return nullptr;
   }
+  /// Copies the declaration, like the agent (the caller's storage may go away after the call;
+  /// pointers find_kind returned stay valid). Unlike the agent it checks nothing.
   Status register_kind(const KindSpec& kind) noexcept override {
-    std::lock_guard lock(mu_);
-    for (auto& k : kinds_) {
-      if (std::string_view(k.name) == kind.name) {
-        k = kind;
-        return Status::ok();
+    try {
+      std::lock_guard lock(mu_);
+      OwnedKind& k = kinds_.emplace_back();
+      k.spec = kind;
+      k.spec.struct_size = sizeof(KindSpec);
+      k.spec.name = k.keep(kind.name);
+      k.spec.key_field = k.keep(kind.key_field);
+      k.spec.description = k.keep(kind.description);
+      const auto* base = static_cast<const unsigned char*>(static_cast<const void*>(kind.fields));
+      for (std::size_t i = 0; i < kind.field_count; ++i) {
+        FieldSpec f{};
+        std::memcpy(&f, base + i * kind.field_size,
+                    std::min<std::size_t>(kind.field_size, sizeof(FieldSpec)));
+        f.name = k.keep(f.name);
+        f.unit = k.keep(f.unit);
+        f.description = k.keep(f.description);
+        k.fields.push_back(f);
       }
+      k.spec.fields = k.fields.data();
+      k.spec.field_size = sizeof(FieldSpec);
+      return Status::ok();
+    } catch (const std::exception& e) {
+      return Status::error(e.what());
     }
-    kinds_.push_back(kind);
-    return Status::ok();
   }
 
   // Emitter
@@ -165,7 +185,15 @@ class FakeContext final : public Context, public Emitter {
   EmitResult emit_result_ = EmitResult::accepted;
   std::vector<std::string> logs_;
   std::map<std::string, std::unique_ptr<Counter>> counters_;
-  std::vector<KindSpec> kinds_;
+  struct OwnedKind {
+    KindSpec spec{};
+    std::vector<FieldSpec> fields;
+    std::deque<std::string> text;
+    const char* keep(const char* s) {
+      return s != nullptr ? text.emplace_back(s).c_str() : nullptr;
+    }
+  };
+  std::deque<OwnedKind> kinds_;
   std::vector<Record> records_;
   std::vector<std::uint64_t> tokens_;
 };
