@@ -39,6 +39,7 @@ struct Options {
   std::vector<Override> overrides;
   bool pass_through = true;
   std::string state_file;
+  std::string location_label;
   std::chrono::milliseconds save_interval{5000};
 };
 
@@ -105,6 +106,11 @@ constexpr OptionSpec kOptions[] = {
      .required = false,
      .description = "time windows during which nothing is sent (state is kept)",
      .children = kSilenceOptions, .child_count = std::size(kSilenceOptions)},
+    {.name = "location_label", .type = OptionType::string, .default_value = nullptr,
+     .required = false,
+     .description = "take a result's location from this label instead of its `agent` field "
+                    "(one agent checking through several network paths)",
+     .assign = sdk::bind<&Options::location_label>()},
     {.name = "pass_through", .type = OptionType::boolean, .default_value = "true",
      .required = false,
      .description = "pass the check results on unchanged (false: only alert records leave)",
@@ -222,8 +228,13 @@ class Alert final : public sdk::Transform {
         Observation o;
         o.kind = r.kind;
         o.target = *target;
-        const std::string* agent = r.get<std::string>("agent");
-        o.location = agent != nullptr ? std::string_view(*agent) : std::string_view();
+        if (options_.location_label.empty()) {
+          const std::string* agent = r.get<std::string>("agent");
+          o.location = agent != nullptr ? std::string_view(*agent) : std::string_view();
+        } else {
+          auto it = r.labels.find(options_.location_label);
+          o.location = it != r.labels.end() ? std::string_view(it->second) : std::string_view();
+        }
         o.success = *success;
         o.time = r.time;
         o.error = r.get<std::string>("error");
