@@ -220,16 +220,35 @@ class Alert final : public sdk::Transform {
     std::size_t kept = 0;
     for (std::size_t i = 0; i < records.size(); ++i) {
       sdk::Record& r = records[i];
-      const bool* success = r.get<bool>("success");
-      const std::string* target = r.get<std::string>("target");
+      // One pass over the fields (a check result has ~25).
+      const bool* success = nullptr;
+      const std::string* target = nullptr;
+      const std::string* agent = nullptr;
+      Observation o;
+      for (const auto& f : r.fields) {
+        const std::string& n = f.name;
+        if (n == "success") {
+          success = std::get_if<bool>(&f.value);
+        } else if (n == "target") {
+          target = std::get_if<std::string>(&f.value);
+        } else if (n == "agent") {
+          agent = std::get_if<std::string>(&f.value);
+        } else if (n == "error") {
+          o.error = std::get_if<std::string>(&f.value);
+        } else if (n == "error_message") {
+          o.error_message = std::get_if<std::string>(&f.value);
+        } else if (n == "status_code") {
+          if (const auto* code = std::get_if<std::int64_t>(&f.value)) {
+            o.status_code = *code;
+          }
+        }
+      }
       const bool check = success != nullptr && target != nullptr;
       if (check) {
         observed = true;
-        Observation o;
         o.kind = r.kind;
         o.target = *target;
         if (options_.location_label.empty()) {
-          const std::string* agent = r.get<std::string>("agent");
           o.location = agent != nullptr ? std::string_view(*agent) : std::string_view();
         } else {
           auto it = r.labels.find(options_.location_label);
@@ -237,11 +256,6 @@ class Alert final : public sdk::Transform {
         }
         o.success = *success;
         o.time = r.time;
-        o.error = r.get<std::string>("error");
-        o.error_message = r.get<std::string>("error_message");
-        if (const auto* code = r.get<std::int64_t>("status_code")) {
-          o.status_code = *code;
-        }
         o.labels = &r.labels;
         o.thresholds = thresholds_for(*target, r.labels);
         notes_.clear();
