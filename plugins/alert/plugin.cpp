@@ -18,6 +18,8 @@
 namespace webmon::plugins::alert {
 namespace {
 
+using namespace std::string_view_literals;
+
 using sdk::FieldSpec;
 using sdk::FieldType;
 using sdk::OptionSpec;
@@ -220,27 +222,34 @@ class Alert final : public sdk::Transform {
     std::size_t kept = 0;
     for (std::size_t i = 0; i < records.size(); ++i) {
       sdk::Record& r = records[i];
-      // One pass over the fields (a check result has ~25).
+      // One pass over the fields, stopping once the six it reads were seen (a check result
+      // has ~25; http_check's come first). string_view compares sizes before bytes.
       const bool* success = nullptr;
       const std::string* target = nullptr;
       const std::string* agent = nullptr;
       Observation o;
+      int seen = 0;
       for (const auto& f : r.fields) {
-        const std::string& n = f.name;
-        if (n == "success") {
+        const std::string_view n = f.name;
+        if (n == "success"sv) {
           success = std::get_if<bool>(&f.value);
-        } else if (n == "target") {
+        } else if (n == "target"sv) {
           target = std::get_if<std::string>(&f.value);
-        } else if (n == "agent") {
+        } else if (n == "agent"sv) {
           agent = std::get_if<std::string>(&f.value);
-        } else if (n == "error") {
+        } else if (n == "error"sv) {
           o.error = std::get_if<std::string>(&f.value);
-        } else if (n == "error_message") {
+        } else if (n == "error_message"sv) {
           o.error_message = std::get_if<std::string>(&f.value);
-        } else if (n == "status_code") {
+        } else if (n == "status_code"sv) {
           if (const auto* code = std::get_if<std::int64_t>(&f.value)) {
             o.status_code = *code;
           }
+        } else {
+          continue;
+        }
+        if (++seen == 6) {
+          break;
         }
       }
       const bool check = success != nullptr && target != nullptr;
