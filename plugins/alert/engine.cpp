@@ -122,7 +122,8 @@ bool Engine::observe(const Observation& o, std::vector<Notification>& out) {
   sdk::Timestamp earliest{INT64_MAX};
   for (auto& l : t.locations) {
     const bool expired = config_.location_expiry.count() > 0 &&
-                         o.time.micros - l.last_seen.micros > config_.location_expiry.count() * 1000;
+                         o.time.micros - l.last_seen.micros >
+                             config_.location_expiry.count() * 1000;
     if (expired) {
       continue;
     }
@@ -211,8 +212,8 @@ std::optional<sdk::Timestamp> parse_rfc3339(std::string_view s) {
     }
     return v;
   };
-  if (s.size() < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-      s[13] != ':' || s[16] != ':') {
+  if (s.size() < 20 || s[4] != '-' || s[7] != '-' ||
+      (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' || s[16] != ':') {
     return std::nullopt;
   }
   const auto year = digits(0, 4);

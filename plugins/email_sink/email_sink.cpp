@@ -160,7 +160,8 @@ class EmailSink final : public sdk::Sink {
         config.find("to")->fail("option 'to': '" + address + "' is not an email address");
       }
     }
-    if (from_.find('@') == std::string::npos || from_.find_first_of("\r\n<> ") != std::string::npos) {
+    if (from_.find('@') == std::string::npos ||
+        from_.find_first_of("\r\n<> ") != std::string::npos) {
       config.find("from")->fail("option 'from': '" + from_ + "' is not an email address");
     }
     const sdk::ConfigNode* subject = config.find("subject_template");

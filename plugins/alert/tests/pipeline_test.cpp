@@ -180,7 +180,9 @@ struct Agent {
     child->signal(SIGTERM);
     EXPECT_TRUE(child->wait(kDeadline).has_value());
   }
-  [[nodiscard]] std::string logs() const { return testing::read_file(out) + testing::read_file(err); }
+  [[nodiscard]] std::string logs() const {
+    return testing::read_file(out) + testing::read_file(err);
+  }
 };
 
 TEST(AlertPipeline, DownForSixChecksGivesOneFiringAndOneResolved) {

@@ -33,7 +33,8 @@ struct Deleter {
 };
 using TransformPtr = std::unique_ptr<sdk::Transform, Deleter>;
 
-TransformPtr make(const sdk::ConfigNode& config, st::FakeContext& ctx, std::string* error = nullptr) {
+TransformPtr make(const sdk::ConfigNode& config, st::FakeContext& ctx,
+                  std::string* error = nullptr) {
   sdk::Status status;
   sdk::Transform* t = descriptor().create_transform(config, ctx, status);
   if (error != nullptr) {
