@@ -125,6 +125,8 @@ class WebhookSink final : public sdk::Sink {
       config.find("url")->fail("option 'url': expected an http:// or https:// URL");
     }
     destination_ = notify::loggable_destination(url_);
+    url_where_ = config.find("url") != nullptr ? config.find("url")->where().str()
+                                               : config.where().str();
     if (preset_ == "pagerduty" && routing_key_.empty()) {
       config.fail("preset 'pagerduty' needs option 'routing_key' (the integration key)");
     }
@@ -167,6 +169,19 @@ class WebhookSink final : public sdk::Sink {
       header_list_ = curl_slist_append(header_list_, h.c_str());
     }
     ctx().info("posting to " + destination_ + " (preset " + preset_ + ")");
+    // Say at once when the destination cannot be reached (never fatal: it may come up later,
+    // and alerts are retried until it does).
+    curl_easy_setopt(curl_, CURLOPT_URL, url_.c_str());
+    curl_easy_setopt(curl_, CURLOPT_CONNECT_ONLY, 1L);
+    curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(std::min<std::int64_t>(timeout_.count(), 3000)));
+    notify::apply_tls(curl_, tls_);
+    if (const CURLcode rc = curl_easy_perform(curl_); rc != CURLE_OK) {
+      ctx().warn(url_where_ + ": option 'url': cannot reach " + destination_ + " now (" +
+                 curl_easy_strerror(rc) + "); alerts are kept and retried until it answers");
+    }
+    curl_easy_reset(curl_);
     return sdk::Status::ok();
   }
 
@@ -322,6 +337,7 @@ class WebhookSink final : public sdk::Sink {
   double rate_;
   notify::TlsOptions tls_;
   std::string destination_;
+  std::string url_where_;
   notify::Template template_;
   std::vector<std::string> headers_;
   std::string username_;

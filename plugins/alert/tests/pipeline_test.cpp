@@ -2,8 +2,12 @@
 // target served by this test, alert decides, webhook_sink posts to a receiver in this test,
 // email_sink sends to a real SMTP server (aiosmtpd) started by the test. Everything on
 // 127.0.0.1; waits are on conditions with a deadline that only bounds a hang.
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -345,6 +349,71 @@ TEST(AlertPipeline, SecretsAreUsedButNeverLogged) {
       kDeadline, {"HOOK_TOKEN=" + token});
   EXPECT_EQ(v.out.find(token), std::string::npos);
   EXPECT_EQ(v.err.find(token), std::string::npos);
+}
+
+TEST(AlertPipeline, PagerDutyPresetTriggersAndResolvesWithTheIncidentAsDedupKey) {
+  Servers s;
+  TempDir dir;
+  const std::string key = "R0UTINGKEY0123456789abcdef012345";
+  std::atomic<bool> up{false};
+  s.script("checkout", [&](int) { return up.load(); });
+  Agent agent(dir,
+              pipeline(s, dir, {"checkout"}, "",
+                       "    preset: pagerduty\n    routing_key: ${PD_KEY}\n"
+                       "    severity: error\n"),
+              {"PD_KEY=" + key});
+  ASSERT_TRUE(wait_until([&] { return !s.posts().empty(); })) << agent.logs();
+  up = true;
+  ASSERT_TRUE(wait_until([&] { return s.posts().size() >= 2; })) << agent.logs();
+  agent.stop();
+  const auto posts = s.posts();
+  ASSERT_EQ(posts.size(), 2U);
+  const json& trigger = posts[0].body;
+  const json& resolve = posts[1].body;
+  EXPECT_EQ(trigger["routing_key"], key);
+  EXPECT_EQ(trigger["event_action"], "trigger");
+  EXPECT_EQ(resolve["event_action"], "resolve");
+  EXPECT_EQ(trigger["dedup_key"], resolve["dedup_key"]);
+  EXPECT_EQ(trigger["dedup_key"], trigger["payload"]["custom_details"]["incident_id"]);
+  EXPECT_EQ(trigger["payload"]["source"], "checkout");
+  EXPECT_EQ(trigger["payload"]["severity"], "error");
+  EXPECT_EQ(trigger["payload"]["summary"].get<std::string>().rfind("[FIRING] checkout", 0), 0U);
+  EXPECT_EQ(agent.logs().find(key), std::string::npos) << "the routing key is logged";
+}
+
+TEST(AlertPipeline, UnreachableWebhookIsNamedAtStartAndRetried) {
+  Servers s;
+  TempDir dir;
+  s.script("gone", [](int) { return false; });
+  // A port nothing listens on: bind one, then close it (connections are refused).
+  int port = 0;
+  {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    socklen_t len = sizeof addr;
+    ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    port = ntohs(addr.sin_port);
+    ::close(fd);
+  }
+  std::string y = pipeline(s, dir, {"gone"});
+  const std::string from = s.url("/hook");
+  y.replace(y.find(from), from.size(), "http://127.0.0.1:" + std::to_string(port) + "/hook");
+  // The undeliverable alert would hold the shutdown for the default 30 s.
+  y.replace(y.find("agent:\n"), 7, "agent:\n  shutdown_timeout: 1s\n");
+  Agent agent(dir, y);
+  ASSERT_TRUE(wait_until([&] {
+    return agent.logs().find("; the batch will be retried") != std::string::npos;
+  })) << agent.logs();
+  agent.stop();
+  const std::string logs = agent.logs();
+  EXPECT_NE(logs.find("option 'url': cannot reach http://127.0.0.1:" + std::to_string(port)),
+            std::string::npos)
+      << logs;
+  EXPECT_NE(logs.find("agent.yaml:"), std::string::npos) << "the position of url";
+  EXPECT_GE(s.requests("gone"), 3) << "checks went on";
 }
 
 TEST(AlertPipeline, BadWebhookConfigurationNamesThePosition) {
