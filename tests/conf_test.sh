@@ -14,7 +14,10 @@ touch "$tmp/ca.pem" "$tmp/service.cert" "$tmp/service.key"
 base_env=(PATH="$PATH" HOME="$HOME" KAFKA_HOST=127.0.0.1:9093 KAFKA_SASL_HOST=127.0.0.1:9094
   KAFKA_CAFILE="$tmp/ca.pem" KAFKA_CERTFILE="$tmp/service.cert" KAFKA_KEYFILE="$tmp/service.key"
   KAFKA_SASL_USER=u KAFKA_SASL_PASSWORD=p DATABASE_HOST=127.0.0.1 DATABASE_USER=webmon
-  DATABASE_PASSWD=secret DATABASE_SSLROOTCERT="$tmp/ca.pem")
+  DATABASE_PASSWD=secret DATABASE_SSLROOTCERT="$tmp/ca.pem"
+  WEBHOOK_URL=https://hooks.example.test/services/secret-path WEBHOOK_TOKEN=secret-token
+  SMTP_URL=smtp://127.0.0.1:2525 SMTP_USER=webmon SMTP_PASSWORD=secret-smtp
+  ALERT_EMAIL_FROM=webmon@example.test ALERT_EMAIL_TO=oncall@example.test)
 
 count=0
 for f in "$src"/conf/*.yaml "$src"/conf/examples/*.yaml; do
@@ -31,7 +34,32 @@ echo "ok: $count pipelines validate"
 out=$(cd "$src" && env -i "${base_env[@]}" "$agent" --validate --log-level trace \
   --pipeline conf/consumer.yaml 2>&1)
 grep -q secret <<<"$out" && fail "the database password appears in --validate output"
+for f in conf/examples/alerts-producer.yaml conf/examples/alerts-consumer.yaml; do
+  out=$(cd "$src" && env -i "${base_env[@]}" "$agent" --validate --log-level trace \
+    --pipeline "$f" 2>&1)
+  grep -q secret <<<"$out" && fail "a webhook or SMTP secret appears in --validate output of $f"
+done
 echo "ok: no secrets in --validate output"
+
+# Alerting examples: the webhook URL is named when missing; an unknown preset names the
+# option, its position and the choices.
+set +e
+out=$(cd "$src" && env -i $(printf '%s\n' "${base_env[@]}" | grep -v '^WEBHOOK_URL=') "$agent" \
+  --validate --pipeline conf/examples/alerts-producer.yaml 2>&1)
+code=$?
+set -e
+[ "$code" -eq 2 ] || fail "exit code $code without WEBHOOK_URL (expected 2)"
+grep -q "environment variable WEBHOOK_URL is required: set WEBHOOK_URL to the webhook" <<<"$out" \
+  || fail "unexpected message without WEBHOOK_URL: $out"
+set +e
+out=$(cd "$src" && env -i "${base_env[@]}" WEBHOOK_PRESET=hipchat "$agent" --validate \
+  --pipeline conf/examples/alerts-consumer.yaml 2>&1)
+code=$?
+set -e
+[ "$code" -eq 2 ] || fail "exit code $code for an unknown preset (expected 2)"
+grep -q "conf/examples/alerts-consumer.yaml:[0-9]*:[0-9]*: .*option 'preset' must be one of 'generic', 'slack', 'discord', 'teams', 'pagerduty', got 'hipchat'" <<<"$out" \
+  || fail "unexpected message for an unknown preset: $out"
+echo "ok: alerting examples name a missing webhook URL and an unknown preset"
 
 # The original's .env as shipped (placeholder certificate paths): the missing file is named.
 out=$(cd "$src" && env -i PATH="$PATH" HOME="$HOME" "$agent" --validate --pipeline conf/producer.yaml \
