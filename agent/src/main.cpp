@@ -161,6 +161,7 @@ int run_agent(const Cli& cli) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);  // reload: Runtime::reload() on the sources that support it
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
   if (!cli.env_file.empty()) {
@@ -200,6 +201,14 @@ int run_agent(const Cli& cli) {
     for (;;) {
       int sig = 0;
       if (sigwait(&set, &sig) != 0) {
+        continue;
+      }
+      if (sig == SIGHUP) {
+        log(sdk::LogLevel::info, "", "received SIGHUP: reloading the sources that support it");
+        std::lock_guard lock(g_runtime_mu);
+        if (g_runtime != nullptr) {
+          (void)g_runtime->reload();
+        }
         continue;
       }
       if (++count == 1) {
