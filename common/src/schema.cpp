@@ -1,4 +1,5 @@
-// Known record schemas. Keep in sync with DESIGN.md's field table and plugins/http_check.
+// Known record schemas. Keep in sync with common/include/webmon/common/http_check_kind.hpp
+// (docs/wire-format.md describes the decoding rules).
 #include "webmon/common/schema.hpp"
 
 #include <array>

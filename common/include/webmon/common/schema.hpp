@@ -26,7 +26,7 @@ struct KindSchema {
 /// The schema of a known kind, or nullptr.
 const KindSchema* find_schema(std::string_view kind) noexcept;
 
-/// The http_check error classes of DESIGN.md, in order.
+/// The http_check error classes (plugins/http_check/README.md), in order.
 std::span<const std::string_view> http_check_error_classes() noexcept;
 
 /// Name of a value type as users read it ("int", "timestamp", ...).
