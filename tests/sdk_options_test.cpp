@@ -214,15 +214,15 @@ TEST(SdkOptions, NestedErrorsNameTheFullPath) {
   const std::string bad_port =
       "    targets:\n      - {host: a}\n      - {host: b, port: 70000}\n";
   EXPECT_EQ(load_error(bad_port),
-            "p.yaml:6:28: option 'targets[1].port' must be at most 65535, got 70000");
+            "p.yaml:6:25: option 'targets[1].port' must be at most 65535, got 70000");
   EXPECT_EQ(host_error(bad_port),
-            "p.yaml:6:28: source 's': option 'targets[1].port' must be at most 65535, got 70000");
+            "p.yaml:6:25: source 's': option 'targets[1].port' must be at most 65535, got 70000");
   const std::string no_host = "    targets:\n      - {host: a}\n      - {port: 80}\n";
   EXPECT_EQ(load_error(no_host), "p.yaml:6:9: missing required option 'targets[1].host'");
   EXPECT_EQ(host_error(no_host),
             "p.yaml:6:9: source 's': missing required option 'targets[1].host' (host)");
   EXPECT_EQ(host_error("    tls: {verify: maybe}\n"),
-            "p.yaml:4:23: source 's': option 'tls.verify': expected true or false, got 'maybe'");
+            "p.yaml:4:19: source 's': option 'tls.verify': expected true or false, got 'maybe'");
   // The prefix does not leak into the next top-level option.
   EXPECT_EQ(load_error("    targets:\n      - {host: a}\n    small: 99\n"),
             "p.yaml:6:12: option 'small' must be at most 10, got 99");

@@ -80,7 +80,7 @@ YAML
     || fail "old_src did not send 30 records"
   grep -Eq "transform 'old_tr' \(abi10_transform\): .*dropped_by_rule=10" "$tmp/log" \
     || fail "old_tr did not drop 10 records"
-  grep -Eq "sink 'old_sink' \(abi10_sink\): received=20 sent=20 errors=0 dropped=0 .*labelled=20 seen=20" "$tmp/log" \
+  grep -Eq "sink 'old_sink' \(abi10_sink\): received=20 sent=20 errors=0 dropped=0 .*seen=20 labelled=20" "$tmp/log" \
     || fail "old_sink did not get the 20 labelled records"
   grep -q "sink 'out' (file): received=20 sent=20 errors=0" "$tmp/log" || fail "file sink counts"
   grep -Eq "source 'new_src' \(abi11_source\): .*reloads=1" "$tmp/log" || fail "new_src reloads=1"

@@ -42,9 +42,9 @@ class LocalPort {
 };
 
 std::vector<sdk::Record> run(const std::string& port, std::size_t n, wt::FakeContext& ctx) {
-  auto src = wt::make_source(webmon_plugin_entry(),
-                             wt::config({{"host", "127.0.0.1"}, {"port", port}, {"interval", "10ms"}}),
-                             ctx);
+  const auto config =
+      wt::config({{"host", "127.0.0.1"}, {"port", port}, {"interval", "10ms"}});
+  auto src = wt::make_source(webmon_plugin_entry(), config, ctx);
   EXPECT_TRUE(src->start(ctx, ctx));
   const sdk::Status s = wt::run_source(*src, ctx, [&] { return ctx.records().size() >= n; });
   EXPECT_TRUE(s) << s.message();
