@@ -131,7 +131,7 @@ TEST(Cli, ListPluginsShowsKindsAndOptions) {
   EXPECT_NE(r.out.find("\ngenerator (source, version 0.1.0, " + abi), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\nfile (sink, version 0.1.0, " + abi), std::string::npos);
   EXPECT_NE(r.out.find("\nadd_fields (transform, version 0.1.0, " + abi), std::string::npos);
-  EXPECT_NE(r.out.find("    count (int, default 0): records to emit, then finish; 0 = endless\n"),
+  EXPECT_NE(r.out.find("    count (int, default 0, min 0): records to emit, then finish; 0 = endless\n"),
             std::string::npos);
   EXPECT_NE(r.out.find("    path (string, required): output file, or - for standard output\n"),
             std::string::npos);

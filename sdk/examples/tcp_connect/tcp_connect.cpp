@@ -56,8 +56,8 @@ class TcpConnect final : public sdk::Source {
 
  private:
   std::string connect_once() const {
-    const addrinfo hints{.ai_flags = 0, .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    addrinfo* res = nullptr;
+    addrinfo hints{}, *res = nullptr;
+    hints.ai_socktype = SOCK_STREAM;
     if (int rc = getaddrinfo(o_.host.c_str(), std::to_string(o_.port).c_str(), &hints, &res)) {
       return gai_strerror(rc);
     }

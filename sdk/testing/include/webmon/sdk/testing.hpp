@@ -221,8 +221,10 @@ inline Status run_source(Source& source, FakeContext& ctx, const std::function<b
     finished = true;
   });
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // done() is never called under the context's lock: it may call ctx.records().
   while (!finished.load() && !done() && std::chrono::steady_clock::now() < deadline) {
-    (void)ctx.wait_records([&](const std::vector<Record>&) { return done(); },
+    const std::size_t seen = ctx.records().size();
+    (void)ctx.wait_records([seen](const std::vector<Record>& r) { return r.size() > seen; },
                            std::chrono::milliseconds(10));
   }
   ctx.request_stop();
