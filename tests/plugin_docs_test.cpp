@@ -1,11 +1,17 @@
-// Every plugin's sample.yaml is a valid pipeline, and every option in its options table is
-// documented in its README.md and shown in its sample.yaml (STYLE.md: declare options once).
+// Every plugin's sample.yaml is a valid pipeline, and every option in its options table
+// (nested tables included) is documented in its README.md — a table row whose first cell is
+// exactly `name`, with the table's default (or "required") in the default column — and shown
+// in its sample.yaml as `name:` (the whole name, so `timeout:` is not found in
+// `connect_timeout:`). STYLE.md: declare options once.
 // Every record kind a plugin emits has a field table in a README (the plugin's own, or that of
 // the plugin named after the kind) listing the declared fields in order, with their types,
 // nullability and units.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <map>
+#include <regex>
 #include <sstream>
 
 #include "pipeline_runner.hpp"
@@ -28,6 +34,79 @@ std::vector<std::string> plugin_folders() {
   return out;
 }
 
+std::string trim(std::string s) {
+  const auto b = s.find_first_not_of(" \t");
+  const auto e = s.find_last_not_of(" \t");
+  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+}
+
+/// A cell's value without surrounding backticks and quotes ("`\"-\"`" → "-").
+std::string unquote(std::string s) {
+  s = trim(std::move(s));
+  for (const char q : {'`', '"', '\''}) {
+    if (s.size() >= 2 && s.front() == q && s.back() == q) {
+      s = s.substr(1, s.size() - 2);
+    }
+  }
+  return s;
+}
+
+/// Option rows of every Markdown table whose header has an "option" column and a "default"
+/// column: option name (the first cell without backticks) → the default cells of its rows.
+/// With `lines`, also name → the whole row.
+std::multimap<std::string, std::string> option_rows(
+    const std::string& readme, std::multimap<std::string, std::string>* lines = nullptr) {
+  std::multimap<std::string, std::string> out;
+  std::istringstream in(readme);
+  std::string line;
+  int default_col = -1;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] != '|') {
+      default_col = -1;
+      continue;
+    }
+    std::vector<std::string> cells;
+    std::string cell;
+    for (std::size_t i = 1; i < line.size(); ++i) {
+      if (line[i] == '|' && line[i - 1] != '\\') {
+        cells.push_back(trim(cell));
+        cell.clear();
+      } else {
+        cell += line[i];
+      }
+    }
+    if (cells.empty()) {
+      continue;
+    }
+    if (cells[0] == "option" || cells[0] == "key") {
+      default_col = -1;
+      for (std::size_t i = 0; i < cells.size(); ++i) {
+        if (cells[i] == "default") {
+          default_col = static_cast<int>(i);
+        }
+      }
+      continue;
+    }
+    if (default_col < 0 || static_cast<std::size_t>(default_col) >= cells.size() ||
+        cells[0].size() < 3 || cells[0].front() != '`' || cells[0].back() != '`') {
+      continue;
+    }
+    out.emplace(cells[0].substr(1, cells[0].size() - 2), cells[default_col]);
+    if (lines != nullptr) {
+      lines->emplace(cells[0].substr(1, cells[0].size() - 2), line);
+    }
+  }
+  return out;
+}
+
+/// What the README's default column must say for this option.
+std::string expected_default(const sdk::OptionSpec& o) {
+  if (o.default_value != nullptr) {
+    return o.default_value;
+  }
+  return o.required ? "required" : "";
+}
+
 class PluginDocs : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(PluginDocs, SampleValidatesAndDocsCoverEveryOption) {
@@ -39,20 +118,62 @@ TEST_P(PluginDocs, SampleValidatesAndDocsCoverEveryOption) {
   EXPECT_EQ(testing::validate_pipeline(sample), "") << dir << "/sample.yaml";
   EXPECT_NE(sample.find("plugin: " + GetParam()), std::string::npos);
 
+  std::multimap<std::string, std::string> lines;
+  const auto rows = option_rows(readme, &lines);
   const auto plugin = agent::load_plugin_file(testing::plugin_dir() + "/" + GetParam() + ".so");
-  auto check = [&](auto&& self, const sdk::OptionSpec* opts, std::size_t n) -> void {
+  // A nested option has a row of its own, or is named as a whole word in its parent's row
+  // (`shard` | map `{index, count}`).
+  auto in_parent_row = [&](const std::string& parent, const std::string& name) {
+    const std::regex word("(^|[^A-Za-z0-9_])" + name + "([^A-Za-z0-9_]|$)");
+    const auto [first, last] = lines.equal_range(parent);
+    return std::any_of(first, last,
+                       [&](const auto& kv) { return std::regex_search(kv.second, word); });
+  };
+  auto check = [&](auto&& self, const sdk::OptionSpec* opts, std::size_t n,
+                   const std::string& parent) -> void {
     for (std::size_t i = 0; i < n; ++i) {
       const std::string name = opts[i].name;
-      EXPECT_NE(readme.find("`" + name + "`"), std::string::npos)
-          << GetParam() << "/README.md does not document option `" << name << "`";
-      EXPECT_NE(sample.find(name + ":"), std::string::npos)
+      const auto [first, last] = rows.equal_range(name);
+      EXPECT_TRUE(first != last || (!parent.empty() && in_parent_row(parent, name)))
+          << GetParam() << "/README.md has no option table row for `" << name << "`"
+          << (parent.empty() ? "" : " (nor names it in the row of `" + parent + "`)");
+      const std::string want = expected_default(opts[i]);
+      if (first != last && !want.empty()) {
+        bool found = false;
+        std::string seen;
+        for (auto it = first; it != last; ++it) {
+          const std::string got = unquote(it->second);
+          found = found || got == want || (want == "required" && got.find("required") == 0);
+          seen += (seen.empty() ? "" : ", ") + it->second;
+        }
+        EXPECT_TRUE(found) << GetParam() << "/README.md: option `" << name << "` has default "
+                           << seen << ", the options table says " << want;
+      }
+      // The whole name followed by a colon: not part of a longer key.
+      const std::regex key("(^|[^A-Za-z0-9_])" + name + ":");
+      EXPECT_TRUE(std::regex_search(sample, key))
           << GetParam() << "/sample.yaml does not show option " << name;
       if (opts[i].children != nullptr) {
-        self(self, opts[i].children, opts[i].child_count);
+        self(self, opts[i].children, opts[i].child_count, name);
       }
     }
   };
-  check(check, plugin.descriptor->options, plugin.descriptor->option_count);
+  check(check, plugin.descriptor->options, plugin.descriptor->option_count, "");
+}
+
+// The checks themselves: exact names, defaults compared.
+TEST(PluginDocsCheck, RowsAreMatchedByExactNameWithTheirDefaults) {
+  const auto rows = option_rows(
+      "| option | type | default | description |\n|---|---|---|---|\n"
+      "| `connect_timeout` | duration | `5s` | x |\n| `port` | int | required | y |\n\n"
+      "| field | type |\n|---|---|\n| `timeout` | int |\n");
+  EXPECT_EQ(rows.count("timeout"), 0U);  // only in a table without an option/default column
+  ASSERT_EQ(rows.count("connect_timeout"), 1U);
+  EXPECT_EQ(unquote(rows.find("connect_timeout")->second), "5s");
+  EXPECT_EQ(rows.find("port")->second, "required");
+  const std::regex key("(^|[^A-Za-z0-9_])timeout:");
+  EXPECT_FALSE(std::regex_search("    connect_timeout: 5s\n", key));
+  EXPECT_TRUE(std::regex_search("    # timeout: 5s\n", key));
 }
 
 struct FieldRow {

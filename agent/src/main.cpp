@@ -161,11 +161,8 @@ int run_agent(const Cli& cli) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
-  // SIGHUP is blocked too but not waited for here: it stays pending for plugins that reload
-  // on it (http_check reads it with a signalfd) instead of ending the agent.
-  sigset_t blocked = set;
-  sigaddset(&blocked, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
+  sigaddset(&set, SIGHUP);  // reload: Runtime::reload() on the sources that support it
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
   if (!cli.env_file.empty()) {
     load_env_file(cli.env_file);
@@ -204,6 +201,14 @@ int run_agent(const Cli& cli) {
     for (;;) {
       int sig = 0;
       if (sigwait(&set, &sig) != 0) {
+        continue;
+      }
+      if (sig == SIGHUP) {
+        log(sdk::LogLevel::info, "", "received SIGHUP: reloading the sources that support it");
+        std::lock_guard lock(g_runtime_mu);
+        if (g_runtime != nullptr) {
+          (void)g_runtime->reload();
+        }
         continue;
       }
       if (++count == 1) {

@@ -188,7 +188,7 @@ void check_value(const ConfigNode& node, const OptionSpec& spec, const std::stri
       break;
   }
   try {
-    sdk::check_option(spec, node);
+    sdk::check_option(spec, node, path);
   } catch (const sdk::ConfigError& e) {
     const std::string msg = e.what();
     const std::size_t at = msg.find(": option '");

@@ -77,6 +77,7 @@ struct Node final : AckReceiver {
   std::vector<SinkDelivery*> reachable;    // sources: the sinks their batches reach
   std::atomic<int> producers_left{0};
   std::atomic<bool> started{false};
+  std::atomic<bool> running{false};  // sources: between start() and the end of run()
   std::thread thread;
   std::vector<const OwnedKind*> declared;  // kinds this source or transform emits
   sdk::LogLimiter limiter;
@@ -462,6 +463,40 @@ void Runtime::request_stop() noexcept {
   }
 }
 
+Runtime::ReloadResult Runtime::reload() noexcept {
+  // The first minor whose Source has reload(); a plugin built for an older minor has no such
+  // virtual function, so calling it would jump to whatever follows its vtable.
+  constexpr std::uint32_t kReloadMinor = 1;
+  ReloadResult result;
+  std::string skipped;
+  for (auto& n : nodes_) {
+    if (n->source == nullptr || !n->running.load()) {
+      continue;
+    }
+    if (n->plugin.descriptor->abi_minor < kReloadMinor) {
+      ++result.skipped;
+      skipped += (skipped.empty() ? "" : ", ") + n->spec->id;
+      continue;
+    }
+    const sdk::Status s = n->source->reload();
+    if (s) {
+      ++result.reloaded;
+    } else {
+      ++result.failed;
+      n->metrics->counter("errors").add();
+      n->ctx->error("reload failed: " + s.message());
+    }
+  }
+  std::string line = "reload: " + std::to_string(result.reloaded) + " source(s) reloaded, " +
+                     std::to_string(result.failed) + " failed, " +
+                     std::to_string(result.skipped) + " skipped";
+  if (!skipped.empty()) {
+    line += " (" + skipped + ": built for SDK ABI 1.0, which has no reload)";
+  }
+  log(result.failed > 0 ? sdk::LogLevel::warn : sdk::LogLevel::info, "", line);
+  return result;
+}
+
 void Runtime::fail(const std::string& message) {
   log(sdk::LogLevel::error, "", message);
   failed_ = true;
@@ -552,9 +587,11 @@ int Runtime::run() {
   for (auto& np : nodes_) {
     Node& n = *np;
     if (n.source != nullptr) {
+      n.running = true;
       n.thread = std::thread([this, &n] {
         name_thread("src", n.spec->id);
         const sdk::Status s = n.source->run();
+        n.running = false;
         if (!s) {
           fail(n.spec->describe() + " (" + n.spec->plugin + ") failed: " + s.message());
         }

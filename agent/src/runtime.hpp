@@ -50,6 +50,17 @@ class Runtime {
   /// Asks sources to stop; in-flight batches still drain. Safe from any thread, repeatable.
   void request_stop() noexcept;
 
+  /// What reload() did.
+  struct ReloadResult {
+    std::size_t reloaded = 0;  ///< sources whose reload() succeeded
+    std::size_t failed = 0;    ///< sources whose reload() returned or threw an error
+    std::size_t skipped = 0;   ///< running sources built for SDK ABI 1.0 (no reload())
+  };
+  /// SIGHUP: calls reload() on every running source whose plugin declares SDK ABI minor >= 1
+  /// (a 1.0 plugin's object has no such function: it is never called), and logs one line with
+  /// the counts, plus one error line per failure. Safe from any thread while run() runs.
+  ReloadResult reload() noexcept;
+
   [[nodiscard]] const PipelineSpec& spec() const noexcept { return spec_; }
   [[nodiscard]] Metrics& metrics() noexcept { return metrics_; }
   [[nodiscard]] const KindRegistry& kinds() const noexcept { return kinds_; }

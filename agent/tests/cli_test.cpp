@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "pipeline_runner.hpp"
+#include "webmon/sdk/version.hpp"
 
 namespace webmon::agent {
 namespace {
@@ -30,7 +31,16 @@ constexpr const char* kPipeline =
 TEST(Cli, Version) {
   const auto r = agent({"--version"});
   EXPECT_EQ(r.exit_code, 0);
-  EXPECT_EQ(r.out.rfind("webmon-agent 1.0.0 (plugin SDK 1.0.0, provides SDK ABI 1.0, build key ", 0), 0U) << r.out;
+  // One version everywhere: the header's (the top CMakeLists reads it from version.hpp).
+  const std::string abi = std::to_string(WEBMON_SDK_ABI_MAJOR) + "." +
+                          std::to_string(WEBMON_SDK_ABI_MINOR);
+  EXPECT_EQ(r.out.rfind(std::string("webmon-agent ") + WEBMON_SDK_VERSION + " (plugin SDK " +
+                            WEBMON_SDK_VERSION + ", provides SDK ABI " + abi + ", build key ",
+                        0),
+            0U)
+      << r.out;
+  EXPECT_EQ(std::string(WEBMON_SDK_VERSION).rfind(abi + ".", 0), 0U)
+      << "the release's major.minor is the ABI's";
 }
 
 TEST(Cli, HelpListsTheFlags) {
@@ -116,11 +126,12 @@ TEST(Cli, EnvFileFeedsSubstitution) {
 TEST(Cli, ListPluginsShowsKindsAndOptions) {
   const auto r = agent({"--list-plugins"});
   EXPECT_EQ(r.exit_code, 0);
-  EXPECT_NE(r.out.find("\ngenerator (source, version 0.1.0, ABI 1.0)\n"), std::string::npos)
-      << r.out;
-  EXPECT_NE(r.out.find("\nfile (sink, version 0.1.0, ABI 1.0)\n"), std::string::npos);
-  EXPECT_NE(r.out.find("\nadd_fields (transform, version 0.1.0, ABI 1.0)\n"), std::string::npos);
-  EXPECT_NE(r.out.find("    count (int, default 0): records to emit, then finish; 0 = endless\n"),
+  const std::string abi = "ABI " + std::to_string(WEBMON_SDK_ABI_MAJOR) + "." +
+                          std::to_string(WEBMON_SDK_ABI_MINOR) + ")\n";
+  EXPECT_NE(r.out.find("\ngenerator (source, version 0.1.0, " + abi), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\nfile (sink, version 0.1.0, " + abi), std::string::npos);
+  EXPECT_NE(r.out.find("\nadd_fields (transform, version 0.1.0, " + abi), std::string::npos);
+  EXPECT_NE(r.out.find("    count (int, default 0, min 0): records to emit, then finish; 0 = endless\n"),
             std::string::npos);
   EXPECT_NE(r.out.find("    path (string, required): output file, or - for standard output\n"),
             std::string::npos);

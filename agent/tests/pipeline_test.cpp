@@ -125,7 +125,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "sources:\n  gen:\n    plugin: generator\n    targets: 0\nsinks:\n  out:\n"
                   "    plugin: blackhole\n    inputs: [gen]\n",
                   "pipeline.yaml:4:14: source 'gen' (generator): option 'targets' must be "
-                  "between 1 and 10000000"},
+                  "at least 1, got 0"},
         ErrorCase{"MissingPluginKey", "sources:\n  gen:\n    count: 1\n",
                   "pipeline.yaml:3:5: source 'gen': missing 'plugin:' (the plugin's name, see "
                   "webmon-agent --list-plugins)"},

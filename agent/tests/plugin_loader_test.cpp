@@ -115,7 +115,9 @@ TEST(PluginLoader, PipelineNamesTheRefusedPlugin) {
       {kBroken});
   EXPECT_EQ(msg, "pipeline.yaml:6:13: sink 'out': " + kBroken +
                      "/abi_mismatch.so: built for webmon SDK ABI 99.0, but this agent provides "
-                     "ABI 1.0 (rebuild the plugin against this agent's SDK)");
+                     "ABI " +
+                     std::to_string(sdk::kAbiMajor) + "." + std::to_string(sdk::kAbiMinor) +
+                     " (rebuild the plugin against this agent's SDK)");
 }
 
 TEST(PluginLoader, SearchPathOrderFirstMatchWins) {

@@ -1,6 +1,7 @@
 // blackhole sink: counts and discards records (benchmarks, tests). An optional delay per
 // batch simulates a slow sink.
 #include <chrono>
+#include <string>
 
 #include "webmon/sdk/sdk.hpp"
 
@@ -10,41 +11,44 @@ namespace {
 using sdk::OptionSpec;
 using sdk::OptionType;
 
-constexpr OptionSpec kOptions[] = {
-    {"delay", OptionType::duration, "0", false,
-     "time spent on each batch before it is acknowledged (simulates a slow sink)"},
-    {"status", OptionType::string, "delivered", false,
-     "how every batch is acknowledged: delivered, retryable or rejected (for tests)"},
+struct Options {
+  std::chrono::milliseconds delay{};
+  std::string status;
 };
+
+// Declared once: the host checks the choices and fills the defaults; load_options() binds.
+constexpr OptionSpec kOptions[] = {
+    {.name = "delay", .type = OptionType::duration, .default_value = "0", .required = false,
+     .description = "time spent on each batch before it is acknowledged (simulates a slow sink)",
+     .assign = sdk::bind<&Options::delay>()},
+    {.name = "status", .type = OptionType::string, .default_value = "delivered", .required = false,
+     .description = "how every batch is acknowledged (for tests)",
+     .choices = "delivered|retryable|rejected", .assign = sdk::bind<&Options::status>()},
+};
+
+sdk::AckStatus ack_status(const std::string& name) {
+  return name == "rejected"    ? sdk::AckStatus::rejected
+         : name == "retryable" ? sdk::AckStatus::retryable
+                               : sdk::AckStatus::delivered;
+}
 
 class Blackhole final : public sdk::Sink {
  public:
   Blackhole(const sdk::ConfigNode& config, sdk::Context& /*ctx*/)
-      : delay_(config.get_duration("delay", std::chrono::milliseconds(0))) {
-    const std::string status = config.get_string("status", "delivered");
-    if (status == "delivered") {
-      status_ = sdk::AckStatus::delivered;
-    } else if (status == "retryable") {
-      status_ = sdk::AckStatus::retryable;
-    } else if (status == "rejected") {
-      status_ = sdk::AckStatus::rejected;
-    } else {
-      config.find("status")->fail("option 'status': expected delivered, retryable or rejected");
-    }
-  }
+      : o_(sdk::load_options<Options>(config, kOptions)), status_(ack_status(o_.status)) {}
 
  protected:
   sdk::Status on_write(const sdk::Batch& /*batch*/, sdk::Ack ack) override {
-    if (delay_.count() > 0) {
-      ctx().wait_for_stop(delay_);
+    if (o_.delay.count() > 0) {
+      ctx().wait_for_stop(o_.delay);
     }
     ack.resolve(status_);
     return sdk::Status::ok();
   }
 
  private:
-  std::chrono::milliseconds delay_;
-  sdk::AckStatus status_ = sdk::AckStatus::delivered;
+  Options o_;
+  sdk::AckStatus status_;
 };
 
 }  // namespace

@@ -1,4 +1,4 @@
-// file sink: one JSON record per line (the Kafka wire format of DESIGN.md), to a file or to
+// file sink: one JSON record per line (the wire format of docs/wire-format.md), to a file or to
 // standard output ("-"). A batch is acknowledged after it was written (and fsync'ed when
 // `fsync: true`).
 #include <fcntl.h>

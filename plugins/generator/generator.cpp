@@ -20,18 +20,37 @@ using sdk::AckStatus;
 using sdk::OptionSpec;
 using sdk::OptionType;
 
+struct Options {
+  std::int64_t count = 0;
+  double rate = 0;
+  std::int64_t targets = 0;
+  std::int64_t batch_size = 0;
+  std::int64_t failure_every = 0;
+  std::string kind;
+};
+
+// Declared once: the host checks the bounds and fills the defaults; load_options() binds.
 constexpr OptionSpec kOptions[] = {
-    {"count", OptionType::integer, "0", false, "records to emit, then finish; 0 = endless"},
-    {"rate", OptionType::number, "0", false, "records per second; 0 = as fast as possible"},
-    {"targets", OptionType::integer, "10", false, "number of distinct target names"},
-    {"batch_size", OptionType::integer, "500", false, "records per emitted batch (at most)"},
-    {"failure_every", OptionType::integer, "20", false,
-     "every Nth record is a failed check (HTTP 500); 0 = never"},
+    {.name = "count", .type = OptionType::integer, .default_value = "0", .required = false,
+     .description = "records to emit, then finish; 0 = endless", .min = "0",
+     .assign = sdk::bind<&Options::count>()},
+    {.name = "rate", .type = OptionType::number, .default_value = "0", .required = false,
+     .description = "records per second; 0 = as fast as possible", .min = "0",
+     .assign = sdk::bind<&Options::rate>()},
+    {.name = "targets", .type = OptionType::integer, .default_value = "10", .required = false,
+     .description = "number of distinct target names", .min = "1", .max = "10000000",
+     .assign = sdk::bind<&Options::targets>()},
+    {.name = "batch_size", .type = OptionType::integer, .default_value = "500", .required = false,
+     .description = "records per emitted batch (at most)", .min = "1", .max = "1000000",
+     .assign = sdk::bind<&Options::batch_size>()},
+    {.name = "failure_every", .type = OptionType::integer, .default_value = "20",
+     .required = false, .description = "every Nth record is a failed check (HTTP 500); 0 = never",
+     .min = "0", .assign = sdk::bind<&Options::failure_every>()},
     {.name = "kind", .type = OptionType::string, .default_value = "http_check",
      .required = false,
      .description = "record kind: http_check, or synthetic_tcp_check (a tcp_check-shaped kind, "
                     "registered at start, for benchmarks of kinds no sink has compiled in)",
-     .choices = "http_check|synthetic_tcp_check"},
+     .choices = "http_check|synthetic_tcp_check", .assign = sdk::bind<&Options::kind>()},
 };
 
 // The tcp_check-shaped kind of `kind: synthetic_tcp_check` (13 fields and labels). Named so it
@@ -78,38 +97,11 @@ class Rng {
 class Generator final : public sdk::Source {
  public:
   Generator(const sdk::ConfigNode& config, sdk::Context& ctx)
-      : count_(config.get_int("count", 0)),
-        rate_(config.get_double("rate", 0)),
-        targets_(config.get_int("targets", 10)),
-        batch_size_(config.get_int("batch_size", 500)),
-        failure_every_(config.get_int("failure_every", 20)),
-        tcp_(config.get_string("kind", "http_check") == "synthetic_tcp_check"),
-        agent_(ctx.agent_name()) {
-    if (const std::string k = config.get_string("kind", "http_check");
-        k != "http_check" && !tcp_) {
-      config.find("kind")->fail("option 'kind' must be http_check or synthetic_tcp_check; got '" +
-                                k + "'");
-    }
-    if (count_ < 0) {
-      config.find("count")->fail("option 'count' must be 0 (endless) or more");
-    }
-    if (rate_ < 0) {
-      config.find("rate")->fail("option 'rate' must be 0 (unlimited) or more");
-    }
-    if (targets_ < 1 || targets_ > 10'000'000) {
-      config.find("targets")->fail("option 'targets' must be between 1 and 10000000");
-    }
-    if (batch_size_ < 1 || batch_size_ > 1'000'000) {
-      config.find("batch_size")->fail("option 'batch_size' must be between 1 and 1000000");
-    }
-    if (failure_every_ < 0) {
-      config.find("failure_every")->fail("option 'failure_every' must be 0 or more");
-    }
-  }
+      : o_(sdk::load_options<Options>(config, kOptions)), agent_(ctx.agent_name()) {}
 
  protected:
   sdk::Status on_run() override {
-    if (tcp_) {  // sinks find its declaration through the host
+    if (tcp()) {  // sinks find its declaration through the host
       if (const sdk::Status s = ctx().register_kind(kTcpKind); !s.is_ok()) {
         return s;
       }
@@ -118,15 +110,16 @@ class Generator final : public sdk::Source {
     std::int64_t emitted = 0;
     std::uint64_t token = 0;
     // With a rate, batches are sized for about 100 emits per second.
-    std::int64_t batch = batch_size_;
-    if (rate_ > 0) {
-      batch = std::clamp<std::int64_t>(static_cast<std::int64_t>(rate_ / 100), 1, batch_size_);
+    std::int64_t batch = o_.batch_size;
+    if (o_.rate > 0) {
+      batch =
+          std::clamp<std::int64_t>(static_cast<std::int64_t>(o_.rate / 100), 1, o_.batch_size);
     }
-    while (!ctx().stop_requested() && (count_ == 0 || emitted < count_)) {
-      const std::int64_t n = count_ == 0 ? batch : std::min(batch, count_ - emitted);
-      if (rate_ > 0) {
+    while (!ctx().stop_requested() && (o_.count == 0 || emitted < o_.count)) {
+      const std::int64_t n = o_.count == 0 ? batch : std::min(batch, o_.count - emitted);
+      if (o_.rate > 0) {
         const auto due = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                     std::chrono::duration<double>(emitted / rate_));
+                                     std::chrono::duration<double>(emitted / o_.rate));
         const auto now = std::chrono::steady_clock::now();
         if (due > now &&
             ctx().wait_for_stop(std::chrono::duration_cast<std::chrono::milliseconds>(due - now))) {
@@ -138,7 +131,7 @@ class Generator final : public sdk::Source {
       b.records.reserve(static_cast<std::size_t>(n));
       const sdk::Timestamp now = sdk::now();
       for (std::int64_t i = 0; i < n; ++i) {
-        b.records.push_back(tcp_ ? make_tcp_record(emitted + i, now)
+        b.records.push_back(tcp() ? make_tcp_record(emitted + i, now)
                                  : make_record(emitted + i, now));
       }
       // A load generator honours backpressure: on `full` it waits for room before the next
@@ -227,10 +220,11 @@ class Generator final : public sdk::Source {
     return std::string(out, sizeof out);
   }
 
-  /// A check-sized http_check record with every field of DESIGN.md, built in place (22 fields).
+  /// A check-sized http_check record with every declared field (webmon/common/http_check_kind.hpp),
+  /// built in place (22 fields).
   sdk::Record make_record(std::int64_t seq, sdk::Timestamp now) {
-    const Target& t = target(static_cast<std::size_t>(seq % targets_));
-    const bool failed = failure_every_ > 0 && seq % failure_every_ == failure_every_ - 1;
+    const Target& t = target(static_cast<std::size_t>(seq % o_.targets));
+    const bool failed = o_.failure_every > 0 && seq % o_.failure_every == o_.failure_every - 1;
     const double dns = rng_.uniform_ms(0.2, 2.0);
     const double connect = rng_.uniform_ms(0.3, 5.0);
     const double tls = rng_.uniform_ms(2.0, 20.0);
@@ -279,8 +273,8 @@ class Generator final : public sdk::Source {
 
   /// A synthetic_tcp_check record, built in place like make_record (13 fields).
   sdk::Record make_tcp_record(std::int64_t seq, sdk::Timestamp now) {
-    const Target& t = target(static_cast<std::size_t>(seq % targets_));
-    const bool failed = failure_every_ > 0 && seq % failure_every_ == failure_every_ - 1;
+    const Target& t = target(static_cast<std::size_t>(seq % o_.targets));
+    const bool failed = o_.failure_every > 0 && seq % o_.failure_every == o_.failure_every - 1;
     const double connect = rng_.uniform_ms(0.3, 5.0);
     const double tls = rng_.uniform_ms(2.0, 20.0);
     sdk::Record r;
@@ -319,12 +313,8 @@ class Generator final : public sdk::Source {
   const std::string kGet{"GET"}, kHttp11{"1.1"}, kIssuer{"CN=Example Test CA"},
       kHttpStatus{"http_status"}, kStatusMessage{"status 500 not in 200-399"};
 
-  std::int64_t count_;
-  double rate_;
-  std::int64_t targets_;
-  std::int64_t batch_size_;
-  std::int64_t failure_every_;
-  bool tcp_;
+  Options o_;
+  [[nodiscard]] bool tcp() const noexcept { return o_.kind == "synthetic_tcp_check"; }
   std::string agent_;
   std::vector<Target> targets_cache_;
   Rng rng_{0x5EED};

@@ -1216,9 +1216,8 @@ struct HttpCheckSource::Engine {
 // added targets start on their own grid slot, removed ones stop after a check in flight,
 // changed ones keep their schedule.
 //
-// SIGHUP: the host blocks it in every thread (agent/src/main.cpp) and leaves it pending; each
-// reloader reads it from a signalfd and passes it on to every other reloader of the process
-// (several http_check sources share one signal).
+// SIGHUP: the host calls Source::reload() (SDK ABI 1.1) on every source; on_reload() wakes this
+// reloader, which re-reads the file on its own thread.
 struct HttpCheckSource::Reloader {
   struct FileSig {
     dev_t dev = 0;
@@ -1232,15 +1231,6 @@ struct HttpCheckSource::Reloader {
     event_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (event_fd < 0) {
       throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
-    }
-    sigset_t blocked;
-    sigemptyset(&blocked);
-    pthread_sigmask(SIG_BLOCK, nullptr, &blocked);
-    if (sigismember(&blocked, SIGHUP) == 1) {
-      sigset_t hangup;
-      sigemptyset(&hangup);
-      sigaddset(&hangup, SIGHUP);
-      sig_fd = ::signalfd(-1, &hangup, SFD_CLOEXEC | SFD_NONBLOCK);
     }
     signature = stat_file();
     for (std::size_t i = 0; i < o.settings_.targets.size(); ++i) {
@@ -1289,11 +1279,6 @@ struct HttpCheckSource::Reloader {
   }
 
   void start() {
-    if (sig_fd < 0) {
-      owner.ctx().info(
-          "targets_file: SIGHUP is not blocked by the host, so it cannot trigger a reload; "
-          "changes of the file are still picked up");
-    }
     thread = std::thread([this] { loop(); });
   }
 
@@ -1446,6 +1431,16 @@ HttpCheckSource::HttpCheckSource(const sdk::ConfigNode& config, sdk::Context& /*
     : config_(config), settings_(parse_settings(config)) {}
 
 HttpCheckSource::~HttpCheckSource() { reloader_.reset(); }
+
+sdk::Status HttpCheckSource::on_reload() {
+  if (reloader_ == nullptr) {
+    ctx().info("reload: no targets_file to re-read");
+    return sdk::Status::ok();
+  }
+  reloader_->hup = true;
+  reloader_->wake();
+  return sdk::Status::ok();
+}
 
 sdk::Status HttpCheckSource::on_start() {
   shared_ = std::make_unique<Shared>();

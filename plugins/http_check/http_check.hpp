@@ -147,6 +147,8 @@ class HttpCheckSource final : public sdk::Source {
   sdk::Status on_start() override;
   sdk::Status on_run() override;
   void on_stop_requested() override;
+  /// SIGHUP (through the host): re-read targets_file.
+  sdk::Status on_reload() override;
   void on_acknowledge(std::uint64_t token, sdk::AckStatus status) override;
 
  private:

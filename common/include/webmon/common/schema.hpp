@@ -46,7 +46,7 @@ class OwnedKindSchema {
 /// The schema of a kind compiled into webmon (http_check), or nullptr.
 const KindSchema* find_schema(std::string_view kind) noexcept;
 
-/// The http_check error classes of DESIGN.md, in order.
+/// The http_check error classes (plugins/http_check/README.md), in order.
 std::span<const std::string_view> http_check_error_classes() noexcept;
 
 /// Name of a value type as users read it ("int", "timestamp", ...).

@@ -1,4 +1,4 @@
-// The JSON wire format of DESIGN.md ("Kafka wire format"), shared by kafka_sink,
+// The JSON wire format of docs/wire-format.md, shared by kafka_sink,
 // kafka_source, the file sink and postgres_sink's rejected table:
 //
 //   {"schema":1,"kind":"http_check","id":"…","time":"2026-11-27T22:00:00.123456Z",

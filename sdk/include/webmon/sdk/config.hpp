@@ -1,9 +1,14 @@
 // A plugin's configuration as a plain tree, independent of the YAML library the host uses.
 //
 // Scalars keep their text as written (after ${VAR} substitution); typed accessors parse on
-// demand and throw ConfigError naming the position on failure. The host has already checked
-// every top-level option against the plugin's options table and filled in defaults, so a
-// plugin mostly reads values; nested structures it validates itself with the same accessors.
+// demand and throw ConfigError naming the position on failure. Before a component is built,
+// the host validates every option against the plugin's options table — nested `object` and
+// `object_list` tables included, each item of a list on its own: unknown keys, required keys,
+// types, bounds (`min`/`max`) and choices — naming `file:line:column` and the option's full
+// path (`targets[3].port`), and fills in every default, nested ones too. A plugin then gets a
+// filled, checked struct with sdk::load_options (webmon/sdk/options.hpp), or reads values
+// with these accessors; it needs its own checks only for rules the table cannot express
+// (node.fail("...")) and for options of type `any`, which the host does not check.
 // ConfigError must not escape a plugin: the SDK's factory wrapper catches it (see plugin.hpp).
 #pragma once
 

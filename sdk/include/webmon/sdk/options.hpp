@@ -21,6 +21,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "webmon/sdk/config.hpp"
@@ -97,6 +98,29 @@ inline std::string choices_text(std::string_view choices) {
   return out;
 }
 
+/// The path of the nested table being loaded ("targets[3]"; empty at the top level), so that
+/// messages name the full path of an option (`targets[3].port`). Set by load_into().
+inline std::string& option_prefix() {
+  thread_local std::string prefix;
+  return prefix;
+}
+inline std::string option_path(std::string_view name) {
+  const std::string& prefix = option_prefix();
+  return prefix.empty() ? std::string(name) : prefix + "." + std::string(name);
+}
+/// Sets option_prefix() for a scope.
+class PrefixScope {
+ public:
+  explicit PrefixScope(std::string prefix)
+      : saved_(std::exchange(option_prefix(), std::move(prefix))) {}
+  ~PrefixScope() { option_prefix() = std::move(saved_); }
+  PrefixScope(const PrefixScope&) = delete;
+  PrefixScope& operator=(const PrefixScope&) = delete;
+
+ private:
+  std::string saved_;
+};
+
 /// A comparable number for a scalar of the given type (durations in ms, sizes in bytes).
 inline std::optional<double> bound_value(OptionType type, std::string_view text) {
   switch (type) {
@@ -122,15 +146,18 @@ inline std::optional<double> bound_value(OptionType type, std::string_view text)
 }  // namespace detail
 
 /// Checks a node's bounds and choices against its spec (the type itself is checked by the
-/// accessors). Throws ConfigError naming the position, the option and what is allowed.
-inline void check_option(const OptionSpec& spec, const ConfigNode& node) {
+/// accessors). Throws ConfigError naming the position, the option's full path (`path`, or the
+/// spec's name inside the table being loaded: `targets[3].port`) and what is allowed.
+inline void check_option(const OptionSpec& spec, const ConfigNode& node,
+                         std::string_view path = {}) {
   if (node.is_null()) {
     return;
   }
+  const std::string name = path.empty() ? detail::option_path(spec.name) : std::string(path);
   if (spec.choices != nullptr) {
     auto check = [&](const ConfigNode& item) {
       if (item.is_scalar() && !detail::in_choices(spec.choices, item.text())) {
-        item.fail("option '" + std::string(spec.name) + "' must be one of " +
+        item.fail("option '" + name + "' must be one of " +
                   detail::choices_text(spec.choices) + ", got '" + item.text() + "'");
       }
     };
@@ -160,7 +187,7 @@ inline void check_option(const OptionSpec& spec, const ConfigNode& node) {
   if (spec.min != nullptr) {
     const auto lo = detail::bound_value(bound_type, spec.min);
     if (lo && *value < *lo) {
-      node.fail("option '" + std::string(spec.name) + "' must be at least " + spec.min + what +
+      node.fail("option '" + name + "' must be at least " + spec.min + what +
                 ", got " + (counts_items ? std::to_string(static_cast<long long>(*value))
                                          : node.text()));
     }
@@ -168,7 +195,7 @@ inline void check_option(const OptionSpec& spec, const ConfigNode& node) {
   if (spec.max != nullptr) {
     const auto hi = detail::bound_value(bound_type, spec.max);
     if (hi && *value > *hi) {
-      node.fail("option '" + std::string(spec.name) + "' must be at most " + spec.max + what +
+      node.fail("option '" + name + "' must be at most " + spec.max + what +
                 ", got " + (counts_items ? std::to_string(static_cast<long long>(*value))
                                          : node.text()));
     }
@@ -202,7 +229,7 @@ void assign_object(void* target, const ConfigNode& value) {
   using Traits = MemberTraits<decltype(Member)>;
   auto& field = static_cast<typename Traits::Class*>(target)->*Member;
   if (!value.is_map()) {
-    value.fail("expected a map");
+    value.fail("option '" + option_prefix() + "': expected a map");
   }
   load_into(value, std::span<const OptionSpec>(Children), field);
 }
@@ -213,12 +240,15 @@ void assign_each(void* target, const ConfigNode& value) {
   auto& field = static_cast<typename Traits::Class*>(target)->*Member;
   using Item = typename std::remove_cvref_t<decltype(field)>::value_type;
   if (!value.is_list()) {
-    value.fail("expected a list of maps");
+    value.fail("option '" + option_prefix() + "': expected a list of maps");
   }
   field.clear();
-  for (const auto& item : value.items()) {
+  const std::string list = option_prefix();  // load_into() set it to this option's path
+  for (std::size_t i = 0; i < value.items().size(); ++i) {
+    const ConfigNode& item = value.items()[i];
+    const PrefixScope scope(list + "[" + std::to_string(i) + "]");
     if (!item.is_map()) {
-      item.fail("expected a map");
+      item.fail("option '" + option_prefix() + "': expected a map");
     }
     Item one{};
     load_into(item, std::span<const OptionSpec>(Children), one);
@@ -233,7 +263,7 @@ void load_into(const ConfigNode& config, std::span<const OptionSpec> table, T& o
     ConfigNode fallback;
     if (node == nullptr || node->is_null()) {
       if (spec.required) {
-        config.fail("missing required option '" + std::string(spec.name) + "'");
+        config.fail("missing required option '" + option_path(spec.name) + "'");
       }
       if (spec.default_value == nullptr) {
         continue;
@@ -243,6 +273,7 @@ void load_into(const ConfigNode& config, std::span<const OptionSpec> table, T& o
     }
     check_option(spec, *node);
     if (spec.assign != nullptr) {
+      const PrefixScope scope(option_path(spec.name));  // nested binders extend it
       spec.assign(&out, *node);
     }
   }

@@ -187,6 +187,29 @@ inline const char* to_string(EmitResult r) noexcept {
   return "unknown";
 }
 
+/// Emits `batch` and deals with the answer the way most sources should: after `full` it waits
+/// until the buffers have room again; after `refused` it waits and emits the same batch again,
+/// until it is taken or the agent stops. Returns the last answer (taken(), or `stopped` /
+/// `refused` when a stop was requested). Call it after any timing-sensitive work, never inside.
+inline EmitResult emit_waiting(Context& ctx, Emitter& emitter, Batch&& batch) noexcept {
+  EmitResult r = emitter.emit(std::move(batch));
+  while (r == EmitResult::refused && !ctx.stop_requested()) {
+    (void)emitter.wait_writable(std::chrono::seconds(1));
+    r = emitter.emit(std::move(batch));  // refused left the batch unchanged
+  }
+  while (r == EmitResult::full && !emitter.wait_writable(std::chrono::seconds(1)) &&
+         !ctx.stop_requested()) {
+  }
+  return r;
+}
+
+/// emit_waiting() for a batch of one record (token 0).
+inline EmitResult emit_one(Context& ctx, Emitter& emitter, Record&& record) {
+  Batch batch;
+  batch.records.push_back(std::move(record));
+  return emit_waiting(ctx, emitter, std::move(batch));
+}
+
 /// The host's side of one batch's acknowledgement (implemented by the host).
 class AckTarget {
  public:
@@ -289,10 +312,48 @@ class Source {
   virtual void on_stop_requested() {}
   virtual void on_acknowledge(std::uint64_t /*token*/, AckStatus /*status*/) {}
 
+  // ----- ABI 1.1 (appended: the host calls these only on plugins that declare minor >= 1) --
+ public:
+  /// The agent received SIGHUP: re-read whatever the source reads from outside its pipeline
+  /// options (a targets file, credentials). Called on the host's signal thread, concurrently
+  /// with run(); never before start() returns or after run() returns. An error is logged by
+  /// the host; the source keeps running with what it had.
+  virtual Status reload() noexcept final {
+    return detail::guarded([&] { return on_reload(); });
+  }
+
+ protected:
+  /// Override to support reload (ABI 1.1). The default does nothing and succeeds.
+  virtual Status on_reload() { return Status::ok(); }
+
  private:
   Context* ctx_ = nullptr;
   Emitter* emitter_ = nullptr;
 };
+
+/// Runs `body` on a thread the plugin started, so that nothing escapes it: an exception
+/// (which would otherwise end the agent with std::terminate) is logged as
+/// "<what> threw: <message>" and counted in the component's `plugin_exceptions` counter.
+/// Returns false when `body` threw. Usage:
+///   worker_ = std::thread([this] { sdk::guard_thread(ctx(), "poller", [this] { poll(); }); });
+template <typename F>
+bool guard_thread(Context& ctx, std::string_view what, F&& body) noexcept {
+  std::string message;
+  try {
+    body();
+    return true;
+  } catch (const std::exception& e) {
+    message = e.what();
+  } catch (...) {
+    message = "unknown exception";
+  }
+  ctx.counter("plugin_exceptions").add();
+  try {
+    ctx.error(std::string(what) + " threw: " + message);
+  } catch (...) {  // NOLINT(bugprone-empty-catch): building the message ran out of memory
+  }
+  return false;
+}
 
 /// Changes batches in place: modify, add or remove records. The host calls process() on the
 /// thread that emitted the batch, one call at a time per transform (it holds a lock).

@@ -1,5 +1,6 @@
 // Small helpers plugins commonly need: the current time, time-ordered UUIDs (version 7, so
-// ids of records written together sort together in indexes) and RFC 3339 formatting.
+// ids of records written together sort together in indexes), a fresh record with kind, id and
+// time set, a stopwatch for checks, and RFC 3339 formatting.
 // Header-only, standard library only.
 #pragma once
 
@@ -10,6 +11,7 @@
 #include <ctime>
 #include <random>
 #include <string>
+#include <utility>
 
 #include "webmon/sdk/record.hpp"
 
@@ -53,6 +55,30 @@ inline std::string make_uuid_v7(Timestamp at = now()) {
   }
   return out;
 }
+
+/// A new record of `kind` whose time is `at` and whose id is a UUID v7 of that time: what a
+/// source sets on every record it makes (docs/plugins.md, "Records").
+inline Record make_record(std::string kind, Timestamp at = now()) {
+  Record r;
+  r.kind = std::move(kind);
+  r.time = at;
+  r.id = make_uuid_v7(at);
+  return r;
+}
+
+/// Measures elapsed time on the monotonic clock (never the wall clock, which can jump).
+class Stopwatch {
+ public:
+  Stopwatch() noexcept : start_(std::chrono::steady_clock::now()) {}
+  /// Milliseconds since construction, with microsecond resolution (a `float64` field in "ms").
+  [[nodiscard]] double elapsed_ms() const noexcept {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_)
+        .count();
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+};
 
 /// Formats as RFC 3339 UTC with microseconds: 2026-11-27T22:00:00.123456Z.
 inline std::string format_rfc3339(Timestamp t) {

@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
@@ -291,6 +292,44 @@ inline std::vector<Record> run_transform(Transform& transform, std::vector<Recor
     *status = s;
   }
   return records;
+}
+
+namespace detail {
+template <typename T, typename Factory>
+std::unique_ptr<T> make(const PluginDescriptor* d, Factory factory, PluginKind kind,
+                        const ConfigNode& config, Context& ctx) {
+  if (d == nullptr || d->kind != kind || factory == nullptr) {
+    throw std::runtime_error(std::string("the plugin is not a ") + to_string(kind));
+  }
+  Status error;
+  std::unique_ptr<T> out(factory(config, ctx, error));
+  if (!out) {
+    throw std::runtime_error(error.message());
+  }
+  return out;
+}
+}  // namespace detail
+
+/// Build a component through the plugin's own factory, as the agent does (the constructor's
+/// ConfigError becomes the factory's error). In the test, declare the plugin's entry point and
+/// link the plugin's source file into the test executable:
+///   extern "C" const webmon::sdk::PluginDescriptor* webmon_plugin_entry() noexcept;
+///   auto src = wt::make_source(webmon_plugin_entry(), wt::config({{"port", "80"}}), ctx);
+/// Throws std::runtime_error with the factory's one-line message ("test.yaml:3:3: option ...").
+inline std::unique_ptr<Source> make_source(const PluginDescriptor* d, const ConfigNode& config,
+                                           Context& ctx) {
+  return detail::make<Source>(d, d != nullptr ? d->create_source : nullptr, PluginKind::source,
+                              config, ctx);
+}
+inline std::unique_ptr<Transform> make_transform(const PluginDescriptor* d,
+                                                 const ConfigNode& config, Context& ctx) {
+  return detail::make<Transform>(d, d != nullptr ? d->create_transform : nullptr,
+                                 PluginKind::transform, config, ctx);
+}
+inline std::unique_ptr<Sink> make_sink(const PluginDescriptor* d, const ConfigNode& config,
+                                       Context& ctx) {
+  return detail::make<Sink>(d, d != nullptr ? d->create_sink : nullptr, PluginKind::sink, config,
+                            ctx);
 }
 
 }  // namespace webmon::sdk::testing
