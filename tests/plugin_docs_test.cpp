@@ -182,12 +182,6 @@ struct FieldRow {
   std::string unit;
 };
 
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(' ');
-  const auto e = s.find_last_not_of(' ');
-  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
-}
-
 // The rows of the table headed "| field | type | unit | meaning |" that follows the first line
 // mentioning "kind `<kind>`"; empty when there is none.
 std::vector<FieldRow> readme_fields(const std::string& readme, const std::string& kind) {

@@ -105,7 +105,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "sources:\n  gen:\n    plugin: generator\n    colour: blue\nsinks:\n  out:\n"
                   "    plugin: blackhole\n    inputs: [gen]\n",
                   "pipeline.yaml:4:13: source 'gen' (generator): unknown option 'colour' (valid "
-                  "options: count rate targets batch_size failure_every)"},
+                  "options: count rate targets batch_size failure_every kind)"},
         ErrorCase{"WrongType",
                   "sources:\n  gen:\n    plugin: generator\n    count: ten\nsinks:\n  out:\n"
                   "    plugin: blackhole\n    inputs: [gen]\n",

@@ -1284,11 +1284,14 @@ TEST(http_check_phases, AddUpOnEveryRecordOfEveryErrorClass) {
   ASSERT_TRUE(tls["tls_ms"].is_number_float()) << tls;
   EXPECT_GT(tls["tls_ms"].get<double>(), 0.0);
   EXPECT_TRUE(tls["ttfb_ms"].is_null()) << tls;
-  // A timeout waiting for the response: the wait is ttfb_ms.
+  // A timeout waiting for the response: the wait is ttfb_ms (or, when a loaded machine's test
+  // server is slow to accept, connect_ms: the phase the check was in holds the time).
   const json timeout = r.one("timeout");
   EXPECT_EQ(timeout["error"], "timeout");
-  ASSERT_TRUE(timeout["ttfb_ms"].is_number_float()) << timeout;
-  EXPECT_GE(timeout["ttfb_ms"].get<double>(), 250.0) << timeout;
+  const json& waited = timeout["ttfb_ms"].is_number_float() ? timeout["ttfb_ms"]
+                                                             : timeout["connect_ms"];
+  ASSERT_TRUE(waited.is_number_float()) << timeout;
+  EXPECT_GE(waited.get<double>(), 250.0) << timeout;
   EXPECT_TRUE(timeout["transfer_ms"].is_null());
   // A DNS failure is all dns_ms.
   EXPECT_TRUE(r.one("dns")["connect_ms"].is_null());

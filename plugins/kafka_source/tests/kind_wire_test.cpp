@@ -17,8 +17,8 @@ TEST(KindWire, HttpCheckDeclarationInCompactForm) {
   EXPECT_EQ(format_kind_fields(kHttpCheckKind),
             "target:s!*,url:s!,method:s!,agent:s!,success:b!,status_code:i,error:s,"
             "error_message:s,response_time_ms:d!,dns_ms:d,connect_ms:d,tls_ms:d,ttfb_ms:d,"
-            "transfer_ms:d,body_bytes:i!,http_version:s,remote_ip:s,redirects:i!,"
-            "regex_matched:b,tls_cert_not_after:t,tls_cert_issuer:s,lateness_ms:d!,"
+            "transfer_ms:d,body_bytes:i!,body_bytes_wire:i,http_version:s,remote_ip:s,"
+            "redirects:i!,failed_url:s,regex_matched:b,tls_cert_not_after:t,tls_cert_issuer:s,lateness_ms:d!,"
             "tls_version:s,labels:m!");
 }
 

@@ -354,7 +354,7 @@ TEST(PostgresSinkRows, BinaryCopyEncoding) {
   std::string out;
   append_copy_row(r, http_layout(), out);
   const auto f = fields_of(out);
-  ASSERT_EQ(f.size(), 27U);
+  ASSERT_EQ(f.size(), 29U);  // http_check v2: body_bytes_wire, failed_url
   EXPECT_EQ(f[0], be(static_cast<std::uint64_t>(kNow + 123456 - 946'684'800'000'000LL), 8));
   EXPECT_EQ(f[1], std::string("\x01\x90\xa8\xe4\0\0\x70\0\x80\0\0\0\0\0\0\xff", 16));
   EXPECT_EQ(f[2], "t\tab");                     // target
@@ -368,10 +368,12 @@ TEST(PostgresSinkRows, BinaryCopyEncoding) {
   EXPECT_EQ(f[10], be(bits, 8));                // response_time_ms float8
   EXPECT_EQ(f[13], std::nullopt);               // tls_ms
   EXPECT_EQ(f[16], be(1256, 8));                // body_bytes int8
-  EXPECT_EQ(f[18], std::string("\x03\x80\0\x10\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01", 20));
-  EXPECT_EQ(f[19], be(1, 4));                   // redirects
-  EXPECT_EQ(f[25], "\x01{\"k\":\"v\\\"q\",\"region\":\"eu-west\"}");  // labels jsonb
-  EXPECT_EQ(f[26], "\x01{\"extra_field\":7}");  // extra jsonb
+  EXPECT_EQ(f[17], std::nullopt);               // body_bytes_wire
+  EXPECT_EQ(f[19], std::string("\x03\x80\0\x10\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01", 20));
+  EXPECT_EQ(f[20], be(1, 4));                   // redirects
+  EXPECT_EQ(f[21], std::nullopt);               // failed_url
+  EXPECT_EQ(f[27], "\x01{\"k\":\"v\\\"q\",\"region\":\"eu-west\"}");  // labels jsonb
+  EXPECT_EQ(f[28], "\x01{\"extra_field\":7}");  // extra jsonb
 }
 
 TEST(PostgresSinkRows, HelperFunctions) {
