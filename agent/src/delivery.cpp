@@ -228,7 +228,8 @@ void SinkDelivery::run() {
   std::unique_lock lock(mu_);
   bool disk_empty = false;  // a disk read found nothing: wait for a push before reading again
   while (!aborted_) {
-    if (stopping_ && disk_) {
+    if (drain_over(Clock::now()) ||
+        (stopping_ && disk_ && disk_empty && in_flight_ == 0 && retry_.empty())) {
       // Stopped on a signal: what is not delivered stays in the log for the next start. Batches
       // waiting for a retry are let go now; those in flight are resolved by the sink's flush.
       auto waiting = std::exchange(retry_, {});
@@ -253,8 +254,7 @@ void SinkDelivery::run() {
     }
     // New batches wait while a retry is pending, so records keep their order. A disk buffer
     // stopped on a signal keeps what it has for the next start.
-    const bool may_take = retry_.empty() && in_flight_ < spec_.max_in_flight &&
-                          !(stopping_ && disk_);
+    const bool may_take = retry_.empty() && in_flight_ < spec_.max_in_flight;
     if (may_take && disk_ && !disk_empty) {
       // Disk: batches are what the log holds when the sink is ready (no linger).
       auto* f = new InFlight(*this);
@@ -292,6 +292,9 @@ void SinkDelivery::run() {
     if (!retry_.empty()) {
       wake = std::min(wake, retry_.begin()->second->due);
     }
+    if (stopping_ && disk_) {
+      wake = std::min({wake, drain_hard_, drain_soft_});
+    }
     if (may_take && !disk_ && records_ > 0) {
       wake = std::min(wake, pieces_.front().at + spec_.linger);
     }
@@ -308,7 +311,7 @@ void SinkDelivery::resolved(InFlight* f, AckStatus status) noexcept {
       std::lock_guard lock(mu_);
       --in_flight_;
       in_flight_records_ -= f->batch.records.size();
-      if (aborted_ || (stopping_ && disk_) ||
+      if (aborted_ || drain_over(Clock::now()) ||
           (spec_.max_retries >= 0 && f->attempt >= spec_.max_retries)) {
         retry = false;  // disk: the records stay in the log for the next start
       } else {
@@ -335,6 +338,9 @@ void SinkDelivery::resolved(InFlight* f, AckStatus status) noexcept {
     std::lock_guard lock(mu_);
     --in_flight_;
     in_flight_records_ -= f->batch.records.size();
+    if (stopping_ && status == AckStatus::delivered) {
+      drain_soft_ = std::min(drain_hard_, Clock::now() + std::chrono::seconds(5));
+    }
   }
   cv_.notify_one();
   finish(f, status);
@@ -374,10 +380,12 @@ void SinkDelivery::close() {
   cv_.notify_all();
 }
 
-void SinkDelivery::stop() {
+void SinkDelivery::stop(Clock::time_point deadline) {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
+    drain_hard_ = deadline;
+    drain_soft_ = std::min(deadline, Clock::now() + std::chrono::seconds(5));
   }
   cv_.notify_all();
   writable_cv_.notify_all();

@@ -89,9 +89,10 @@ class SinkDelivery {
   void run();
   /// No more pushes will come: deliver what is left and return from run().
   void close();
-  /// Agent stopping on a signal: a disk buffer stops taking new batches (its records stay on
-  /// disk for the next start); a memory buffer keeps draining.
-  void stop();
+  /// Agent stopping on a signal. A memory buffer keeps draining. A disk buffer keeps draining
+  /// while the sink makes progress (5 s without a delivered batch ends it) and at most until
+  /// `deadline`; what is left stays in the log for the next start.
+  void stop(Clock::time_point deadline);
   /// Gives up: run() returns at once. Returns the records not delivered.
   std::size_t abort();
 
@@ -134,6 +135,11 @@ class SinkDelivery {
   std::uint64_t seq_ = 0;
   bool closed_ = false;
   bool stopping_ = false;
+  Clock::time_point drain_hard_{};  // disk: stop draining at the latest then
+  Clock::time_point drain_soft_{};  // disk: ... or then, pushed back by each delivered batch
+  [[nodiscard]] bool drain_over(Clock::time_point now) const {
+    return stopping_ && disk_ && (now >= drain_hard_ || now >= drain_soft_);
+  }
   bool aborted_ = false;
   bool disk_pushed_ = false;  // records appended since the delivery thread last found none
   sdk::Counter* retried_ = nullptr;

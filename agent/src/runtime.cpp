@@ -459,9 +459,10 @@ void Runtime::request_stop() noexcept {
       }
     }
   }
+  const auto drain_until = Clock::now() + spec_.agent.shutdown_timeout / 2;
   for (auto& n : nodes_) {
     if (n->delivery) {
-      n->delivery->stop();
+      n->delivery->stop(drain_until);
     }
   }
 }
@@ -577,8 +578,11 @@ int Runtime::run() {
         n.delivery->run();
         // A disk buffer stopped on a signal leaves its records in the log: give what is in
         // flight part of the timeout, the rest stays for the next start.
-        const auto timeout = stop_.load() && n.delivery->disk() ? spec_.agent.shutdown_timeout / 2
-                                                                 : spec_.agent.shutdown_timeout;
+        const auto timeout =
+            stop_.load() && n.delivery->disk()
+                ? std::min<std::chrono::milliseconds>(spec_.agent.shutdown_timeout / 4,
+                                                      std::chrono::seconds(5))
+                : spec_.agent.shutdown_timeout;
         const sdk::Status s = n.sink->flush(timeout);
         if (!s) {
           fail(n.spec->describe() + " failed to flush: " + s.message());
@@ -626,8 +630,8 @@ int Runtime::run() {
         }
         if (n->delivery->disk()) {
           log(sdk::LogLevel::warn, n->spec->id,
-              std::to_string(left) + " records not delivered remain in the disk buffer " +
-                  n->delivery->path() + "; they are sent at the next start");
+              std::to_string(left) + " records remain in the disk buffer " +
+                  n->delivery->path() + " (not delivered); they are sent at the next start");
         } else {
           lost_any = true;
           log(sdk::LogLevel::error, n->spec->id,
