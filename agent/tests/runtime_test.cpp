@@ -210,7 +210,14 @@ TEST(Runtime, ShutdownTimeoutGivesUpWithExitCode1) {
                 "sinks:\n  out:\n    plugin: blackhole\n    inputs: [gen]\n    delay: 10s\n");
   testing::Child agent({testing::agent_binary(), "--pipeline", pipeline}, dir.path() + "/stdout",
                        dir.path() + "/stderr");
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // Stop once the pipeline runs (a slow start, e.g. under a sanitizer, must not make the stop
+  // come before the first batch reached the sink); the deadline only bounds a hang.
+  for (int i = 0; i < 600 && read_file(dir.path() + "/stderr").find("running:") ==
+                                 std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the first batch reaches the sink
   agent.signal(SIGINT);
   const auto code = agent.wait(std::chrono::seconds(5));
   ASSERT_TRUE(code.has_value()) << "the agent did not give up within 5 s";
