@@ -13,7 +13,8 @@ file(MAKE_DIRECTORY "${_pkg_bin}")
 
 # --- files only the package installs -----------------------------------------------------
 install(FILES "${PROJECT_SOURCE_DIR}/conf/producer.yaml" "${PROJECT_SOURCE_DIR}/conf/consumer.yaml"
-              "${PROJECT_SOURCE_DIR}/conf/targets.yaml"
+              "${PROJECT_SOURCE_DIR}/conf/targets.yaml" "${PROJECT_SOURCE_DIR}/conf/tcp_targets.yaml"
+              "${PROJECT_SOURCE_DIR}/conf/dns_targets.yaml"
         DESTINATION /etc/webmon COMPONENT deb_conf EXCLUDE_FROM_ALL)
 # The environment file holds secrets: readable by root only (systemd reads it as root).
 install(FILES "${_pkg}/webmon.env" DESTINATION /etc/webmon
@@ -95,7 +96,8 @@ set(CPACK_DEBIAN_WEBMON_PACKAGE_CONTROL_EXTRA
     "${_pkg}/debian/postrm")
 file(MAKE_DIRECTORY "${_pkg_bin}/webmon")
 file(WRITE "${_pkg_bin}/webmon/conffiles"
-     "/etc/webmon/consumer.yaml\n/etc/webmon/producer.yaml\n/etc/webmon/targets.yaml\n"
+     "/etc/webmon/consumer.yaml\n/etc/webmon/dns_targets.yaml\n/etc/webmon/producer.yaml\n"
+     "/etc/webmon/targets.yaml\n/etc/webmon/tcp_targets.yaml\n"
      "/etc/webmon/webmon.env\n")
 
 # webmon-sdk-dev: headers and CMake files only, the same on every architecture.

@@ -39,7 +39,8 @@ out=$(pk_run "$ctr" -- /usr/local/bin/webmon-entrypoint producer 2>&1)
 code=$?
 set -e
 [ "$code" = 2 ] || fail "exit code $code without settings (expected 2): $out"
-[ "$out" = "webmon-agent: /etc/webmon/producer.yaml:21:14: environment variable KAFKA_HOST is required: set KAFKA_HOST to the Kafka bootstrap host:port" ] \
+kafka_line=$(grep -n 'KAFKA_HOST:?' "$PKG_SRC/conf/producer.yaml" | head -1 | cut -d: -f1)
+[ "$out" = "webmon-agent: /etc/webmon/producer.yaml:$kafka_line:14: environment variable KAFKA_HOST is required: set KAFKA_HOST to the Kafka bootstrap host:port" ] \
   || fail "unexpected message without settings: $out"
 set +e
 out=$(pk_run --env KAFKA_HOST=127.0.0.1:1 "$ctr" -- /usr/local/bin/webmon-entrypoint consumer 2>&1)
@@ -57,12 +58,16 @@ set -e
 echo "ok: a missing setting exits 2 with one line naming it; so does a missing pipeline argument"
 
 pk_stack_setup container
-mounts=(--volume "$work/certs:/etc/webmon/certs:ro" --volume "$work/targets.yaml:/etc/webmon/targets.yaml:ro")
+# Loopback only: the image's tcp_check and dns_check target files name internet hosts.
+: >"$work/no_targets.yaml"
+mounts=(--volume "$work/certs:/etc/webmon/certs:ro" --volume "$work/targets.yaml:/etc/webmon/targets.yaml:ro"
+  --volume "$work/no_targets.yaml:/etc/webmon/no_targets.yaml:ro")
 settings=(--env "KAFKA_HOST=$KAFKA_HOST" --env "KAFKA_TOPIC=$KAFKA_TOPIC" --env "KAFKA_GROUP=$KAFKA_GROUP"
   --env "DATABASE_HOST=$DATABASE_HOST" --env "DATABASE_PORT=$DATABASE_PORT"
   --env "DATABASE_DB=$DATABASE_DB" --env "DATABASE_USER=$DATABASE_USER"
   --env "DATABASE_PASSWD=$DATABASE_PASSWD" --env "DATABASE_SSLROOTCERT=/etc/webmon/certs/ca.pem"
-  --env WEBMON_INTERVAL=500ms)
+  --env WEBMON_INTERVAL=500ms --env WEBMON_TCP_TARGETS_FILE=/etc/webmon/no_targets.yaml
+  --env WEBMON_DNS_TARGETS_FILE=/etc/webmon/no_targets.yaml)
 
 for p in producer consumer; do
   out=$(pk_run "${mounts[@]}" "${settings[@]}" "$ctr" -- /usr/local/bin/webmon-entrypoint "$p" --validate 2>&1) \

@@ -44,7 +44,7 @@ IFS=: read -r _ _ uid _ _ home shell <<<"$user"
 [ "$(in_root stat -c '%U:%G %a' /etc/webmon/certs)" = "root:webmon 750" ] || fail "/etc/webmon/certs: $(in_root stat -c '%U:%G %a' /etc/webmon/certs)"
 [ "$(in_root stat -c '%U:%G %a' /etc/webmon/webmon.env)" = "root:root 600" ] || fail "/etc/webmon/webmon.env mode"
 [ "$(in_root dpkg-query -W -f='${Conffiles}' webmon | awk '{print $1}' | sort | tr '\n' ' ')" = \
-  "/etc/webmon/consumer.yaml /etc/webmon/producer.yaml /etc/webmon/targets.yaml /etc/webmon/webmon.env " ] \
+  "/etc/webmon/consumer.yaml /etc/webmon/dns_targets.yaml /etc/webmon/producer.yaml /etc/webmon/targets.yaml /etc/webmon/tcp_targets.yaml /etc/webmon/webmon.env " ] \
   || fail "conffiles: $(in_root dpkg-query -W -f='${Conffiles}' webmon)"
 echo "ok: system user webmon ($user), /var/lib/webmon, /etc/webmon/certs, conffiles"
 
@@ -54,6 +54,9 @@ for f in ca.pem service.cert service.key; do
   pk_buildah copy --chown root:webmon --chmod 0640 "$root" "$work/certs/$f" /etc/webmon/certs/ >/dev/null
 done
 pk_buildah copy "$root" "$work/targets.yaml" /etc/webmon/targets.yaml >/dev/null
+# Loopback only: the installed tcp_check and dns_check target files name internet hosts.
+: >"$work/no_targets.yaml"
+pk_buildah copy "$root" "$work/no_targets.yaml" /etc/webmon/no_targets.yaml >/dev/null
 in_root cat /etc/webmon/webmon.env >"$work/webmon.env"
 sed -i -e "s|^KAFKA_HOST=.*|KAFKA_HOST=$KAFKA_HOST|" -e "s|^KAFKA_TOPIC=.*|KAFKA_TOPIC=$KAFKA_TOPIC|" \
   -e "s|^#KAFKA_GROUP=.*|KAFKA_GROUP=$KAFKA_GROUP|" \
@@ -62,6 +65,8 @@ sed -i -e "s|^KAFKA_HOST=.*|KAFKA_HOST=$KAFKA_HOST|" -e "s|^KAFKA_TOPIC=.*|KAFKA
   -e "s|^DATABASE_PASSWD=.*|DATABASE_PASSWD=$DATABASE_PASSWD|" \
   -e "s|^#DATABASE_SSLROOTCERT=|DATABASE_SSLROOTCERT=|" -e "s|^#WEBMON_INTERVAL=.*|WEBMON_INTERVAL=500ms|" \
   "$work/webmon.env"
+printf '%s\n' "WEBMON_TCP_TARGETS_FILE=/etc/webmon/no_targets.yaml" \
+  "WEBMON_DNS_TARGETS_FILE=/etc/webmon/no_targets.yaml" >>"$work/webmon.env"
 pk_buildah copy --chmod 0600 "$root" "$work/webmon.env" /etc/webmon/webmon.env >/dev/null
 
 # As webmon@<pipeline>.service runs it: a clean environment (systemd's for User=webmon) plus
