@@ -72,14 +72,14 @@ settings=(--env "KAFKA_HOST=$KAFKA_HOST" --env "KAFKA_TOPIC=$KAFKA_TOPIC" --env 
 for p in producer consumer; do
   out=$(pk_run "${mounts[@]}" "${settings[@]}" "$ctr" -- /usr/local/bin/webmon-entrypoint "$p" --validate 2>&1) \
     || fail "$p --validate: $out"
-  grep -q "^/etc/webmon/$p.yaml: OK (2 components)" <<<"$out" || fail "$p --validate: $out"
+  grep -q "^/etc/webmon/$p.yaml: OK ([0-9]* components)" <<<"$out" || fail "$p --validate: $out"
 done
 # The pipeline as a path; the certificate paths as conf/.env.sample writes them (relative: the
 # working directory is /etc/webmon); a certificate the mount lacks, named.
 out=$(pk_run "${mounts[@]}" "${settings[@]}" --env KAFKA_CAFILE=certs/ca.pem --env KAFKA_CERTFILE=certs/service.cert \
   --env KAFKA_KEYFILE=certs/service.key "$ctr" -- /usr/local/bin/webmon-entrypoint /etc/webmon/producer.yaml --validate 2>&1) \
   || fail "/etc/webmon/producer.yaml --validate with certs/... paths: $out"
-grep -q "^/etc/webmon/producer.yaml: OK (2 components)" <<<"$out" || fail "producer by path --validate: $out"
+grep -q "^/etc/webmon/producer.yaml: OK ([0-9]* components)" <<<"$out" || fail "producer by path --validate: $out"
 set +e
 out=$(pk_run "${mounts[@]}" "${settings[@]}" --env KAFKA_CAFILE=certs/aiven-ca.pem "$ctr" -- \
   /usr/local/bin/webmon-entrypoint producer --validate 2>&1)
