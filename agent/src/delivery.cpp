@@ -228,8 +228,12 @@ void SinkDelivery::run() {
   std::unique_lock lock(mu_);
   bool disk_empty = false;  // a disk read found nothing: wait for a push before reading again
   while (!aborted_) {
+    disk_empty = disk_empty && !disk_pushed_;  // records appended since the last empty read
+    disk_pushed_ = false;
+    // Stopping with a disk buffer: deliver until the sources have finished (their last results
+    // included) and the log is drained, or until the drain is over.
     if (drain_over(Clock::now()) ||
-        (stopping_ && disk_ && disk_empty && in_flight_ == 0 && retry_.empty())) {
+        (stopping_ && disk_ && closed_ && disk_empty && in_flight_ == 0 && retry_.empty())) {
       // Stopped on a signal: what is not delivered stays in the log for the next start. Batches
       // waiting for a retry are let go now; those in flight are resolved by the sink's flush.
       auto waiting = std::exchange(retry_, {});
@@ -298,9 +302,9 @@ void SinkDelivery::run() {
     if (may_take && !disk_ && records_ > 0) {
       wake = std::min(wake, pieces_.front().at + spec_.linger);
     }
-    cv_.wait_until(lock, wake);
-    disk_empty = disk_empty && !disk_pushed_;
-    disk_pushed_ = false;
+    if (!disk_pushed_) {
+      cv_.wait_until(lock, wake);
+    }
   }
 }
 

@@ -30,7 +30,7 @@ echo "ok: Depends (dpkg-shlibdeps, and passwd for the postinst): $depends"
 
 dpkg-deb -e "$deb" "$work/control"
 [ "$(sort "$work/control/conffiles" | tr '\n' ' ')" = \
-  "/etc/webmon/consumer.yaml /etc/webmon/producer.yaml /etc/webmon/targets.yaml /etc/webmon/webmon.env " ] \
+  "/etc/webmon/consumer.yaml /etc/webmon/dns_targets.yaml /etc/webmon/producer.yaml /etc/webmon/targets.yaml /etc/webmon/tcp_targets.yaml /etc/webmon/webmon.env " ] \
   || fail "conffiles: $(cat "$work/control/conffiles")"
 for s in postinst prerm postrm; do [ -x "$work/control/$s" ] || fail "no $s"; done
 listing=$(dpkg-deb -c "$sdk")
