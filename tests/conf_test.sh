@@ -44,7 +44,8 @@ echo "ok: no secrets in --validate output"
 # Alerting examples: the webhook URL is named when missing; an unknown preset names the
 # option, its position and the choices.
 set +e
-out=$(cd "$src" && env -i $(printf '%s\n' "${base_env[@]}" | grep -v '^WEBHOOK_URL=') "$agent" \
+mapfile -t no_webhook_env < <(printf '%s\n' "${base_env[@]}" | grep -v '^WEBHOOK_URL=')
+out=$(cd "$src" && env -i "${no_webhook_env[@]}" "$agent" \
   --validate --pipeline conf/examples/alerts-producer.yaml 2>&1)
 code=$?
 set -e

@@ -87,7 +87,7 @@ port=$(head -1 "$tmp/port")
 TCP_PORT=$port TCP_INTERVAL=50ms TCP_OUT="$tmp/tcp.jsonl" \
   "$agent" --pipeline "$src/sdk/examples/tcp_connect/pipeline.yaml" 2>"$tmp/tcp.log" &
 agent_pid=$!
-pids+=($agent_pid)
+pids+=("$agent_pid")
 three() { [ -f "$tmp/tcp.jsonl" ] && [ "$(wc -l <"$tmp/tcp.jsonl")" -ge 3 ]; }
 wait_for "3 tcp_connect records" three
 kill -TERM "$agent_pid"

@@ -1,6 +1,9 @@
+# shellcheck shell=bash
 # Shared by the end-to-end tests (sourced): the stack's settings, a work directory, the local
 # demo targets, a fresh topic, consumer group and database, and helpers.
 # Usage in a test: source lib.sh; e2e_setup <agent> <source dir> <name>; then $base, $work, q().
+# Variables set here ($base, $work, $conn, $sent, $rows, ...) are read by the sourcing tests.
+# shellcheck disable=SC2034,SC2154
 set -euo pipefail
 
 e2e_setup() {
@@ -56,14 +59,15 @@ checks_made() {
   sed -n "s/.*source 'checks' (http_check): received=0 sent=\([0-9]*\).*/\1/p" "$work/producer.log"
 }
 
-# wait_for_rows N: until the table holds N rows (bounded: 120 s).
+# wait_for_rows N: until the table holds N rows (bounded: 120 s); status 1 if it never does.
 wait_for_rows() {
   local rows=0
-  for _ in $(seq 240); do
+  for _ in $(seq 600); do
     rows=$(q "SELECT count(*) FROM webmon.http_check" 2>/dev/null || echo 0)
     [ "$rows" -ge "$1" ] && return 0
-    sleep 0.5
+    sleep 0.2
   done
+  return 1
 }
 
 # stop_agent PID NAME: SIGTERM, and the agent must exit 0.
@@ -79,13 +83,44 @@ finish_exactly_once() {
   stop_agent "$producer" producer
   sent=$(checks_made)
   [ -n "$sent" ] && [ "$sent" -ge "$1" ] || fail "producer made too few checks: '$sent' (expected >= $1)"
-  wait_for_rows "$sent"
+  wait_for_rows "$sent" || true # the counts below say what is missing
   stop_agent "$2" consumer
   rows=$(q "SELECT count(*) FROM webmon.http_check")
   local distinct
   distinct=$(q "SELECT count(DISTINCT id) FROM webmon.http_check")
   [ "$rows" = "$sent" ] || fail "$sent checks made, $rows rows stored"
   [ "$distinct" = "$rows" ] || fail "$rows rows but $distinct distinct ids"
+}
+
+# wait_for_checks N: until the producer's http_check source ('checks') has made N checks in
+# all (from its /metrics; bounded: 120 s). A fault lasts a number of checks, not a time.
+wait_for_checks() {
+  local port made=0
+  port=$(metrics_port producer.log)
+  for _ in $(seq 1200); do
+    made=$(metric "$port" sent_total checks)
+    [ "${made%.*}" -ge "$1" ] && return 0
+    sleep 0.1
+  done
+  fail "the producer made only $made checks (waited for $1)"
+}
+
+# wait_in_flight WHAT: waits until checks are in flight between the producer and PostgreSQL
+# (made by the producer's source, per its /metrics, but not yet stored) and says how many, so
+# a fault injected next (WHAT) is known to hit work in progress. Bounded: 60 s.
+wait_in_flight() {
+  local port made stored
+  port=$(metrics_port producer.log)
+  for _ in $(seq 1200); do
+    made=$(metric "$port" sent_total checks)
+    stored=$(q "SELECT count(*) FROM webmon.http_check" 2>/dev/null || echo "")
+    if [ -n "$stored" ] && [ "${made%.*}" -gt "$stored" ]; then
+      echo "$1: $(( ${made%.*} - stored )) checks in flight (made $made, stored $stored)"
+      return 0
+    fi
+    sleep 0.05
+  done
+  fail "no check in flight before: $1 (made $made, stored $stored)"
 }
 
 # metrics_port LOG: the port of an agent's /metrics endpoint, from its log (waits up to 30 s).

@@ -5,6 +5,8 @@
 # again. After the broker returns, every check acknowledged to the disk buffer is stored
 # exactly once, no check failed, and no target has a gap in its checks.
 # Usage: outage.sh <webmon-agent> <source dir>
+# The agents' pids ($producer, $consumer, ...) are set by lib.sh's start_agent (printf -v).
+# shellcheck disable=SC2154
 source "$(dirname "$0")/lib.sh"
 e2e_setup "$1" "$2" outage
 

@@ -9,6 +9,8 @@
 #   * a producer container and a consumer container: checks go through Kafka (mTLS) into
 #     PostgreSQL (verify-full), each stored exactly once.
 # Usage: container.sh <work dir>   (after packaging.image)
+# Containers ($root, $ctr, ...) are named by lib.sh's pk_from (printf -v).
+# shellcheck disable=SC2154
 source "$(dirname "$0")/lib.sh"
 pk_setup "$1"
 pk_work

@@ -12,6 +12,9 @@
 #     the upgrade changes is replaced;
 #   * remove keeps /etc/webmon and /var/lib/webmon; purge deletes them.
 # Usage: deb.sh <work dir>   (after packaging.image)
+# Containers ($root, $ctr, ...) are named by lib.sh's pk_from (printf -v); single-quoted ${...}
+# are dpkg-query formats and scripts run by the shell inside the root.
+# shellcheck disable=SC2154,SC2016
 source "$(dirname "$0")/lib.sh"
 pk_setup "$1"
 pk_work
@@ -106,9 +109,9 @@ dpkg-deb -b --root-owner-group "$work/pkg/root" "$work/pkg/webmon_${PKG_VERSION}
 new_producer=$(cat "$work/pkg/root/etc/webmon/producer.yaml")
 new_targets=$(cat "$work/pkg/root/etc/webmon/targets.yaml")
 pk_buildah copy "$root" "$work/pkg/webmon_${PKG_VERSION}-2_amd64.deb" /tmp/ >/dev/null
-in_root dpkg -i --force-confdef --force-confold /tmp/webmon_${PKG_VERSION}-2_amd64.deb >"$work/upgrade.log" 2>&1 \
+in_root dpkg -i --force-confdef --force-confold "/tmp/webmon_${PKG_VERSION}-2_amd64.deb" >"$work/upgrade.log" 2>&1 \
   || fail "upgrade failed: $(cat "$work/upgrade.log")"
-[ "$(in_root dpkg-query -W -f='${Version}' webmon)" = ${PKG_VERSION}-2 ] || fail "not upgraded"
+[ "$(in_root dpkg-query -W -f='${Version}' webmon)" = "${PKG_VERSION}-2" ] || fail "not upgraded"
 [ "$(in_root cat /etc/webmon/webmon.env)" = "$edited_env" ] || fail "the upgrade replaced the edited webmon.env"
 [ "$(in_root stat -c '%a' /etc/webmon/webmon.env)" = 600 ] || fail "webmon.env mode changed by the upgrade"
 [ "$(in_root cat /etc/webmon/targets.yaml)" = "$edited_targets" ] || fail "the upgrade replaced the edited targets.yaml"

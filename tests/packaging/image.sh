@@ -8,6 +8,8 @@
 #     stage builds the release preset and the .debs, its second installs webmon_*.deb.
 #  4. the packages in the image (/debs) copied to <work>/debs for the other packaging tests.
 # Usage: image.sh <work dir>
+# Containers ($root, $ctr, ...) are named by lib.sh's pk_from (printf -v).
+# shellcheck disable=SC2154
 source "$(dirname "$0")/lib.sh"
 pk_setup "$1"
 work=$PKG_WORK

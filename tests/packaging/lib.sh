@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the packaging tests (sourced): where the base root, the container storage and the
 # built image live, podman/buildah with that storage, and helpers.
 #
@@ -7,6 +8,8 @@
 # The image built from the working tree is tagged $PKG_IMAGE (one tag per build directory, so
 # two checkouts can share the cache); the fixture (image.sh) also copies the .debs it contains
 # to $PKG_WORK/debs for the other tests.
+# Variables set here (PKG_*, KAFKA_*, ...) are read by the sourcing tests.
+# shellcheck disable=SC2034
 set -euo pipefail
 
 PKG_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -45,7 +48,7 @@ pk_setup() {
 # pk_deb NAME: the path of the package NAME (webmon or webmon-sdk-dev) the fixture exported.
 pk_deb() {
   local f
-  f=$(ls "$PKG_DEBS/$1"_*.deb 2>/dev/null | head -1)
+  f=$(find "$PKG_DEBS" -maxdepth 1 -name "$1_*.deb" 2>/dev/null | sort | head -1)
   [ -n "$f" ] || fail "no $1 package in $PKG_DEBS: run the packaging.image test first"
   printf '%s\n' "$f"
 }
@@ -63,6 +66,7 @@ pk_run() {
   shift
   out=$(mktemp "$work/out/run.XXXXXX")
   chmod 666 "$out"
+  # shellcheck disable=SC2016 # expanded by the shell inside the container
   pk_buildah run --volume "$work/out:/pk-out" "${opts[@]}" -- \
     /bin/sh -c 'exec "$@" >"/pk-out/$0" 2>&1' "$(basename "$out")" "$@" 2>"$out.buildah" || rc=$?
   cat "$out"
@@ -108,7 +112,8 @@ pk_stack_setup() {
   pk_pids+=($!)
   for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
   [ -s "$work/port" ] || fail "the demo target server did not start"
-  local base="http://127.0.0.1:$(cat "$work/port")"
+  local base
+  base="http://127.0.0.1:$(cat "$work/port")"
   cat >"$work/targets.yaml" <<YAML
 - { name: healthy, url: "$base/healthy", body_regex: "all good" }
 - { name: failing, url: "$base/fail" }
@@ -139,6 +144,7 @@ pk_child_agent() {
       echo "$p"
       return 0
     fi
+    # shellcheck disable=SC2013 # the children files hold space-separated pids
     for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do queue+=("$c"); done
   done
   return 1

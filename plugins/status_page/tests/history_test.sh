@@ -73,10 +73,11 @@ wait_for_url() { # LOG
   fail "no 'status page on' line in $1"
 }
 
+# shellcheck disable=SC2016 # the agent expands ${DATABASE_PASSWD} from its environment
 page_pipeline "$work/page.yaml" '${DATABASE_PASSWD}'
 "$agent" --pipeline "$work/page.yaml" >"$work/page.log" 2>&1 &
 page=$!
-pids+=($page)
+pids+=("$page")
 wait_for_url "$work/page.log"
 grep -q "restored 4 targets from PostgreSQL (schema 'webmon')" "$work/page.log" \
   || fail "no 'restored 4 targets from PostgreSQL' in the log"
@@ -107,7 +108,7 @@ wait "$page" || fail "exit code $? after SIGTERM (expected 0)"
 page_pipeline "$work/bad.yaml" 'not-the-password-42'
 "$agent" --pipeline "$work/bad.yaml" >"$work/bad.log" 2>&1 &
 bad=$!
-pids+=($bad)
+pids+=("$bad")
 wait_for_url "$work/bad.log"
 grep -q "option 'history_conninfo': history not loaded from PostgreSQL: cannot connect: .*password authentication failed" \
   "$work/bad.log" || fail "the failed history load is not logged as expected"

@@ -69,7 +69,7 @@ sinks:
 YAML
 "$agent" --pipeline "$work/consumer.yaml" >"$work/agent.log" 2>&1 &
 consumer=$!
-pids+=($consumer)
+pids+=("$consumer")
 url=""
 for _ in $(seq 600); do
   url=$(sed -n 's|.*status page on \(http://127.0.0.1:[0-9]*/\).*|\1|p' "$work/agent.log" 2>/dev/null | tail -1 || true)

@@ -74,7 +74,7 @@ print(sum(len(g["targets"]) for g in doc["groups"]))'; }
 pipeline "$work/run.yaml" 25 500
 "$agent" --pipeline "$work/run.yaml" >"$work/first.log" 2>&1 &
 first=$!
-pids+=($first)
+pids+=("$first")
 wait_for_url "$work/first.log"
 n=0
 for _ in $(seq 600); do
@@ -111,7 +111,7 @@ pipeline "$work/again.yaml" 1 1
 sed -i 's|targets: 1,|targets: 1, failure_every: 0,|; s|, failure_every: 4||' "$work/again.yaml"
 "$agent" --pipeline "$work/again.yaml" >"$work/second.log" 2>&1 &
 second=$!
-pids+=($second)
+pids+=("$second")
 wait_for_url "$work/second.log"
 grep -q "restored 25 targets from '$work/status.snapshot'" "$work/second.log" \
   || fail "the restart did not restore 25 targets"
@@ -152,7 +152,7 @@ sinks:
 YAML
 "$agent" --pipeline "$work/checks.yaml" >"$work/checks.log" 2>&1 &
 checks=$!
-pids+=($checks)
+pids+=("$checks")
 wait_for_url "$work/checks.log"
 ok=false
 deadline=$((SECONDS + 120))  # bounds a hang only
