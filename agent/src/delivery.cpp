@@ -439,16 +439,22 @@ std::size_t SinkDelivery::pending_records() const {
 }
 
 std::vector<std::pair<std::string, double>> SinkDelivery::gauges() const {
+  std::vector<std::pair<std::string, double>> out;
   if (disk_) {
-    return disk_->gauges();
+    out = disk_->gauges();
   }
   std::lock_guard lock(mu_);
-  double age = 0;
-  if (!pieces_.empty()) {
-    age = std::chrono::duration<double>(Clock::now() - pieces_.front().at).count();
+  if (!disk_) {
+    double age = 0;
+    if (!pieces_.empty()) {
+      age = std::chrono::duration<double>(Clock::now() - pieces_.front().at).count();
+    }
+    out = {{"buffer_records", static_cast<double>(records_)},
+           {"buffer_oldest_age_seconds", age}};
   }
-  return {{"buffer_records", static_cast<double>(records_)},
-          {"buffer_oldest_age_seconds", age}};
+  // Records handed to the sink and not yet acknowledged (being written).
+  out.emplace_back("in_flight_records", static_cast<double>(in_flight_records_));
+  return out;
 }
 
 }  // namespace webmon::agent

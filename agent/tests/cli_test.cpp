@@ -185,15 +185,22 @@ TEST(Cli, MetricsEndpointAndSigint) {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
   ASSERT_GT(port, 0) << read_file(dir.path() + "/err");
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // The counter moves once the generator runs; poll until it does (the deadline bounds a hang).
   httplib::Client client("127.0.0.1", port);
-  auto res = client.Get("/metrics");
-  ASSERT_TRUE(res);
-  EXPECT_EQ(res->status, 200);
   const std::regex sent(R"(webmon_component_sent_total\{component="gen",plugin="generator",kind="source"\} (\d+))");
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(res->body, m, sent)) << res->body;
-  EXPECT_GT(std::stoull(m[1]), 0U);
+  std::uint64_t seen = 0;
+  for (int i = 0; i < 800 && seen == 0; ++i) {
+    const auto res = client.Get("/metrics");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(res->body, m, sent)) << res->body;
+    seen = std::stoull(m[1]);
+    if (seen == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+  }
+  EXPECT_GT(seen, 0U);
   child.signal(SIGINT);
   const auto code = child.wait(std::chrono::seconds(10));
   ASSERT_TRUE(code.has_value());

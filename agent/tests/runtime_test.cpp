@@ -1,11 +1,13 @@
 // The runtime end to end through real plugins: counts, fan-out, acknowledgements,
 // backpressure and graceful stop.
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include <csignal>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -206,21 +208,32 @@ TEST(Runtime, ShutdownTimeoutGivesUpWithExitCode1) {
   TempDir dir;
   // Each batch takes 10 s in the sink; a 300 ms shutdown timeout cannot drain it.
   const std::string pipeline = dir.write(
-      "p.yaml", "agent:\n  shutdown_timeout: 300ms\nsources:\n  gen:\n    plugin: generator\n"
+      "p.yaml", "agent:\n  shutdown_timeout: 300ms\n  metrics: {listen: \"127.0.0.1:0\"}\n"
+                "sources:\n  gen:\n    plugin: generator\n"
                 "sinks:\n  out:\n    plugin: blackhole\n    inputs: [gen]\n    delay: 10s\n");
   testing::Child agent({testing::agent_binary(), "--pipeline", pipeline}, dir.path() + "/stdout",
                        dir.path() + "/stderr");
-  // Stop once the pipeline runs (a slow start, e.g. under a sanitizer, must not make the stop
-  // come before the first batch reached the sink); the deadline only bounds a hang.
-  for (int i = 0; i < 600 && read_file(dir.path() + "/stderr").find("running:") ==
-                                 std::string::npos;
-       ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // Stop once the sink holds its first batch (its in_flight_records gauge on /metrics), so the
+  // stop cannot come before it however slowly the agent starts; the deadline only bounds a hang.
+  const std::regex port_re(R"(metrics on http://127\.0\.0\.1:(\d+)/metrics)");
+  const std::regex busy_re(R"(webmon_component_in_flight_records\{component="out"[^}]*\} [1-9])");
+  bool busy = false;
+  for (int i = 0; i < 1200 && !busy; ++i) {
+    std::smatch m;
+    const std::string err = read_file(dir.path() + "/stderr");
+    if (std::regex_search(err, m, port_re)) {
+      httplib::Client client("127.0.0.1", std::stoi(m[1]));
+      const auto res = client.Get("/metrics");
+      busy = res && std::regex_search(res->body, busy_re);
+    }
+    if (!busy) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the first batch reaches the sink
+  ASSERT_TRUE(busy) << "the sink never got a batch: " << read_file(dir.path() + "/stderr");
   agent.signal(SIGINT);
-  const auto code = agent.wait(std::chrono::seconds(5));
-  ASSERT_TRUE(code.has_value()) << "the agent did not give up within 5 s";
+  const auto code = agent.wait(std::chrono::seconds(30));
+  ASSERT_TRUE(code.has_value()) << "the agent did not give up within 30 s";
   EXPECT_EQ(*code, 1);
   EXPECT_NE(read_file(dir.path() + "/stderr").find("shutdown timed out after 300 ms"),
             std::string::npos);
