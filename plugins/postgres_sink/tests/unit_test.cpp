@@ -151,27 +151,26 @@ TEST(PostgresSinkConfig, HostRefusesBadValuesWithTheirPosition) {
         "    plugin: postgres_sink\n    inputs: [gen]\n    host: 127.0.0.1\n" +
         options);
   };
+  // `option` on line 8: the error is "pipeline.yaml:<at>: sink 'pg' (postgres_sink): <what>".
+  auto expect_error = [&](const std::string& option, const std::string& at,
+                          const std::string& what) {
+    const std::string err = error_of(option);
+    EXPECT_NE(err.find("pipeline.yaml:" + at + ": sink 'pg' (postgres_sink): " + what),
+              std::string::npos)
+        << option << " gave: " << err;
+  };
   EXPECT_EQ(error_of(""), "");
-  EXPECT_NE(error_of("    port: 70000\n")
-                .find("pipeline.yaml:8:11: sink 'pg': option 'port' must be at most 65535, got "
-                      "70000"),
-            std::string::npos)
-      << error_of("    port: 70000\n");
-  EXPECT_NE(error_of("    sslmode: sometimes\n")
-                .find("pipeline.yaml:8:14: sink 'pg': option 'sslmode' must be one of"),
-            std::string::npos)
-      << error_of("    sslmode: sometimes\n");
-  EXPECT_NE(error_of("    partitions_ahead: [1]\n")
-                .find("pipeline.yaml:8:23: sink 'pg': option 'partitions_ahead': expected an "
-                      "integer, got a list"),
-            std::string::npos)
-      << error_of("    partitions_ahead: [1]\n");
+  expect_error("    port: 70000\n", "8:11", "option 'port' must be at most 65535, got 70000");
+  expect_error("    sslmode: sometimes\n", "8:14",
+               "option 'sslmode' must be one of 'disable', 'allow', 'prefer', 'require', "
+               "'verify-ca', 'verify-full', got 'sometimes'");
+  expect_error("    partitions_ahead: [1]\n", "8:23",
+               "option 'partitions_ahead': expected an integer, got a list");
+  expect_error("    connect_timeout: 0\n", "8:22",
+               "option 'connect_timeout' must be at least 1s, got 0");
   // A rule the table cannot express keeps its own message and position.
-  EXPECT_NE(error_of("    partition_interval: 90m\n")
-                .find("pipeline.yaml:8:25: option 'partition_interval' must be a whole number of "
-                      "hours"),
-            std::string::npos)
-      << error_of("    partition_interval: 90m\n");
+  expect_error("    partition_interval: 90m\n", "8:25",
+               "option 'partition_interval' must be a whole number of hours");
 }
 
 TEST(PostgresSinkConfig, ConstructorDoesNotConnect) {
