@@ -73,8 +73,8 @@ Options parse_options(const sdk::ConfigNode& config, const std::string& applicat
   }
   auto not_empty = [&](const char* key, const std::optional<std::string>& value) {
     if (value && value->empty()) {
-      at(config, key).fail("option '" + std::string(key) +
-                           "' must not be empty (leave it out instead)");
+      at(config, key)
+          .fail("option '" + std::string(key) + "' must not be empty (leave it out instead)");
     }
     return value.has_value();
   };
@@ -122,16 +122,17 @@ Options parse_options(const sdk::ConfigNode& config, const std::string& applicat
 
   static const std::regex kIdent("[a-z_][a-z0-9_]{0,62}");
   if (!std::regex_match(o.schema, kIdent)) {
-    at(config, "schema").fail("option 'schema' must be a lower-case identifier ([a-z_][a-z0-9_]*, "
-                              "at most 63 characters); got '" + o.schema + "'");
+    at(config, "schema")
+        .fail("option 'schema' must be a lower-case identifier ([a-z_][a-z0-9_]*, at most 63 "
+              "characters); got '" + o.schema + "'");
   }
   if (o.partition_interval % 1h != 0ms) {
     at(config, "partition_interval")
         .fail("option 'partition_interval' must be a whole number of hours between 1h and 366d");
   }
   if (o.retention != 0ms && o.retention < o.partition_interval) {
-    at(config, "retention").fail("option 'retention' must be 0 (keep everything) or at least "
-                                 "partition_interval");
+    at(config, "retention")
+        .fail("option 'retention' must be 0 (keep everything) or at least partition_interval");
   }
   // A description for messages: never the password or the conninfo text.
   const std::string* host = o.conn.find("host");

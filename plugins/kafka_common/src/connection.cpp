@@ -47,8 +47,9 @@ void check_readable(const sdk::ConfigNode& config, const char* option, const std
   }
   if (::access(path.c_str(), R_OK) != 0) {
     const int e = errno;
-    at(config, option).fail("option '" + std::string(option) + "': cannot read '" + path +
-                            "': " + std::strerror(e));
+    at(config, option)
+        .fail("option '" + std::string(option) + "': cannot read '" + path +
+              "': " + std::strerror(e));
   }
 }
 
@@ -120,13 +121,15 @@ void Connection::check(const sdk::ConfigNode& config,
   const bool tls = security_protocol == "SSL" || security_protocol == "SASL_SSL";
   const bool sasl = security_protocol.rfind("SASL_", 0) == 0;
   const std::pair<const char*, const std::string*> tls_options[] = {
-      {"ca_file", &ca_file}, {"cert_file", &cert_file}, {"key_file", &key_file},
+      {"ca_file", &ca_file},
+      {"cert_file", &cert_file},
+      {"key_file", &key_file},
       {"key_password", &key_password}};
   for (const auto& [option, value] : tls_options) {
     if (!tls && !value->empty()) {
-      at(config, option).fail("option '" + std::string(option) +
-                              "' needs security_protocol SSL or SASL_SSL (it is " +
-                              security_protocol + ")");
+      at(config, option)
+          .fail("option '" + std::string(option) +
+                "' needs security_protocol SSL or SASL_SSL (it is " + security_protocol + ")");
     }
   }
   if (cert_file.empty() != key_file.empty()) {
@@ -139,21 +142,20 @@ void Connection::check(const sdk::ConfigNode& config,
 
   if (sasl) {
     if (sasl_username.empty()) {
-      config.fail("option 'sasl_username' is required with security_protocol " +
-                  security_protocol);
+      config.fail("option 'sasl_username' is required with security_protocol " + security_protocol);
     }
     if (sasl_password.empty()) {
-      config.fail("option 'sasl_password' is required with security_protocol " +
-                  security_protocol);
+      config.fail("option 'sasl_password' is required with security_protocol " + security_protocol);
     }
   } else {
     const std::pair<const char*, const std::string*> sasl_options[] = {
         {"sasl_username", &sasl_username}, {"sasl_password", &sasl_password}};
     for (const auto& [option, value] : sasl_options) {
       if (!value->empty()) {
-        at(config, option).fail("option '" + std::string(option) +
-                                "' needs security_protocol SASL_SSL or SASL_PLAINTEXT (it is " +
-                                security_protocol + ")");
+        at(config, option)
+            .fail("option '" + std::string(option) +
+                  "' needs security_protocol SASL_SSL or SASL_PLAINTEXT (it is " +
+                  security_protocol + ")");
       }
     }
   }
