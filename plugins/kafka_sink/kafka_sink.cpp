@@ -2,6 +2,7 @@
 #include "kafka_sink.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 
 #include "webmon/common/kind_wire.hpp"
@@ -58,63 +59,45 @@ std::vector<std::pair<std::string, std::string>> managed_properties() {
 
 }  // namespace
 
-KafkaSink::KafkaSink(const sdk::ConfigNode& config, sdk::Context& ctx)
-    : conn_(kafka::Connection::parse(config, managed_properties())),
-      topic_(config.get_string("topic")),
-      hooks_(ctx, "producer") {
-  if (const sdk::ConfigNode* k = config.find("key_field")) {
+KafkaSink::KafkaSink(const sdk::ConfigNode& config, sdk::Context& ctx) : hooks_(ctx, "producer") {
+  Options o = sdk::load_options<Options>(config, kOptions);
+  o.connection.check(config, managed_properties());
+  conn_ = std::move(o.connection);
+  topic_ = std::move(o.topic);
+  if (o.key_field) {
     key_override_ = true;
-    key_field_ = k->as_string();
+    key_field_ = *o.key_field;
     if (!key_field_.empty() &&
         (key_field_.size() > 63 || key_field_[0] < 'a' || key_field_[0] > 'z' ||
          key_field_.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") !=
              std::string::npos)) {
-      k->fail("option 'key_field': '" + key_field_ +
-              "' is not a field name ([a-z][a-z0-9_]*, at most 63 characters; \"\" for no key)");
+      config.find("key_field")
+          ->fail("option 'key_field': '" + key_field_ +
+                 "' is not a field name ([a-z][a-z0-9_]*, at most 63 characters; \"\" for no "
+                 "key)");
     }
   }
   if (!kafka::valid_topic_name(topic_)) {
     config.find("topic")->fail("option 'topic': '" + topic_ +
                                "' is not a valid Kafka topic name (1 to 249 of a-z A-Z 0-9 . _ -)");
   }
-  std::string compression = config.get_string("compression", "none");
+  // The table's choices take either case; librdkafka is given lower case.
+  std::string compression = o.compression;
   std::transform(compression.begin(), compression.end(), compression.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (compression != "none" && compression != "gzip" && compression != "snappy" &&
-      compression != "lz4" && compression != "zstd") {
-    config.find("compression")
-        ->fail("option 'compression': expected none, gzip, snappy, lz4 or zstd, got '" +
-               compression + "'");
-  }
-  const auto linger = config.get_duration("linger", std::chrono::milliseconds(5));
-  if (linger > std::chrono::milliseconds(900'000)) {
-    config.find("linger")->fail("option 'linger' must be at most 15m");
-  }
-  const std::int64_t max_records = config.get_int("queue_max_records", 10'000);
-  if (max_records < 1 || max_records > 10'000'000) {
-    config.find("queue_max_records")
-        ->fail("option 'queue_max_records' must be between 1 and 10000000");
-  }
-  const std::uint64_t max_size = config.get_size("queue_max_size", 256ULL << 20U);
-  if (max_size < 1024 || max_size > (2147483647ULL << 10U)) {
-    config.find("queue_max_size")->fail("option 'queue_max_size' must be between 1KiB and 2TiB");
-  }
-  const auto timeout = config.get_duration("delivery_timeout", std::chrono::milliseconds(0));
-  if (timeout.count() != 0 && timeout <= linger) {
+  if (o.delivery_timeout.count() != 0 && o.delivery_timeout <= o.linger) {
     config.find("delivery_timeout")
         ->fail("option 'delivery_timeout' must be 0 (never) or longer than 'linger'");
-  }
-  if (timeout.count() > 2147483647) {
-    config.find("delivery_timeout")->fail("option 'delivery_timeout' is too long (max 24d)");
   }
   const std::vector<std::pair<std::string, std::string>> props = {
       {"enable.idempotence", "true"},
       {"acks", "all"},
       {"compression.codec", compression},
-      {"linger.ms", std::to_string(linger.count())},
-      {"queue.buffering.max.messages", std::to_string(max_records)},
-      {"queue.buffering.max.kbytes", std::to_string(std::max<std::uint64_t>(1, max_size >> 10U))},
-      {"message.timeout.ms", std::to_string(timeout.count())},
+      {"linger.ms", std::to_string(o.linger.count())},
+      {"queue.buffering.max.messages", std::to_string(o.queue_max_records)},
+      {"queue.buffering.max.kbytes",
+       std::to_string(std::max<std::uint64_t>(1, o.queue_max_size >> 10U))},
+      {"message.timeout.ms", std::to_string(o.delivery_timeout.count())},
       // Reconnect within a second once the broker is back (librdkafka's default is 10 s;
       // Java's is 1 s).
       {"reconnect.backoff.max.ms", "1000"},

@@ -14,6 +14,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -22,28 +25,58 @@
 #include "webmon/kafka/client.hpp"
 #include "webmon/kafka/connection.hpp"
 #include "webmon/sdk/log_limit.hpp"
+#include "webmon/sdk/options.hpp"
 #include "webmon/sdk/plugin.hpp"
 
 namespace webmon::plugins::kafka_sink {
 
+/// The options as written (filled by sdk::load_options from kOptions).
+struct Options {
+  kafka::Connection connection;
+  std::string topic;
+  std::string compression;
+  std::chrono::milliseconds linger{};
+  std::int64_t queue_max_records = 0;
+  std::uint64_t queue_max_size = 0;
+  std::chrono::milliseconds delivery_timeout{};
+  std::optional<std::string> key_field;
+};
+
+// Declared once: the host checks types, bounds and choices and fills in the defaults;
+// load_options() fills Options; the constructor checks only what the table cannot express.
 inline constexpr sdk::OptionSpec kOptions[] = {
-    WEBMON_KAFKA_CONNECTION_OPTIONS,
-    {"topic", sdk::OptionType::string, nullptr, true, "topic the records are written to"},
-    {"compression", sdk::OptionType::string, "none", false,
-     "compression of produced batches: none, gzip, snappy, lz4 or zstd"},
-    {"linger", sdk::OptionType::duration, "5ms", false,
-     "how long the producer waits to fill a request (librdkafka linger.ms)"},
-    {"queue_max_records", sdk::OptionType::integer, "10000", false,
-     "records held locally while waiting for the broker; when full, writes block "
-     "(backpressure)"},
-    {"queue_max_size", sdk::OptionType::size, "256MiB", false,
-     "bytes held locally while waiting for the broker; when full, writes block"},
-    {"delivery_timeout", sdk::OptionType::duration, "0", false,
-     "give up on a record not confirmed in this time and report its batch retryable; "
-     "0 = never (keep retrying while Kafka is unreachable)"},
-    {"key_field", sdk::OptionType::string, nullptr, false,
-     "field whose value is the message key, for every kind; default: each kind's declared key "
-     "field (the target); \"\" = no key"},
+    WEBMON_KAFKA_CONNECTION_OPTIONS(Options),
+    {.name = "topic", .type = sdk::OptionType::string, .default_value = nullptr, .required = true,
+     .description = "topic the records are written to", .assign = sdk::bind<&Options::topic>()},
+    {.name = "compression", .type = sdk::OptionType::string, .default_value = "none",
+     .required = false,
+     .description = "compression of produced batches: none, gzip, snappy, lz4 or zstd (lower or "
+                    "upper case)",
+     .choices = "none|gzip|snappy|lz4|zstd|NONE|GZIP|SNAPPY|LZ4|ZSTD",
+     .assign = sdk::bind<&Options::compression>()},
+    {.name = "linger", .type = sdk::OptionType::duration, .default_value = "5ms",
+     .required = false,
+     .description = "how long the producer waits to fill a request (librdkafka linger.ms)",
+     .max = "15m", .assign = sdk::bind<&Options::linger>()},
+    {.name = "queue_max_records", .type = sdk::OptionType::integer, .default_value = "10000",
+     .required = false,
+     .description = "records held locally while waiting for the broker; when full, writes block "
+                    "(backpressure)",
+     .min = "1", .max = "10000000", .assign = sdk::bind<&Options::queue_max_records>()},
+    {.name = "queue_max_size", .type = sdk::OptionType::size, .default_value = "256MiB",
+     .required = false,
+     .description = "bytes held locally while waiting for the broker; when full, writes block",
+     .min = "1KiB", .max = "2147483647KiB", .assign = sdk::bind<&Options::queue_max_size>()},
+    {.name = "delivery_timeout", .type = sdk::OptionType::duration, .default_value = "0",
+     .required = false,
+     .description = "give up on a record not confirmed in this time and report its batch "
+                    "retryable; 0 = never (keep retrying while Kafka is unreachable)",
+     .max = "2147483647ms", .assign = sdk::bind<&Options::delivery_timeout>()},
+    {.name = "key_field", .type = sdk::OptionType::string, .default_value = nullptr,
+     .required = false,
+     .description = "field whose value is the message key, for every kind; default: each kind's "
+                    "declared key field (the target); \"\" = no key",
+     .assign = sdk::bind<&Options::key_field>()},
 };
 
 class KafkaSink final : public sdk::Sink {

@@ -72,88 +72,55 @@ KafkaSource::DlqMessage::~DlqMessage() {
 }
 
 KafkaSource::KafkaSource(const sdk::ConfigNode& config, sdk::Context& ctx)
-    : conn_(kafka::Connection::parse(config, managed_properties())),
-      topics_(config.find("topics")->as_string_list()),
-      group_id_(config.get_string("group_id", "webmon")),
-      dead_letter_topic_(config.get_string("dead_letter_topic")),
-      max_in_flight_(config.get_int("max_in_flight", 20'000)),
-      batch_size_(static_cast<std::size_t>(std::max<std::int64_t>(1, config.get_int("batch_size", 1000)))),
-      batch_timeout_(config.get_duration("batch_timeout", std::chrono::milliseconds(100))),
-      commit_interval_(config.get_duration("commit_interval", std::chrono::seconds(1))),
-      max_message_size_(config.get_size("max_message_size", 1U << 20U)),
-      drain_timeout_(config.get_duration("drain_timeout", std::chrono::seconds(10))),
-      retry_backoff_(config.get_duration("retry_backoff", std::chrono::seconds(1))),
-      consumer_hooks_(ctx, "consumer"),
+    : consumer_hooks_(ctx, "consumer"),
       dynamic_hooks_(ctx, "consumer"),
       dlq_hooks_(ctx, "dead-letter producer") {
-  if (topics_.empty()) {
-    config.find("topics")->fail("option 'topics' must name at least one topic");
-  }
+  Options o = sdk::load_options<Options>(config, kOptions);
+  o.connection.check(config, managed_properties());
+  conn_ = std::move(o.connection);
+  topics_ = std::move(o.topics);
+  group_id_ = std::move(o.group_id);
+  dead_letter_topic_ = std::move(o.dead_letter_topic);
+  max_in_flight_ = o.max_in_flight;
+  batch_size_ = static_cast<std::size_t>(o.batch_size);
+  batch_timeout_ = o.batch_timeout;
+  commit_interval_ = o.commit_interval;
+  max_message_size_ = static_cast<std::size_t>(o.max_message_size);
+  drain_timeout_ = o.drain_timeout;
+  retry_backoff_ = o.retry_backoff;
+  decode_threads_ = static_cast<unsigned>(o.decode_threads);
+  // The prefetch queue is bounded by size alone (queued.min.messages out of reach): librdkafka
+  // 2.0 (Debian 12) stops fetching at either bound, and FetchWaker (fetch_waker.hpp), which
+  // restarts fetching once the queue has drained, estimates the queue by size.
+  prefetch_bytes_ = static_cast<std::size_t>(o.prefetch_max_size);
   for (const auto& t : topics_) {
     if (!kafka::valid_topic_name(t)) {
       config.find("topics")->fail("option 'topics': '" + t +
-                                  "' is not a valid Kafka topic name (1 to 249 of a-z A-Z 0-9 . _ -)");
+                                  "' is not a valid Kafka topic name (1 to 249 of a-z A-Z 0-9 . "
+                                  "_ -)");
     }
-  }
-  if (group_id_.empty()) {
-    config.find("group_id")->fail("option 'group_id' must not be empty");
-  }
-  std::string start = config.get_string("start_from", "earliest");
-  if (start != "earliest" && start != "latest") {
-    config.find("start_from")
-        ->fail("option 'start_from': expected earliest or latest, got '" + start + "'");
-  }
-  for (const auto& t : topics_) {
     if (dlq_topic_for(t) == t) {
       config.find("dead_letter_topic")
           ->fail("option 'dead_letter_topic' must differ from the consumed topic '" + t + "'");
     }
   }
-  if (max_in_flight_ < 1 || max_in_flight_ > 10'000'000) {
-    config.find("max_in_flight")->fail("option 'max_in_flight' must be between 1 and 10000000");
-  }
-  const std::int64_t bs = config.get_int("batch_size", 1000);
-  if (bs < 1 || bs > 100'000) {
-    config.find("batch_size")->fail("option 'batch_size' must be between 1 and 100000");
-  }
-  if (batch_timeout_.count() < 1) {
-    config.find("batch_timeout")->fail("option 'batch_timeout' must be at least 1ms");
-  }
-  if (commit_interval_.count() < 1) {
-    config.find("commit_interval")->fail("option 'commit_interval' must be at least 1ms");
-  }
-  if (max_message_size_ < 64 || max_message_size_ > (1ULL << 30U)) {
-    config.find("max_message_size")
-        ->fail("option 'max_message_size' must be between 64 and 1GiB");
-  }
-  const std::int64_t dt = config.get_int("decode_threads", 2);
-  if (dt < 1 || dt > 16) {
-    config.find("decode_threads")->fail("option 'decode_threads' must be between 1 and 16");
-  }
-  decode_threads_ = static_cast<unsigned>(dt);
-  // The prefetch queue is bounded by size alone (queued.min.messages out of reach): librdkafka
-  // 2.0 (Debian 12) stops fetching at either bound, and FetchWaker (fetch_waker.hpp), which
-  // restarts fetching once the queue has drained, estimates the queue by size.
-  const std::uint64_t prefetch = config.get_size("prefetch_max_size", 64ULL << 20U);
-  prefetch_bytes_ = static_cast<std::size_t>(prefetch);
-  if (prefetch < (1ULL << 20U) || prefetch > (2097151ULL << 10U)) {
-    config.find("prefetch_max_size")
-        ->fail("option 'prefetch_max_size' must be between 1MiB and 2GiB");
+  if (group_id_.empty()) {
+    config.find("group_id")->fail("option 'group_id' must not be empty");
   }
 
   // Static membership: a restarted consumer (same group.instance.id) takes its partitions back
   // at once; a member that does not come back is replaced after session.timeout.ms.
-  const bool static_membership = config.get_bool("static_membership", true);
-  if (const sdk::ConfigNode* id = config.find("group_instance_id")) {
-    instance_id_ = id->as_string();
-    if (!static_membership) {
+  if (o.group_instance_id) {
+    instance_id_ = *o.group_instance_id;
+    const sdk::ConfigNode* id = config.find("group_instance_id");
+    if (!o.static_membership) {
       id->fail("option 'group_instance_id' needs static_membership: true (remove one of them)");
     }
     if (!valid_instance_id(instance_id_)) {
       id->fail("option 'group_instance_id': '" + instance_id_ +
                "' is not a valid group.instance.id (1 to 249 of a-z A-Z 0-9 . _ -)");
     }
-  } else if (static_membership) {
+  } else if (o.static_membership) {
     instance_id_ = default_instance_id(ctx.agent_name(), ctx.component_id());
   }
 
@@ -166,9 +133,9 @@ KafkaSource::KafkaSource(const sdk::ConfigNode& config, sdk::Context& ctx)
       {"heartbeat.interval.ms", "1000"},
       {"enable.auto.commit", "false"},
       {"enable.auto.offset.store", "false"},
-      {"auto.offset.reset", start},
+      {"auto.offset.reset", o.start_from},
       {"enable.partition.eof", "false"},
-      {"queued.max.messages.kbytes", std::to_string(prefetch >> 10U)},
+      {"queued.max.messages.kbytes", std::to_string(o.prefetch_max_size >> 10U)},
       {"queued.min.messages", "10000000"},
       {"reconnect.backoff.max.ms", "1000"}};
   if (!FetchWaker::needed()) {

@@ -45,6 +45,7 @@
 #include "webmon/kafka/client.hpp"
 #include "webmon/kafka/connection.hpp"
 #include "webmon/sdk/log_limit.hpp"
+#include "webmon/sdk/options.hpp"
 #include "webmon/sdk/plugin.hpp"
 
 namespace webmon::plugins::kafka_source {
@@ -54,41 +55,93 @@ namespace webmon::plugins::kafka_source {
 inline constexpr sdk::KindSpec kKinds[] = {
     sdk::make_any_kind("whatever kinds the topics carry (declared in each message's headers)")};
 
+/// The options as written (filled by sdk::load_options from kOptions).
+struct Options {
+  kafka::Connection connection;
+  std::vector<std::string> topics;
+  std::string group_id;
+  std::string start_from;
+  std::string dead_letter_topic;  ///< "" = <topic>.dlq
+  std::int64_t max_in_flight = 0;
+  std::int64_t batch_size = 0;
+  std::uint64_t prefetch_max_size = 0;
+  std::int64_t decode_threads = 0;
+  std::chrono::milliseconds batch_timeout{};
+  std::chrono::milliseconds commit_interval{};
+  std::uint64_t max_message_size = 0;
+  std::chrono::milliseconds drain_timeout{};
+  std::chrono::milliseconds retry_backoff{};
+  bool static_membership = true;
+  std::optional<std::string> group_instance_id;
+};
+
+// Declared once: the host checks types, bounds and choices and fills in the defaults;
+// load_options() fills Options; the constructor checks only what the table cannot express.
 inline constexpr sdk::OptionSpec kOptions[] = {
-    WEBMON_KAFKA_CONNECTION_OPTIONS,
-    {"topics", sdk::OptionType::string_list, nullptr, true, "topics to consume"},
-    {"group_id", sdk::OptionType::string, "webmon", false,
-     "consumer group; committed offsets belong to it"},
-    {"start_from", sdk::OptionType::string, "earliest", false,
-     "where a group without committed offsets starts: earliest or latest"},
-    {"dead_letter_topic", sdk::OptionType::string, nullptr, false,
-     "topic for messages that cannot be decoded or were rejected by a sink; default <topic>.dlq "
-     "(per consumed topic)"},
-    {"max_in_flight", sdk::OptionType::integer, "20000", false,
-     "records emitted and not yet acknowledged (or waiting for the DLQ) at most"},
-    {"batch_size", sdk::OptionType::integer, "1000", false, "records per emitted batch at most"},
-    {"prefetch_max_size", sdk::OptionType::size, "64MiB", false,
-     "messages fetched ahead of the pipeline, at most (librdkafka's local queue); the memory "
-     "a consumer catching up a backlog holds"},
-    {"decode_threads", sdk::OptionType::integer, "2", false,
-     "threads decoding messages into records, the consuming thread included (1 to 16)"},
-    {"batch_timeout", sdk::OptionType::duration, "100ms", false,
-     "how long a partial batch waits for more records before it is emitted"},
-    {"commit_interval", sdk::OptionType::duration, "1s", false,
-     "how often delivered offsets are committed (also on rebalance and on stop)"},
-    {"max_message_size", sdk::OptionType::size, "1MiB", false,
-     "larger messages go to the dead-letter topic"},
-    {"drain_timeout", sdk::OptionType::duration, "10s", false,
-     "on stop or rebalance, how long to wait for in-flight records to be acknowledged before "
-     "the final commit"},
-    {"retry_backoff", sdk::OptionType::duration, "1s", false,
-     "after a batch is acknowledged retryable, wait this long before reading it again"},
-    {"static_membership", sdk::OptionType::boolean, "true", false,
-     "join the group as a static member (group.instance.id), so a restarted consumer takes its "
-     "partitions back at once instead of after the session timeout"},
-    {"group_instance_id", sdk::OptionType::string, nullptr, false,
-     "the static member's id, unique per consumer in the group; default <agent name>.<component "
-     "id>"},
+    WEBMON_KAFKA_CONNECTION_OPTIONS(Options),
+    {.name = "topics", .type = sdk::OptionType::string_list, .default_value = nullptr,
+     .required = true, .description = "topics to consume", .min = "1",
+     .assign = sdk::bind<&Options::topics>()},
+    {.name = "group_id", .type = sdk::OptionType::string, .default_value = "webmon",
+     .required = false, .description = "consumer group; committed offsets belong to it",
+     .assign = sdk::bind<&Options::group_id>()},
+    {.name = "start_from", .type = sdk::OptionType::string, .default_value = "earliest",
+     .required = false,
+     .description = "where a group without committed offsets starts: earliest or latest",
+     .choices = "earliest|latest", .assign = sdk::bind<&Options::start_from>()},
+    {.name = "dead_letter_topic", .type = sdk::OptionType::string, .default_value = nullptr,
+     .required = false,
+     .description = "topic for messages that cannot be decoded or were rejected by a sink; "
+                    "default <topic>.dlq (per consumed topic)",
+     .assign = sdk::bind<&Options::dead_letter_topic>()},
+    {.name = "max_in_flight", .type = sdk::OptionType::integer, .default_value = "20000",
+     .required = false,
+     .description = "records emitted and not yet acknowledged (or waiting for the DLQ) at most",
+     .min = "1", .max = "10000000", .assign = sdk::bind<&Options::max_in_flight>()},
+    {.name = "batch_size", .type = sdk::OptionType::integer, .default_value = "1000",
+     .required = false, .description = "records per emitted batch at most", .min = "1",
+     .max = "100000", .assign = sdk::bind<&Options::batch_size>()},
+    {.name = "prefetch_max_size", .type = sdk::OptionType::size, .default_value = "64MiB",
+     .required = false,
+     .description = "messages fetched ahead of the pipeline, at most (librdkafka's local "
+                    "queue); the memory a consumer catching up a backlog holds",
+     .min = "1MiB", .max = "2097151KiB", .assign = sdk::bind<&Options::prefetch_max_size>()},
+    {.name = "decode_threads", .type = sdk::OptionType::integer, .default_value = "2",
+     .required = false,
+     .description = "threads decoding messages into records, the consuming thread included",
+     .min = "1", .max = "16", .assign = sdk::bind<&Options::decode_threads>()},
+    {.name = "batch_timeout", .type = sdk::OptionType::duration, .default_value = "100ms",
+     .required = false,
+     .description = "how long a partial batch waits for more records before it is emitted",
+     .min = "1ms", .assign = sdk::bind<&Options::batch_timeout>()},
+    {.name = "commit_interval", .type = sdk::OptionType::duration, .default_value = "1s",
+     .required = false,
+     .description = "how often delivered offsets are committed (also on rebalance and on stop)",
+     .min = "1ms", .assign = sdk::bind<&Options::commit_interval>()},
+    {.name = "max_message_size", .type = sdk::OptionType::size, .default_value = "1MiB",
+     .required = false, .description = "larger messages go to the dead-letter topic", .min = "64",
+     .max = "1GiB", .assign = sdk::bind<&Options::max_message_size>()},
+    {.name = "drain_timeout", .type = sdk::OptionType::duration, .default_value = "10s",
+     .required = false,
+     .description = "on stop or rebalance, how long to wait for in-flight records to be "
+                    "acknowledged before the final commit",
+     .assign = sdk::bind<&Options::drain_timeout>()},
+    {.name = "retry_backoff", .type = sdk::OptionType::duration, .default_value = "1s",
+     .required = false,
+     .description = "after a batch is acknowledged retryable, wait this long before reading it "
+                    "again",
+     .assign = sdk::bind<&Options::retry_backoff>()},
+    {.name = "static_membership", .type = sdk::OptionType::boolean, .default_value = "true",
+     .required = false,
+     .description = "join the group as a static member (group.instance.id), so a restarted "
+                    "consumer takes its partitions back at once instead of after the session "
+                    "timeout",
+     .assign = sdk::bind<&Options::static_membership>()},
+    {.name = "group_instance_id", .type = sdk::OptionType::string, .default_value = nullptr,
+     .required = false,
+     .description = "the static member's id, unique per consumer in the group; default <agent "
+                    "name>.<component id>",
+     .assign = sdk::bind<&Options::group_instance_id>()},
 };
 
 class KafkaSource final : public sdk::Source {

@@ -39,27 +39,29 @@ std::string fixed(double v) {
   return buf;
 }
 
-const sdk::ConfigNode* opt(const sdk::ConfigNode& c, std::string_view key) {
-  const sdk::ConfigNode* n = c.find(key);
-  return n != nullptr && !n->is_null() ? n : nullptr;
+/// The node of an option the user wrote (for messages), or the component's map.
+const sdk::ConfigNode& at(const sdk::ConfigNode& config, std::string_view key) {
+  const sdk::ConfigNode* n = config.find(key);
+  return n != nullptr ? *n : config;
 }
 
 }  // namespace
 
 Options parse_options(const sdk::ConfigNode& config, const std::string& application_name) {
-  Options o;
+  // Types, bounds and choices: checked by the table (the host checks them first).
+  Options o = sdk::load_options<Options>(config, kOptions);
   // Connection: conninfo first (expanded by libpq), individual options override it.
   std::string conninfo_sslmode;
-  if (const auto* n = opt(config, "conninfo")) {
-    const std::string& ci = n->as_string();
+  if (o.conninfo) {
     char* err = nullptr;
-    PQconninfoOption* parsed = PQconninfoParse(ci.c_str(), &err);
+    PQconninfoOption* parsed = PQconninfoParse(o.conninfo->c_str(), &err);
     if (parsed == nullptr) {
       if (err != nullptr) {
         PQfreemem(err);
       }
       // libpq's message may quote the string, and with it a password: keep it out.
-      n->fail("option 'conninfo' is not a valid libpq connection string or URI");
+      at(config, "conninfo")
+          .fail("option 'conninfo' is not a valid libpq connection string or URI");
     }
     for (PQconninfoOption* p = parsed; p->keyword != nullptr; ++p) {
       if (p->val != nullptr && std::string_view(p->keyword) == "sslmode") {
@@ -67,57 +69,46 @@ Options parse_options(const sdk::ConfigNode& config, const std::string& applicat
       }
     }
     PQconninfoFree(parsed);
-    o.conn.set("dbname", ci);
+    o.conn.set("dbname", *o.conninfo);
   }
-  auto set_string = [&](const char* key, const char* libpq_key) {
-    if (const auto* n = opt(config, key)) {
-      if (n->as_string().empty()) {
-        n->fail("option '" + std::string(key) + "' must not be empty (leave it out instead)");
-      }
-      o.conn.set(libpq_key, n->as_string());
+  auto not_empty = [&](const char* key, const std::optional<std::string>& value) {
+    if (value && value->empty()) {
+      at(config, key)
+          .fail("option '" + std::string(key) + "' must not be empty (leave it out instead)");
     }
+    return value.has_value();
   };
-  set_string("host", "host");
-  if (const auto* n = opt(config, "port")) {
-    const std::int64_t port = n->as_int();
-    if (port < 1 || port > 65535) {
-      n->fail("option 'port' must be between 1 and 65535");
-    }
-    o.conn.set("port", std::to_string(port));
+  if (not_empty("host", o.host)) {
+    o.conn.set("host", *o.host);
   }
-  if (const auto* n = opt(config, "database")) {
-    if (n->as_string().empty()) {
-      n->fail("option 'database' must not be empty (leave it out instead)");
-    }
+  if (o.port) {
+    o.conn.set("port", std::to_string(*o.port));
+  }
+  if (not_empty("database", o.database)) {
     // After a conninfo in "dbname", a plain name must not be expanded again: libpq expands
     // only the first dbname, so a later one is taken literally.
-    o.conn.entries.emplace_back("dbname", n->as_string());
+    o.conn.entries.emplace_back("dbname", *o.database);
   }
-  set_string("user", "user");
-  if (const auto* n = opt(config, "password")) {
-    o.conn.set("password", n->as_string());
+  if (not_empty("user", o.user)) {
+    o.conn.set("user", *o.user);
   }
-  std::string sslmode = "verify-full";
-  if (const auto* n = opt(config, "sslmode")) {
-    sslmode = n->as_string();
-    static constexpr std::string_view kModes[] = {"disable",   "allow",     "prefer",
-                                                  "require",   "verify-ca", "verify-full"};
-    if (std::find(std::begin(kModes), std::end(kModes), sslmode) == std::end(kModes)) {
-      n->fail("option 'sslmode' must be one of disable, allow, prefer, require, verify-ca, "
-              "verify-full; got '" + sslmode + "'");
-    }
+  if (o.password) {
+    o.conn.set("password", *o.password);
+  }
+  // Without sslmode, verify-full unless the conninfo chose one.
+  const std::string sslmode =
+      o.sslmode ? *o.sslmode : conninfo_sslmode.empty() ? "verify-full" : conninfo_sslmode;
+  if (o.sslmode || conninfo_sslmode.empty()) {
     o.conn.set("sslmode", sslmode);
-  } else if (conninfo_sslmode.empty()) {
-    o.conn.set("sslmode", sslmode);
-  } else {
-    sslmode = conninfo_sslmode;
   }
-  set_string("sslrootcert", "sslrootcert");
-  set_string("sslcert", "sslcert");
-  set_string("sslkey", "sslkey");
-  o.connect_timeout = config.get_duration("connect_timeout", o.connect_timeout);
-  if (o.connect_timeout < 1s) {
-    config.find("connect_timeout")->fail("option 'connect_timeout' must be at least 1s");
+  if (not_empty("sslrootcert", o.sslrootcert)) {
+    o.conn.set("sslrootcert", *o.sslrootcert);
+  }
+  if (not_empty("sslcert", o.sslcert)) {
+    o.conn.set("sslcert", *o.sslcert);
+  }
+  if (not_empty("sslkey", o.sslkey)) {
+    o.conn.set("sslkey", *o.sslkey);
   }
   o.conn.set("connect_timeout",
              std::to_string(std::chrono::ceil<std::chrono::seconds>(o.connect_timeout).count()));
@@ -128,31 +119,21 @@ Options parse_options(const sdk::ConfigNode& config, const std::string& applicat
   o.conn.set("keepalives_interval", "5");
   o.conn.set("keepalives_count", "3");
   o.conn.set("tcp_user_timeout", "30000");
-  o.start_timeout = config.get_duration("start_timeout", o.start_timeout);
 
-  o.schema = config.get_string("schema", "webmon");
   static const std::regex kIdent("[a-z_][a-z0-9_]{0,62}");
   if (!std::regex_match(o.schema, kIdent)) {
-    config.find("schema")->fail("option 'schema' must be a lower-case identifier "
-                                "([a-z_][a-z0-9_]*, at most 63 characters); got '" + o.schema + "'");
+    at(config, "schema")
+        .fail("option 'schema' must be a lower-case identifier ([a-z_][a-z0-9_]*, at most 63 "
+              "characters); got '" + o.schema + "'");
   }
-  o.partition_interval = config.get_duration("partition_interval", o.partition_interval);
-  if (o.partition_interval < 1h || o.partition_interval % 1h != 0ms ||
-      o.partition_interval > std::chrono::hours(24 * 366)) {
-    config.find("partition_interval")
-        ->fail("option 'partition_interval' must be a whole number of hours between 1h and 366d");
+  if (o.partition_interval % 1h != 0ms) {
+    at(config, "partition_interval")
+        .fail("option 'partition_interval' must be a whole number of hours between 1h and 366d");
   }
-  const std::int64_t ahead = config.get_int("partitions_ahead", 3);
-  if (ahead < 0 || ahead > 1000) {
-    config.find("partitions_ahead")->fail("option 'partitions_ahead' must be between 0 and 1000");
-  }
-  o.partitions_ahead = static_cast<int>(ahead);
-  o.retention = config.get_duration("retention", o.retention);
   if (o.retention != 0ms && o.retention < o.partition_interval) {
-    config.find("retention")->fail("option 'retention' must be 0 (keep everything) or at least "
-                                   "partition_interval");
+    at(config, "retention")
+        .fail("option 'retention' must be 0 (keep everything) or at least partition_interval");
   }
-  o.max_future = config.get_duration("max_future", o.max_future);
   // A description for messages: never the password or the conninfo text.
   const std::string* host = o.conn.find("host");
   const std::string* port = o.conn.find("port");
@@ -163,7 +144,7 @@ Options parse_options(const sdk::ConfigNode& config, const std::string& applicat
       db = v;
     }
   }
-  o.target = (host != nullptr ? *host : opt(config, "conninfo") != nullptr ? "(conninfo)" : "(default host)");
+  o.target = host != nullptr ? *host : o.conninfo ? "(conninfo)" : "(default host)";
   if (port != nullptr) {
     o.target += ":" + *port;
   }

@@ -1,4 +1,5 @@
-// Parsing and validation of the shared Kafka connection options (see connection.hpp).
+// Checks of the shared Kafka connection options the table cannot express, and the librdkafka
+// configuration built from them (see connection.hpp).
 #include "webmon/kafka/connection.hpp"
 
 #include <unistd.h>
@@ -34,14 +35,21 @@ std::string trim(std::string_view s) {
   return std::string(s);
 }
 
+/// The node of an option the user wrote (for messages), or the component's map.
+const sdk::ConfigNode& at(const sdk::ConfigNode& config, std::string_view key) {
+  const sdk::ConfigNode* n = config.find(key);
+  return n != nullptr ? *n : config;
+}
+
 void check_readable(const sdk::ConfigNode& config, const char* option, const std::string& path) {
   if (path.empty()) {
     return;
   }
   if (::access(path.c_str(), R_OK) != 0) {
     const int e = errno;
-    config.find(option)->fail("option '" + std::string(option) + "': cannot read '" + path +
-                              "': " + std::strerror(e));
+    at(config, option)
+        .fail("option '" + std::string(option) + "': cannot read '" + path +
+              "': " + std::strerror(e));
   }
 }
 
@@ -70,15 +78,22 @@ void conf_set(rd_kafka_conf_t* conf, const std::string& key, const std::string& 
   throw std::runtime_error("invalid value for librdkafka property '" + key + "': " + errstr);
 }
 
-Connection Connection::parse(const sdk::ConfigNode& config,
-                             const std::vector<std::pair<std::string, std::string>>& managed) {
-  Connection c;
-  const sdk::ConfigNode* brokers = config.find("brokers");
-  if (brokers == nullptr || brokers->is_null()) {
-    config.fail("missing required option 'brokers'");
+void read_pass_through(const sdk::ConfigNode& value,
+                       std::vector<std::pair<std::string, std::string>>& out) {
+  if (!value.is_map()) {
+    value.fail("option 'librdkafka': expected a map of librdkafka property names to values");
   }
-  std::string joined;
-  for (const auto& item : brokers->as_string_list()) {
+  out.clear();
+  for (const auto& [key, v] : value.entries()) {
+    out.emplace_back(key, v.as_string());
+  }
+}
+
+void Connection::check(const sdk::ConfigNode& config,
+                       const std::vector<std::pair<std::string, std::string>>& managed) {
+  const sdk::ConfigNode& brokers_node = at(config, "brokers");
+  brokers.clear();
+  for (const auto& item : broker_list) {
     std::string_view rest = item;
     while (!rest.empty()) {
       const std::size_t comma = rest.find(',');
@@ -88,103 +103,83 @@ Connection Connection::parse(const sdk::ConfigNode& config,
         continue;
       }
       if (one.find(':') == std::string::npos) {
-        brokers->fail("option 'brokers': '" + one + "' has no port (expected host:port)");
+        brokers_node.fail("option 'brokers': '" + one + "' has no port (expected host:port)");
       }
-      if (!joined.empty()) {
-        joined += ',';
+      if (!brokers.empty()) {
+        brokers += ',';
       }
-      joined += one;
+      brokers += one;
     }
   }
-  if (joined.empty()) {
-    brokers->fail("option 'brokers' must name at least one host:port");
+  if (brokers.empty()) {
+    brokers_node.fail("option 'brokers' must name at least one host:port");
   }
-  c.brokers = joined;
 
-  c.security_protocol = upper(config.get_string("security_protocol", "PLAINTEXT"));
-  if (c.security_protocol != "PLAINTEXT" && c.security_protocol != "SSL" &&
-      c.security_protocol != "SASL_PLAINTEXT" && c.security_protocol != "SASL_SSL") {
-    config.find("security_protocol")
-        ->fail("option 'security_protocol': expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, "
-               "got '" +
-               c.security_protocol + "'");
-  }
-  const bool tls = c.security_protocol == "SSL" || c.security_protocol == "SASL_SSL";
-  const bool sasl = c.security_protocol.rfind("SASL_", 0) == 0;
-
-  c.ca_file = config.get_string("ca_file");
-  c.cert_file = config.get_string("cert_file");
-  c.key_file = config.get_string("key_file");
-  c.key_password = config.get_string("key_password");
-  for (const char* opt : {"ca_file", "cert_file", "key_file", "key_password"}) {
-    if (!tls && !config.get_string(opt).empty()) {
-      config.find(opt)->fail("option '" + std::string(opt) + "' needs security_protocol SSL or " +
-                             "SASL_SSL (it is " + c.security_protocol + ")");
+  // The table's choices take either case.
+  security_protocol = upper(security_protocol);
+  sasl_mechanism = upper(sasl_mechanism);
+  const bool tls = security_protocol == "SSL" || security_protocol == "SASL_SSL";
+  const bool sasl = security_protocol.rfind("SASL_", 0) == 0;
+  const std::pair<const char*, const std::string*> tls_options[] = {
+      {"ca_file", &ca_file},
+      {"cert_file", &cert_file},
+      {"key_file", &key_file},
+      {"key_password", &key_password}};
+  for (const auto& [option, value] : tls_options) {
+    if (!tls && !value->empty()) {
+      at(config, option)
+          .fail("option '" + std::string(option) +
+                "' needs security_protocol SSL or SASL_SSL (it is " + security_protocol + ")");
     }
   }
-  if (c.cert_file.empty() != c.key_file.empty()) {
-    config.find(c.cert_file.empty() ? "key_file" : "cert_file")
-        ->fail("options 'cert_file' and 'key_file' go together (client certificate and its key)");
+  if (cert_file.empty() != key_file.empty()) {
+    at(config, cert_file.empty() ? "key_file" : "cert_file")
+        .fail("options 'cert_file' and 'key_file' go together (client certificate and its key)");
   }
-  check_readable(config, "ca_file", c.ca_file);
-  check_readable(config, "cert_file", c.cert_file);
-  check_readable(config, "key_file", c.key_file);
+  check_readable(config, "ca_file", ca_file);
+  check_readable(config, "cert_file", cert_file);
+  check_readable(config, "key_file", key_file);
 
-  c.sasl_mechanism = upper(config.get_string("sasl_mechanism", "SCRAM-SHA-256"));
-  if (c.sasl_mechanism != "PLAIN" && c.sasl_mechanism != "SCRAM-SHA-256" &&
-      c.sasl_mechanism != "SCRAM-SHA-512") {
-    config.find("sasl_mechanism")
-        ->fail("option 'sasl_mechanism': expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got '" +
-               c.sasl_mechanism + "'");
-  }
-  c.sasl_username = config.get_string("sasl_username");
-  c.sasl_password = config.get_string("sasl_password");
   if (sasl) {
-    if (c.sasl_username.empty()) {
-      config.fail("option 'sasl_username' is required with security_protocol " +
-                  c.security_protocol);
+    if (sasl_username.empty()) {
+      config.fail("option 'sasl_username' is required with security_protocol " + security_protocol);
     }
-    if (c.sasl_password.empty()) {
-      config.fail("option 'sasl_password' is required with security_protocol " +
-                  c.security_protocol);
+    if (sasl_password.empty()) {
+      config.fail("option 'sasl_password' is required with security_protocol " + security_protocol);
     }
   } else {
-    for (const char* opt : {"sasl_username", "sasl_password"}) {
-      if (!config.get_string(opt).empty()) {
-        config.find(opt)->fail("option '" + std::string(opt) +
-                               "' needs security_protocol SASL_SSL or SASL_PLAINTEXT (it is " +
-                               c.security_protocol + ")");
+    const std::pair<const char*, const std::string*> sasl_options[] = {
+        {"sasl_username", &sasl_username}, {"sasl_password", &sasl_password}};
+    for (const auto& [option, value] : sasl_options) {
+      if (!value->empty()) {
+        at(config, option)
+            .fail("option '" + std::string(option) +
+                  "' needs security_protocol SASL_SSL or SASL_PLAINTEXT (it is " +
+                  security_protocol + ")");
       }
     }
   }
-  c.connect_timeout = config.get_duration("connect_timeout", std::chrono::seconds(10));
 
-  if (const sdk::ConfigNode* map = config.find("librdkafka"); map != nullptr && !map->is_null()) {
-    if (!map->is_map()) {
-      map->fail("option 'librdkafka': expected a map of librdkafka property names to values");
+  const sdk::ConfigNode& map = at(config, "librdkafka");
+  for (const auto& [key, value] : librdkafka) {
+    const sdk::ConfigNode& node = map.find(key) != nullptr ? *map.find(key) : map;
+    // librdkafka takes a topic property on the global configuration with or without a
+    // "topic." prefix (rd_kafka_conf_set strips it), so both spellings are managed.
+    std::string_view bare = key;
+    if (bare.starts_with("topic.")) {
+      bare.remove_prefix(6);
     }
-    for (const auto& [key, value] : map->entries()) {
-      // librdkafka takes a topic property on the global configuration with or without a
-      // "topic." prefix (rd_kafka_conf_set strips it), so both spellings are managed.
-      std::string_view bare = key;
-      if (bare.starts_with("topic.")) {
-        bare.remove_prefix(6);
+    for (const auto& [name, instead] : managed) {
+      if (key == name || bare == name) {
+        node.fail("option 'librdkafka': property '" + key + "' is managed by the plugin" +
+                  (instead.empty() ? std::string(" and cannot be changed")
+                                   : "; use option '" + instead + "'"));
       }
-      for (const auto& [name, instead] : managed) {
-        if (key == name || bare == name) {
-          value.fail("option 'librdkafka': property '" + key + "' is managed by the plugin" +
-                     (instead.empty() ? std::string(" and cannot be changed")
-                                      : "; use option '" + instead + "'"));
-        }
-      }
-      if (key.find("_cb") != std::string::npos || key == "opaque" ||
-          key == "default_topic_conf") {
-        value.fail("option 'librdkafka': property '" + key + "' cannot be set from a pipeline");
-      }
-      c.librdkafka.emplace_back(key, value.as_string());
+    }
+    if (key.find("_cb") != std::string::npos || key == "opaque" || key == "default_topic_conf") {
+      node.fail("option 'librdkafka': property '" + key + "' cannot be set from a pipeline");
     }
   }
-  return c;
 }
 
 ConfPtr Connection::make_conf(

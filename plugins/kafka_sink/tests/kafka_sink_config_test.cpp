@@ -42,7 +42,8 @@ TEST(kafka_sink_config, RequiredOptions) {
 
 TEST(kafka_sink_config, BadValuesNameTheOption) {
   EXPECT_NE(error_of("    brokers: 127.0.0.1:1\n    topic: t\n    compression: brotli\n")
-                .find("option 'compression': expected none, gzip, snappy, lz4 or zstd"),
+                .find("option 'compression' must be one of 'none', 'gzip', 'snappy', 'lz4', "
+                      "'zstd'"),
             std::string::npos);
   EXPECT_NE(error_of("    brokers: localhost\n    topic: t\n").find("has no port"),
             std::string::npos);
@@ -54,6 +55,57 @@ TEST(kafka_sink_config, BadValuesNameTheOption) {
             std::string::npos);
   EXPECT_NE(error_of("    brokers: 127.0.0.1:1\n    topic: t\n    nonsense: 1\n").find("nonsense"),
             std::string::npos);
+}
+
+// Bounds, choices and types come from the options table; the host names the value's position.
+TEST(kafka_sink_config, TableChecksNameFileLineAndColumn) {
+  const std::string base = "    brokers: 127.0.0.1:1\n    topic: t\n";  // lines 7 and 8
+  // `option` on line 9 (10): the error is "pipeline.yaml:<at>: sink 'k' (kafka_sink): <what>".
+  auto expect_error = [&](const std::string& option, const std::string& at,
+                          const std::string& what) {
+    const std::string err = error_of(base + option);
+    EXPECT_NE(err.find("pipeline.yaml:" + at + ": sink 'k' (kafka_sink): " + what),
+              std::string::npos)
+        << option << " gave: " << err;
+  };
+  // Out of range.
+  expect_error("    queue_max_records: 10000001\n", "9:24",
+               "option 'queue_max_records' must be at most 10000000, got 10000001");
+  expect_error("    queue_max_size: 512\n", "9:21",
+               "option 'queue_max_size' must be at least 1KiB, got 512");
+  expect_error("    queue_max_size: 3000GiB\n", "9:21",
+               "option 'queue_max_size' must be at most 2147483647KiB, got 3000GiB");
+  expect_error("    linger: 16m\n", "9:13", "option 'linger' must be at most 15m, got 16m");
+  expect_error("    delivery_timeout: 25d\n", "9:23",
+               "option 'delivery_timeout' must be at most 2147483647ms, got 25d");
+  // Bad choice.
+  expect_error("    sasl_mechanism: GSSAPI\n", "9:21",
+               "option 'sasl_mechanism' must be one of 'PLAIN', 'SCRAM-SHA-256', "
+               "'SCRAM-SHA-512', 'plain', 'scram-sha-256', 'scram-sha-512', got 'GSSAPI'");
+  expect_error("    security_protocol: Ssl\n", "9:24",
+               "option 'security_protocol' must be one of 'PLAINTEXT', 'SSL'");
+  expect_error("    compression: Zstd\n", "9:18", "option 'compression' must be one of");
+  // Wrong type.
+  expect_error("    queue_max_records: lots\n", "9:24",
+               "option 'queue_max_records': expected an integer, got 'lots'");
+  expect_error("    queue_max_size: 2TiB\n", "9:21",
+               "option 'queue_max_size': expected a size such as 512, 64KiB or 1MiB");
+  expect_error("    linger: [5ms]\n", "9:13", "option 'linger': expected a duration");
+  expect_error("    librdkafka: [client.id]\n", "9:17",
+               "option 'librdkafka': expected a map of names to strings, got a list");
+  // Rules the table cannot express keep their own messages and positions.
+  expect_error("    linger: 1s\n    delivery_timeout: 1s\n", "10:23",
+               "option 'delivery_timeout' must be 0 (never) or longer than 'linger'");
+  expect_error("    key_field: Target\n", "9:16",
+               "option 'key_field': 'Target' is not a field name");
+  // The bounds themselves, and either case of the named values, are accepted.
+  EXPECT_EQ(error_of(base + "    queue_max_records: 10000000\n    queue_max_size: 1KiB\n"
+                            "    linger: 15m\n    delivery_timeout: 2147483647ms\n"
+                            "    compression: LZ4\n"),
+            "");
+  EXPECT_EQ(error_of(base + "    queue_max_size: 2147483647KiB\n    compression: gzip\n"
+                            "    security_protocol: plaintext\n"),
+            "");
 }
 
 TEST(kafka_sink_config, TlsAndSaslCombinationsAreChecked) {

@@ -93,7 +93,8 @@ TEST(PostgresSinkConfig, BadValuesAreRejectedWithPosition) {
             std::string::npos);
   EXPECT_NE(config_error({{"schema", "Bad-Name"}}).find("option 'schema' must be a lower-case identifier"),
             std::string::npos);
-  EXPECT_NE(config_error({{"port", "70000"}}).find("option 'port' must be between 1 and 65535"),
+  EXPECT_NE(config_error({{"port", "70000"}})
+                .find("pipeline.yaml:7:9: option 'port' must be at most 65535, got 70000"),
             std::string::npos);
   EXPECT_NE(config_error({{"port", "abc"}}).find("expected an integer"), std::string::npos);
   EXPECT_NE(config_error({{"partition_interval", "90m"}}).find("whole number of hours"),
@@ -103,6 +104,73 @@ TEST(PostgresSinkConfig, BadValuesAreRejectedWithPosition) {
   EXPECT_NE(config_error({{"host", ""}}).find("option 'host' must not be empty"),
             std::string::npos);
   EXPECT_EQ(config_error({{"partition_interval", "6h"}, {"retention", "7d"}}), "");
+}
+
+// The table's bounds, choices and types, checked without the host (load_options) ...
+TEST(PostgresSinkConfig, TableChecksOutOfRangeBadChoiceAndWrongType) {
+  EXPECT_NE(config_error({{"port", "0"}})
+                .find("pipeline.yaml:7:9: option 'port' must be at least 1, got 0"),
+            std::string::npos);
+  EXPECT_NE(config_error({{"partitions_ahead", "1001"}})
+                .find("pipeline.yaml:7:9: option 'partitions_ahead' must be at most 1000"),
+            std::string::npos);
+  EXPECT_NE(config_error({{"partitions_ahead", "-1"}})
+                .find("option 'partitions_ahead' must be at least 0"),
+            std::string::npos);
+  EXPECT_NE(config_error({{"connect_timeout", "500ms"}})
+                .find("pipeline.yaml:7:9: option 'connect_timeout' must be at least 1s"),
+            std::string::npos);
+  EXPECT_NE(config_error({{"partition_interval", "30m"}})
+                .find("option 'partition_interval' must be at least 1h"),
+            std::string::npos);
+  EXPECT_NE(config_error({{"partition_interval", "400d"}})
+                .find("option 'partition_interval' must be at most 366d"),
+            std::string::npos);
+  const std::string choice = config_error({{"sslmode", "VERIFY-FULL"}});
+  EXPECT_NE(choice.find("pipeline.yaml:7:9: option 'sslmode' must be one of 'disable', 'allow', "
+                        "'prefer', 'require', 'verify-ca', 'verify-full', got 'VERIFY-FULL'"),
+            std::string::npos)
+      << choice;
+  EXPECT_NE(config_error({{"connect_timeout", "soon"}})
+                .find("pipeline.yaml:7:9: expected a duration such as 250ms"),
+            std::string::npos);
+  EXPECT_NE(config_error({{"partitions_ahead", "three"}})
+                .find("pipeline.yaml:7:9: expected an integer, got 'three'"),
+            std::string::npos);
+  // The bounds themselves are accepted.
+  EXPECT_EQ(config_error({{"port", "65535"}, {"partitions_ahead", "1000"}, {"connect_timeout", "1s"},
+                          {"partition_interval", "366d"}, {"retention", "0"}}),
+            "");
+}
+
+// ... and by the host, which names the file, line and column of the value in the pipeline.
+TEST(PostgresSinkConfig, HostRefusesBadValuesWithTheirPosition) {
+  auto error_of = [](const std::string& options) {
+    return webmon::testing::validate_pipeline(
+        "sources:\n  gen: { plugin: generator, count: 1 }\nsinks:\n  pg:\n"
+        "    plugin: postgres_sink\n    inputs: [gen]\n    host: 127.0.0.1\n" +
+        options);
+  };
+  // `option` on line 8: the error is "pipeline.yaml:<at>: sink 'pg' (postgres_sink): <what>".
+  auto expect_error = [&](const std::string& option, const std::string& at,
+                          const std::string& what) {
+    const std::string err = error_of(option);
+    EXPECT_NE(err.find("pipeline.yaml:" + at + ": sink 'pg' (postgres_sink): " + what),
+              std::string::npos)
+        << option << " gave: " << err;
+  };
+  EXPECT_EQ(error_of(""), "");
+  expect_error("    port: 70000\n", "8:11", "option 'port' must be at most 65535, got 70000");
+  expect_error("    sslmode: sometimes\n", "8:14",
+               "option 'sslmode' must be one of 'disable', 'allow', 'prefer', 'require', "
+               "'verify-ca', 'verify-full', got 'sometimes'");
+  expect_error("    partitions_ahead: [1]\n", "8:23",
+               "option 'partitions_ahead': expected an integer, got a list");
+  expect_error("    connect_timeout: 0\n", "8:22",
+               "option 'connect_timeout' must be at least 1s, got 0");
+  // A rule the table cannot express keeps its own message and position.
+  expect_error("    partition_interval: 90m\n", "8:25",
+               "option 'partition_interval' must be a whole number of hours");
 }
 
 TEST(PostgresSinkConfig, ConstructorDoesNotConnect) {
