@@ -23,10 +23,12 @@ std::string error_of(std::initializer_list<std::pair<std::string, std::string>> 
 }
 
 TEST(EmailSinkOptions, ValidConfigurationsAreTaken) {
-  EXPECT_EQ(error_of({{"url", "smtp://127.0.0.1:25"}, {"from", "a@b"}, {"to", "c@d"}}),
-            "no error");
-  EXPECT_EQ(error_of({{"url", "smtps://h:465"}, {"from", "a@b"}, {"to", "c@d"},
-                      {"starttls", "never"}, {"timeout", "1ms"},
+  EXPECT_EQ(error_of({{"url", "smtp://127.0.0.1:25"}, {"from", "a@b"}, {"to", "c@d"}}), "no error");
+  EXPECT_EQ(error_of({{"url", "smtps://h:465"},
+                      {"from", "a@b"},
+                      {"to", "c@d"},
+                      {"starttls", "never"},
+                      {"timeout", "1ms"},
                       {"subject_template", "{{state}}: {{target}}"}}),
             "no error");
 }
@@ -48,10 +50,11 @@ TEST(EmailSinkOptions, MalformedValuesNameThePosition) {
             "test.yaml:3:3: option 'from': 'a' is not an email address");
   EXPECT_EQ(error_of({{"url", "smtp://h"}, {"from", "a@b"}}),
             "test.yaml:1:1: missing required option 'to'");
-  EXPECT_NE(error_of({{"url", "smtp://h"}, {"from", "a@b"}, {"to", "c@d"},
-                      {"subject_template", "{{nope}}"}})
-                .find("test.yaml:5:3: "),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(
+          {{"url", "smtp://h"}, {"from", "a@b"}, {"to", "c@d"}, {"subject_template", "{{nope}}"}})
+          .find("test.yaml:5:3: "),
+      std::string::npos);
 }
 
 }  // namespace

@@ -55,8 +55,8 @@ int write_records(std::initializer_list<std::pair<std::string, std::string>> c, 
 class FileSinkTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("webmon-file-test-" + std::to_string(::getpid()));
+    dir_ =
+        std::filesystem::temp_directory_path() / ("webmon-file-test-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
     path_ = (dir_ / "out.jsonl").string();
   }

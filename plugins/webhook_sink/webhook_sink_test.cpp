@@ -25,8 +25,12 @@ std::string error_of(std::initializer_list<std::pair<std::string, std::string>> 
 TEST(WebhookSinkOptions, ValidConfigurationsAreTaken) {
   EXPECT_EQ(error_of({{"url", "http://127.0.0.1:9/hook"}}), "no error");
   EXPECT_EQ(error_of({{"preset", "pagerduty"}, {"routing_key", "k"}}), "no error");
-  EXPECT_EQ(error_of({{"url", "https://h.example/x"}, {"preset", "slack"}, {"method", "PUT"},
-                      {"timeout", "10m"}, {"rate_limit", "0.5"}, {"template_escape", "none"},
+  EXPECT_EQ(error_of({{"url", "https://h.example/x"},
+                      {"preset", "slack"},
+                      {"method", "PUT"},
+                      {"timeout", "10m"},
+                      {"rate_limit", "0.5"},
+                      {"template_escape", "none"},
                       {"body_template", "{{summary}}"}}),
             "no error");
 }

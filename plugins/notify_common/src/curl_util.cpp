@@ -14,9 +14,9 @@ void curl_init_once() {
 }
 
 TlsOptions check_tls(TlsOptions tls, const sdk::ConfigNode& config) {
-  for (auto [name, file] : {std::pair{"ca_file", &tls.ca_file},
-                            std::pair{"cert_file", &tls.cert_file},
-                            std::pair{"key_file", &tls.key_file}}) {
+  for (auto [name, file] :
+       {std::pair{"ca_file", &tls.ca_file}, std::pair{"cert_file", &tls.cert_file},
+        std::pair{"key_file", &tls.key_file}}) {
     if (file->empty()) {
       continue;
     }

@@ -23,8 +23,12 @@ std::string error_of(std::initializer_list<std::pair<std::string, std::string>> 
 
 TEST(StatusPageOptions, ValidValuesAreTaken) {
   EXPECT_EQ(error_of({{"listen", "127.0.0.1:0"}}), "no error");
-  EXPECT_EQ(error_of({{"listen", "[::1]:0"}, {"bar_hours", "168"}, {"flap_changes", "0"},
-                      {"cert_warn_days", "0"}, {"refresh", "0s"}, {"snapshot_interval", "1s"}}),
+  EXPECT_EQ(error_of({{"listen", "[::1]:0"},
+                      {"bar_hours", "168"},
+                      {"flap_changes", "0"},
+                      {"cert_warn_days", "0"},
+                      {"refresh", "0s"},
+                      {"snapshot_interval", "1s"}}),
             "no error");
 }
 
