@@ -7,19 +7,26 @@ namespace {
 using sdk::OptionSpec;
 using sdk::OptionType;
 
+struct Options {
+  sdk::Labels fields;
+  bool overwrite = true;
+};
+
+// Declared once: the host checks the types and fills the defaults; load_options() binds.
 constexpr OptionSpec kOptions[] = {
-    {"fields", OptionType::string_map, nullptr, true,
-     "labels to add, e.g. { region: eu-west, team: web }"},
-    {"overwrite", OptionType::boolean, "true", false,
-     "replace a label the record already has (false keeps the record's value)"},
+    {.name = "fields", .type = OptionType::string_map, .default_value = nullptr, .required = true,
+     .description = "labels to add, e.g. { region: eu-west, team: web }",
+     .assign = sdk::bind<&Options::fields>()},
+    {.name = "overwrite", .type = OptionType::boolean, .default_value = "true", .required = false,
+     .description = "replace a label the record already has (false keeps the record's value)",
+     .assign = sdk::bind<&Options::overwrite>()},
 };
 
 class AddFields final : public sdk::Transform {
  public:
   AddFields(const sdk::ConfigNode& config, sdk::Context& /*ctx*/)
-      : fields_(config.find("fields")->as_string_map()),
-        overwrite_(config.get_bool("overwrite", true)) {
-    for (const auto& [k, v] : fields_) {
+      : o_(sdk::load_options<Options>(config, kOptions)) {
+    for (const auto& [k, v] : o_.fields) {
       if (k.empty()) {
         config.find("fields")->fail("option 'fields': label names must not be empty");
       }
@@ -29,8 +36,8 @@ class AddFields final : public sdk::Transform {
  protected:
   sdk::Status on_process(std::vector<sdk::Record>& records) override {
     for (auto& r : records) {
-      for (const auto& [k, v] : fields_) {
-        if (overwrite_) {
+      for (const auto& [k, v] : o_.fields) {
+        if (o_.overwrite) {
           r.labels.insert_or_assign(k, v);
         } else {
           r.labels.emplace(k, v);
@@ -41,8 +48,7 @@ class AddFields final : public sdk::Transform {
   }
 
  private:
-  sdk::Labels fields_;
-  bool overwrite_;
+  Options o_;
 };
 
 }  // namespace

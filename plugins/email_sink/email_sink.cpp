@@ -9,6 +9,7 @@
 #include <cstring>
 #include <ctime>
 #include <deque>
+#include <optional>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -42,36 +43,55 @@ constexpr const char* kDefaultBody =
     "-- \n"
     "webmon\n";
 
+struct Options {
+  std::string url;
+  std::string starttls;
+  std::string username;
+  std::string password;
+  std::string from;
+  std::vector<std::string> to;
+  std::string subject_template;
+  std::optional<std::string> body_template;
+  bool tls_verify = true;
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  std::chrono::milliseconds timeout{};
+};
+
+// Declared once: the host checks types, bounds and choices and fills the defaults;
+// load_options() binds.
 constexpr OptionSpec kOptions[] = {
     {.name = "url", .type = OptionType::string, .default_value = nullptr, .required = true,
      .description = "SMTP server: smtp://host:587 (STARTTLS per `starttls`) or smtps://host:465 "
-                    "(implicit TLS)"},
+                    "(implicit TLS)",
+     .assign = sdk::bind<&Options::url>()},
     {.name = "starttls", .type = OptionType::string, .default_value = "try", .required = false,
      .description = "with smtp://: required (fail without STARTTLS), try, or never",
-     .choices = "required|try|never"},
+     .choices = "required|try|never", .assign = sdk::bind<&Options::starttls>()},
     {.name = "username", .type = OptionType::string, .default_value = nullptr, .required = false,
-     .description = "SMTP AUTH user name (no AUTH when unset)"},
+     .description = "SMTP AUTH user name (no AUTH when unset)",
+     .assign = sdk::bind<&Options::username>()},
     {.name = "password", .type = OptionType::string, .default_value = nullptr, .required = false,
-     .description = "SMTP AUTH password (use ${VAR})", .secret = true},
+     .description = "SMTP AUTH password (use ${VAR})", .secret = true,
+     .assign = sdk::bind<&Options::password>()},
     {.name = "from", .type = OptionType::string, .default_value = nullptr, .required = true,
-     .description = "sender address, e.g. webmon@example.com"},
+     .description = "sender address, e.g. webmon@example.com",
+     .assign = sdk::bind<&Options::from>()},
     {.name = "to", .type = OptionType::string_list, .default_value = nullptr, .required = true,
-     .description = "recipient addresses", .min = "1", .max = "100"},
+     .description = "recipient addresses", .min = "1", .max = "100",
+     .assign = sdk::bind<&Options::to>()},
     {.name = "subject_template", .type = OptionType::string, .default_value = "{{summary}}",
-     .required = false, .description = "subject with {{placeholders}}"},
+     .required = false, .description = "subject with {{placeholders}}",
+     .assign = sdk::bind<&Options::subject_template>()},
     {.name = "body_template", .type = OptionType::string, .default_value = nullptr,
-     .required = false, .description = "body with {{placeholders}} (default: a summary and "
-                                       "every alert field)"},
-    {.name = "tls_verify", .type = OptionType::boolean, .default_value = "true",
-     .required = false, .description = "verify the server certificate and host name"},
-    {.name = "ca_file", .type = OptionType::string, .default_value = nullptr, .required = false,
-     .description = "PEM CA bundle to verify the server with (default: the system store)"},
-    {.name = "cert_file", .type = OptionType::string, .default_value = nullptr,
-     .required = false, .description = "PEM client certificate"},
-    {.name = "key_file", .type = OptionType::string, .default_value = nullptr, .required = false,
-     .description = "PEM private key of cert_file"},
+     .required = false,
+     .description = "body with {{placeholders}} (default: a summary and every alert field)",
+     .assign = sdk::bind<&Options::body_template>()},
+    WEBMON_NOTIFY_TLS_OPTIONS(Options),
     {.name = "timeout", .type = OptionType::duration, .default_value = "30s", .required = false,
-     .description = "whole SMTP session of one message", .min = "1ms", .max = "10m"},
+     .description = "whole SMTP session of one message", .min = "1ms", .max = "10m",
+     .assign = sdk::bind<&Options::timeout>()},
 };
 
 std::string one_line(std::string s) {
@@ -136,43 +156,38 @@ std::size_t on_read(char* buffer, std::size_t size, std::size_t n, void* user) {
 class EmailSink final : public sdk::Sink {
  public:
   EmailSink(const sdk::ConfigNode& config, sdk::Context& /*ctx*/)
-      : url_(config.get_string("url")),
-        from_(config.get_string("from")),
-        to_(config.find("to")->as_string_list()),
-        username_(config.get_string("username")),
-        password_(config.get_string("password")),
-        timeout_(config.get_duration("timeout", std::chrono::seconds(30))),
-        tls_(notify::load_tls(config)) {
+      : o_(sdk::load_options<Options>(config, kOptions)),
+        tls_(notify::check_tls({o_.tls_verify, o_.ca_file, o_.cert_file, o_.key_file}, config)) {
     notify::curl_init_once();
-    if (url_.rfind("smtp://", 0) != 0 && url_.rfind("smtps://", 0) != 0) {
+    if (o_.url.rfind("smtp://", 0) != 0 && o_.url.rfind("smtps://", 0) != 0) {
       config.find("url")->fail("option 'url': expected smtp://host:port or smtps://host:port");
     }
-    const std::string starttls = config.get_string("starttls", "try");
-    use_ssl_ = starttls == "required" ? CURLUSESSL_ALL
-               : starttls == "never"  ? CURLUSESSL_NONE
-                                      : CURLUSESSL_TRY;
-    if (url_.rfind("smtps://", 0) == 0) {
+    use_ssl_ = o_.starttls == "required" ? CURLUSESSL_ALL
+               : o_.starttls == "never"  ? CURLUSESSL_NONE
+                                         : CURLUSESSL_TRY;
+    if (o_.url.rfind("smtps://", 0) == 0) {
       use_ssl_ = CURLUSESSL_ALL;
     }
-    for (const auto& address : to_) {
+    for (const auto& address : o_.to) {
       if (address.find('@') == std::string::npos || address.find_first_of("\r\n<> ") !=
                                                         std::string::npos) {
         config.find("to")->fail("option 'to': '" + address + "' is not an email address");
       }
     }
-    if (from_.find('@') == std::string::npos ||
-        from_.find_first_of("\r\n<> ") != std::string::npos) {
-      config.find("from")->fail("option 'from': '" + from_ + "' is not an email address");
+    if (o_.from.find('@') == std::string::npos ||
+        o_.from.find_first_of("\r\n<> ") != std::string::npos) {
+      config.find("from")->fail("option 'from': '" + o_.from + "' is not an email address");
     }
-    const sdk::ConfigNode* subject = config.find("subject_template");
-    subject_ = subject != nullptr && !subject->is_null()
-                   ? notify::Template(subject->as_string(), notify::Escape::none, *subject)
-                   : notify::Template("{{summary}}", notify::Escape::none, config);
-    const sdk::ConfigNode* body = config.find("body_template");
-    body_ = body != nullptr && !body->is_null()
-                ? notify::Template(body->as_string(), notify::Escape::none, *body)
-                : notify::Template(kDefaultBody, notify::Escape::none, config);
-    destination_ = notify::loggable_destination(url_);
+    // Template errors name the option's position (the component's, for the defaults).
+    auto where = [&](const char* name) -> const sdk::ConfigNode& {
+      const sdk::ConfigNode* n = config.find(name);
+      return n != nullptr && !n->is_null() ? *n : config;
+    };
+    subject_ =
+        notify::Template(o_.subject_template, notify::Escape::none, where("subject_template"));
+    body_ = notify::Template(o_.body_template.value_or(kDefaultBody), notify::Escape::none,
+                             where("body_template"));
+    destination_ = notify::loggable_destination(o_.url);
   }
 
   ~EmailSink() override {
@@ -192,7 +207,7 @@ class EmailSink final : public sdk::Sink {
     char host[256] = "localhost";
     ::gethostname(host, sizeof host - 1);
     hostname_ = host;
-    ctx().info("sending mail through " + destination_ + " to " + std::to_string(to_.size()) +
+    ctx().info("sending mail through " + destination_ + " to " + std::to_string(o_.to.size()) +
                " recipient(s)");
     return sdk::Status::ok();
   }
@@ -226,12 +241,12 @@ class EmailSink final : public sdk::Sink {
     gmtime_r(&now, &tm);
     std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
     std::string to;
-    for (const auto& a : to_) {
+    for (const auto& a : o_.to) {
       to += (to.empty() ? "" : ", ") + a;
     }
     std::string m;
     m += "Date: " + std::string(date) + "\r\n";
-    m += "From: " + from_ + "\r\n";
+    m += "From: " + o_.from + "\r\n";
     m += "To: " + to + "\r\n";
     m += "Subject: " + header_text(one_line(subject_.render(r))) + "\r\n";
     m += "Message-ID: <" + (r.id.empty() ? std::to_string(now) : r.id) + "@" + hostname_ +
@@ -249,12 +264,12 @@ class EmailSink final : public sdk::Sink {
     const std::string data = message(r);
     Upload upload{&data};
     curl_slist* rcpt = nullptr;
-    for (const auto& a : to_) {
+    for (const auto& a : o_.to) {
       rcpt = curl_slist_append(rcpt, ("<" + a + ">").c_str());
     }
-    const std::string from = "<" + from_ + ">";
+    const std::string from = "<" + o_.from + ">";
     curl_easy_reset(curl_);
-    curl_easy_setopt(curl_, CURLOPT_URL, url_.c_str());
+    curl_easy_setopt(curl_, CURLOPT_URL, o_.url.c_str());
     curl_easy_setopt(curl_, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
     curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl_, CURLOPT_USE_SSL, static_cast<long>(use_ssl_));
@@ -263,10 +278,10 @@ class EmailSink final : public sdk::Sink {
     curl_easy_setopt(curl_, CURLOPT_READFUNCTION, &on_read);
     curl_easy_setopt(curl_, CURLOPT_READDATA, &upload);
     curl_easy_setopt(curl_, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_.count()));
-    if (!username_.empty()) {
-      curl_easy_setopt(curl_, CURLOPT_USERNAME, username_.c_str());
-      curl_easy_setopt(curl_, CURLOPT_PASSWORD, password_.c_str());
+    curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, static_cast<long>(o_.timeout.count()));
+    if (!o_.username.empty()) {
+      curl_easy_setopt(curl_, CURLOPT_USERNAME, o_.username.c_str());
+      curl_easy_setopt(curl_, CURLOPT_PASSWORD, o_.password.c_str());
     }
     notify::apply_tls(curl_, tls_);
     ctx().counter("messages").add();
@@ -301,12 +316,7 @@ class EmailSink final : public sdk::Sink {
     }
   }
 
-  std::string url_;
-  std::string from_;
-  std::vector<std::string> to_;
-  std::string username_;
-  std::string password_;
-  std::chrono::milliseconds timeout_;
+  Options o_;
   notify::TlsOptions tls_;
   curl_usessl use_ssl_ = CURLUSESSL_TRY;
   notify::Template subject_;

@@ -17,21 +17,30 @@ namespace {
 using sdk::OptionSpec;
 using sdk::OptionType;
 
+struct Options {
+  std::string path;
+  bool append = true;
+  bool fsync = false;
+};
+
+// Declared once: the host checks the types and fills the defaults; load_options() binds.
 constexpr OptionSpec kOptions[] = {
-    {"path", OptionType::string, nullptr, true, "output file, or - for standard output"},
-    {"append", OptionType::boolean, "true", false,
-     "append to an existing file (false truncates it at start)"},
-    {"fsync", OptionType::boolean, "false", false,
-     "fsync after every batch before acknowledging it (durable, slower)"},
+    {.name = "path", .type = OptionType::string, .default_value = nullptr, .required = true,
+     .description = "output file, or - for standard output",
+     .assign = sdk::bind<&Options::path>()},
+    {.name = "append", .type = OptionType::boolean, .default_value = "true", .required = false,
+     .description = "append to an existing file (false truncates it at start)",
+     .assign = sdk::bind<&Options::append>()},
+    {.name = "fsync", .type = OptionType::boolean, .default_value = "false", .required = false,
+     .description = "fsync after every batch before acknowledging it (durable, slower)",
+     .assign = sdk::bind<&Options::fsync>()},
 };
 
 class FileSink final : public sdk::Sink {
  public:
   FileSink(const sdk::ConfigNode& config, sdk::Context& /*ctx*/)
-      : path_(config.find("path")->as_string()),
-        append_(config.get_bool("append", true)),
-        fsync_(config.get_bool("fsync", false)) {
-    if (path_.empty()) {
+      : o_(sdk::load_options<Options>(config, kOptions)) {
+    if (o_.path.empty()) {
       config.find("path")->fail("option 'path' must not be empty (use - for standard output)");
     }
   }
@@ -45,14 +54,14 @@ class FileSink final : public sdk::Sink {
 
  protected:
   sdk::Status on_start() override {
-    if (path_ == "-") {
+    if (o_.path == "-") {
       fd_ = STDOUT_FILENO;
       return sdk::Status::ok();
     }
-    const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append_ ? O_APPEND : O_TRUNC);
-    fd_ = ::open(path_.c_str(), flags, 0644);
+    const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (o_.append ? O_APPEND : O_TRUNC);
+    fd_ = ::open(o_.path.c_str(), flags, 0644);
     if (fd_ < 0) {
-      return sdk::Status::error("cannot open '" + path_ + "' for writing: " + std::strerror(errno));
+      return sdk::Status::error("cannot open '" + o_.path + "' for writing: " + std::strerror(errno));
     }
     return sdk::Status::ok();
   }
@@ -70,21 +79,19 @@ class FileSink final : public sdk::Sink {
         if (errno == EINTR) {
           continue;
         }
-        return sdk::Status::error("writing '" + path_ + "' failed: " + std::strerror(errno));
+        return sdk::Status::error("writing '" + o_.path + "' failed: " + std::strerror(errno));
       }
       done += static_cast<std::size_t>(n);
     }
-    if (fsync_ && fd_ > 2 && ::fsync(fd_) != 0) {
-      return sdk::Status::error("fsync of '" + path_ + "' failed: " + std::strerror(errno));
+    if (o_.fsync && fd_ > 2 && ::fsync(fd_) != 0) {
+      return sdk::Status::error("fsync of '" + o_.path + "' failed: " + std::strerror(errno));
     }
     ack.resolve(sdk::AckStatus::delivered);
     return sdk::Status::ok();
   }
 
  private:
-  std::string path_;
-  bool append_;
-  bool fsync_;
+  Options o_;
   int fd_ = -1;
   std::string buffer_;
 };

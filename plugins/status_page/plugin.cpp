@@ -2,6 +2,7 @@
 // StatusService (service.hpp), which holds the state, serves the page and writes snapshots.
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,109 +15,133 @@ namespace {
 using sdk::OptionSpec;
 using sdk::OptionType;
 
-constexpr OptionSpec kOptions[] = {
-    {"listen", OptionType::string, "127.0.0.1:8080", false,
-     "HOST:PORT the page is served on ([::1]:8080 for IPv6; port 0 = any free port)"},
-    {"title", OptionType::string, "Status", false, "page title and heading"},
-    {"group_by", OptionType::string, nullptr, false,
-     "label whose value groups the targets into sections; none = one table"},
-    {"groups", OptionType::string_list, nullptr, false,
-     "order of the group sections; groups not listed follow alphabetically"},
-    {"default_group", OptionType::string, "Other", false,
-     "section of targets without the group_by label (shown last)"},
-    {"state_file", OptionType::string, nullptr, false,
-     "snapshot file keeping the history across restarts (written atomically); none = memory only"},
-    {"history_conninfo", OptionType::string, nullptr, false,
-     "PostgreSQL (postgres_sink's database) to rebuild the history from at start: libpq "
-     "conninfo or postgresql:// URI; none = snapshot only",
-     nullptr, 0, true},
-    {"history_schema", OptionType::string, "webmon", false,
-     "postgres_sink's schema in that database"},
-    {"snapshot_interval", OptionType::duration, "60s", false,
-     "how often the snapshot is written when something changed (and always at stop)"},
-    {"sparkline_samples", OptionType::integer, "60", false,
-     "response times kept per target for the sparkline (1-1000)"},
-    {"bar_hours", OptionType::integer, "24", false,
-     "hours shown in the uptime bar, one mark per hour (1-168)"},
-    {"cert_warn_days", OptionType::integer, "14", false,
-     "certificates expiring in fewer days are highlighted"},
-    {"stale_after", OptionType::duration, "10m", false,
-     "a target without a check for this long is shown as stale"},
-    {"flap_changes", OptionType::integer, "4", false,
-     "up/down changes among the sparkline samples that make a target flapping (0 = never)"},
-    {"refresh", OptionType::duration, "60s", false,
-     "the page reloads itself this often (an HTML meta refresh, no script); 0 = never"},
-    {"max_targets", OptionType::integer, "100000", false,
-     "targets kept at most (memory bound); checks of further targets are counted and ignored"},
+/// The options as written; service_options() turns them into the service's options.
+struct Options {
+  std::string listen;
+  std::string title;
+  std::optional<std::string> group_by;
+  std::vector<std::string> groups;
+  std::string default_group;
+  std::string state_file;
+  std::string history_conninfo;
+  std::string history_schema;
+  std::chrono::milliseconds snapshot_interval{};
+  std::int64_t sparkline_samples = 0;
+  std::int64_t bar_hours = 0;
+  std::int64_t cert_warn_days = 0;
+  std::chrono::milliseconds stale_after{};
+  std::int64_t flap_changes = 0;
+  std::chrono::milliseconds refresh{};
+  std::int64_t max_targets = 0;
 };
 
-std::int64_t int_in(const sdk::ConfigNode& config, const char* name, std::int64_t fallback,
-                    std::int64_t lo, std::int64_t hi) {
-  const std::int64_t v = config.get_int(name, fallback);
-  if (v < lo || v > hi) {
-    config.find(name)->fail("option '" + std::string(name) + "' must be between " +
-                            std::to_string(lo) + " and " + std::to_string(hi));
-  }
-  return v;
-}
+static_assert(kBucketCount == 168, "bar_hours' max below is the model's kBucketCount");
 
-ServiceOptions read_options(const sdk::ConfigNode& config) {
+// Declared once: the host checks types and bounds and fills the defaults; load_options() binds.
+constexpr OptionSpec kOptions[] = {
+    {.name = "listen", .type = OptionType::string, .default_value = "127.0.0.1:8080",
+     .required = false,
+     .description = "HOST:PORT the page is served on ([::1]:8080 for IPv6; port 0 = any free port)",
+     .assign = sdk::bind<&Options::listen>()},
+    {.name = "title", .type = OptionType::string, .default_value = "Status", .required = false,
+     .description = "page title and heading", .assign = sdk::bind<&Options::title>()},
+    {.name = "group_by", .type = OptionType::string, .default_value = nullptr, .required = false,
+     .description = "label whose value groups the targets into sections; none = one table",
+     .assign = sdk::bind<&Options::group_by>()},
+    {.name = "groups", .type = OptionType::string_list, .default_value = nullptr,
+     .required = false,
+     .description = "order of the group sections; groups not listed follow alphabetically",
+     .assign = sdk::bind<&Options::groups>()},
+    {.name = "default_group", .type = OptionType::string, .default_value = "Other",
+     .required = false, .description = "section of targets without the group_by label (shown last)",
+     .assign = sdk::bind<&Options::default_group>()},
+    {.name = "state_file", .type = OptionType::string, .default_value = nullptr, .required = false,
+     .description = "snapshot file keeping the history across restarts (written atomically); "
+                    "none = memory only",
+     .assign = sdk::bind<&Options::state_file>()},
+    {.name = "history_conninfo", .type = OptionType::string, .default_value = nullptr,
+     .required = false,
+     .description = "PostgreSQL (postgres_sink's database) to rebuild the history from at start: "
+                    "libpq conninfo or postgresql:// URI; none = snapshot only",
+     .secret = true, .assign = sdk::bind<&Options::history_conninfo>()},
+    {.name = "history_schema", .type = OptionType::string, .default_value = "webmon",
+     .required = false, .description = "postgres_sink's schema in that database",
+     .assign = sdk::bind<&Options::history_schema>()},
+    {.name = "snapshot_interval", .type = OptionType::duration, .default_value = "60s",
+     .required = false,
+     .description = "how often the snapshot is written when something changed (and always at stop)",
+     .min = "1s", .assign = sdk::bind<&Options::snapshot_interval>()},
+    {.name = "sparkline_samples", .type = OptionType::integer, .default_value = "60",
+     .required = false, .description = "response times kept per target for the sparkline (1-1000)",
+     .min = "1", .max = "1000", .assign = sdk::bind<&Options::sparkline_samples>()},
+    {.name = "bar_hours", .type = OptionType::integer, .default_value = "24", .required = false,
+     .description = "hours shown in the uptime bar, one mark per hour (1-168)", .min = "1",
+     .max = "168", .assign = sdk::bind<&Options::bar_hours>()},
+    {.name = "cert_warn_days", .type = OptionType::integer, .default_value = "14",
+     .required = false,
+     .description = "certificates expiring in fewer days are highlighted (0-3650)", .min = "0",
+     .max = "3650", .assign = sdk::bind<&Options::cert_warn_days>()},
+    {.name = "stale_after", .type = OptionType::duration, .default_value = "10m",
+     .required = false, .description = "a target without a check for this long is shown as stale",
+     .min = "1ms", .assign = sdk::bind<&Options::stale_after>()},
+    {.name = "flap_changes", .type = OptionType::integer, .default_value = "4", .required = false,
+     .description =
+         "up/down changes among the sparkline samples that make a target flapping (0 = never)",
+     .min = "0", .max = "1000", .assign = sdk::bind<&Options::flap_changes>()},
+    {.name = "refresh", .type = OptionType::duration, .default_value = "60s", .required = false,
+     .description =
+         "the page reloads itself this often (an HTML meta refresh, no script); 0 = never",
+     .assign = sdk::bind<&Options::refresh>()},
+    {.name = "max_targets", .type = OptionType::integer, .default_value = "100000",
+     .required = false,
+     .description =
+         "targets kept at most (memory bound); checks of further targets are counted and ignored",
+     .min = "1", .max = "10000000", .assign = sdk::bind<&Options::max_targets>()},
+};
+
+/// The service's options from the checked ones; a malformed `listen` is a ConfigError.
+ServiceOptions service_options(const Options& in, const sdk::ConfigNode& config) {
   ServiceOptions o;
-  const std::string listen = config.get_string("listen", "127.0.0.1:8080");
   std::string error;
-  const auto address = parse_listen(listen, error);
+  const auto address = parse_listen(in.listen, error);
   if (!address) {
     const sdk::ConfigNode* node = config.find("listen");
-    const std::string message = "option 'listen': " + error + ", got '" + listen + "'";
+    const std::string message = "option 'listen': " + error + ", got '" + in.listen + "'";
     if (node != nullptr) {
       node->fail(message);
     }
     config.fail(message);
   }
   o.listen = *address;
-  o.page.title = config.get_string("title", "Status");
-  o.page.grouped = config.has("group_by");
-  if (const auto* groups = config.find("groups"); groups != nullptr && !groups->is_null()) {
-    o.page.groups = groups->as_string_list();
+  o.page.title = in.title;
+  o.page.grouped = in.group_by.has_value();
+  o.page.groups = in.groups;
+  o.page.default_group = in.default_group;
+  o.state_file = in.state_file;
+  if (!in.history_conninfo.empty()) {
+    o.history = HistorySource{in.history_conninfo, in.history_schema, in.group_by.value_or("")};
   }
-  o.page.default_group = config.get_string("default_group", "Other");
-  o.state_file = config.get_string("state_file", "");
-  if (const std::string conninfo = config.get_string("history_conninfo", ""); !conninfo.empty()) {
-    o.history = HistorySource{conninfo, config.get_string("history_schema", "webmon"),
-                              config.get_string("group_by", "")};
-  }
-  o.snapshot_interval = config.get_duration("snapshot_interval", std::chrono::seconds(60));
-  if (o.snapshot_interval.count() < 1000) {
-    config.find("snapshot_interval")->fail("option 'snapshot_interval' must be at least 1s");
-  }
-  o.model.sample_capacity =
-      static_cast<std::size_t>(int_in(config, "sparkline_samples", 60, 1, 1000));
-  o.model.bar_hours = static_cast<std::size_t>(
-      int_in(config, "bar_hours", 24, 1, static_cast<std::int64_t>(kBucketCount)));
-  o.page.cert_warn_days = static_cast<int>(int_in(config, "cert_warn_days", 14, 0, 3650));
-  o.model.stale_after_us =
-      config.get_duration("stale_after", std::chrono::minutes(10)).count() * 1000;
-  if (o.model.stale_after_us <= 0) {
-    config.find("stale_after")->fail("option 'stale_after' must be more than 0");
-  }
-  const auto flap = int_in(config, "flap_changes", 4, 0, 1000);
-  o.model.flap_transitions = flap == 0 ? INT32_MAX : static_cast<int>(flap);
-  o.page.refresh_seconds = static_cast<int>(
-      std::chrono::ceil<std::chrono::seconds>(config.get_duration("refresh",
-                                                                  std::chrono::seconds(60)))
-          .count());
-  o.model.max_targets =
-      static_cast<std::size_t>(int_in(config, "max_targets", 100000, 1, 10'000'000));
+  o.snapshot_interval = in.snapshot_interval;
+  o.model.sample_capacity = static_cast<std::size_t>(in.sparkline_samples);
+  o.model.bar_hours = static_cast<std::size_t>(in.bar_hours);
+  o.page.cert_warn_days = static_cast<int>(in.cert_warn_days);
+  o.model.stale_after_us = in.stale_after.count() * 1000;
+  o.model.flap_transitions = in.flap_changes == 0 ? INT32_MAX : static_cast<int>(in.flap_changes);
+  o.page.refresh_seconds =
+      static_cast<int>(std::chrono::ceil<std::chrono::seconds>(in.refresh).count());
+  o.model.max_targets = static_cast<std::size_t>(in.max_targets);
   return o;
 }
 
 class StatusPageSink final : public sdk::Sink {
  public:
   StatusPageSink(const sdk::ConfigNode& config, sdk::Context& ctx)
-      : group_by_(config.get_string("group_by", "")),
-        service_(read_options(config), [&ctx](bool is_error, const std::string& message) {
-          ctx.log(is_error ? sdk::LogLevel::error : sdk::LogLevel::info, message);
-        }) {}
+      : options_(sdk::load_options<Options>(config, kOptions)),
+        group_by_(options_.group_by.value_or("")),
+        service_(service_options(options_, config),
+                 [&ctx](bool is_error, const std::string& message) {
+                   ctx.log(is_error ? sdk::LogLevel::error : sdk::LogLevel::info, message);
+                 }) {}
 
  protected:
   sdk::Status on_start() override {
@@ -190,6 +215,7 @@ class StatusPageSink final : public sdk::Sink {
   }
 
  private:
+  Options options_;
   std::string group_by_;
   StatusService service_;
   std::vector<Check> checks_;

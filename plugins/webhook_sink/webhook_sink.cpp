@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_set>
@@ -29,56 +30,77 @@ using sdk::OptionType;
 
 constexpr const char* kPagerDutyUrl = "https://events.pagerduty.com/v2/enqueue";
 
+struct Options {
+  std::optional<std::string> url;
+  std::string preset;
+  std::optional<std::string> body_template;
+  std::string template_escape;
+  std::string method;
+  std::string content_type;
+  sdk::Labels headers;
+  std::string username;
+  std::string password;
+  std::string bearer_token;
+  std::string routing_key;
+  std::string severity;
+  bool tls_verify = true;
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  std::chrono::milliseconds timeout{};
+  double rate_limit = 0;
+};
+
+// Declared once: the host checks types, bounds and choices and fills the defaults;
+// load_options() binds. `url` has no default in the table: preset pagerduty supplies one.
 constexpr OptionSpec kOptions[] = {
     {.name = "url", .type = OptionType::string, .default_value = nullptr, .required = false,
      .description = "http:// or https:// URL to POST to (required, except with preset "
                     "pagerduty: https://events.pagerduty.com/v2/enqueue); secret (never logged)",
-     .secret = true},
+     .secret = true, .assign = sdk::bind<&Options::url>()},
     {.name = "preset", .type = OptionType::string, .default_value = "generic", .required = false,
      .description = "body format: generic (the record as JSON), slack, discord, teams, pagerduty",
-     .choices = "generic|slack|discord|teams|pagerduty"},
+     .choices = "generic|slack|discord|teams|pagerduty", .assign = sdk::bind<&Options::preset>()},
     {.name = "body_template", .type = OptionType::string, .default_value = nullptr,
      .required = false,
-     .description = "body text with {{placeholders}} (replaces the preset's body)"},
+     .description = "body text with {{placeholders}} (replaces the preset's body)",
+     .assign = sdk::bind<&Options::body_template>()},
     {.name = "template_escape", .type = OptionType::string, .default_value = "json",
      .required = false,
      .description = "how placeholder values are written: json (escaped for a JSON string) or "
                     "none",
-     .choices = "json|none"},
+     .choices = "json|none", .assign = sdk::bind<&Options::template_escape>()},
     {.name = "method", .type = OptionType::string, .default_value = "POST", .required = false,
-     .description = "HTTP method", .choices = "POST|PUT"},
+     .description = "HTTP method", .choices = "POST|PUT", .assign = sdk::bind<&Options::method>()},
     {.name = "content_type", .type = OptionType::string, .default_value = "application/json",
-     .required = false, .description = "Content-Type header of the body"},
+     .required = false, .description = "Content-Type header of the body",
+     .assign = sdk::bind<&Options::content_type>()},
     {.name = "headers", .type = OptionType::string_map, .default_value = nullptr,
      .required = false, .description = "extra request headers (values are secret: never logged)",
-     .secret = true},
+     .secret = true, .assign = sdk::bind<&Options::headers>()},
     {.name = "username", .type = OptionType::string, .default_value = nullptr, .required = false,
-     .description = "HTTP basic auth user name"},
+     .description = "HTTP basic auth user name", .assign = sdk::bind<&Options::username>()},
     {.name = "password", .type = OptionType::string, .default_value = nullptr, .required = false,
-     .description = "HTTP basic auth password (use ${VAR})", .secret = true},
+     .description = "HTTP basic auth password (use ${VAR})", .secret = true,
+     .assign = sdk::bind<&Options::password>()},
     {.name = "bearer_token", .type = OptionType::string, .default_value = nullptr,
      .required = false, .description = "Authorization: Bearer token (use ${VAR})",
-     .secret = true},
+     .secret = true, .assign = sdk::bind<&Options::bearer_token>()},
     {.name = "routing_key", .type = OptionType::string, .default_value = nullptr,
      .required = false,
-     .description = "PagerDuty integration key (preset pagerduty; use ${VAR})", .secret = true},
+     .description = "PagerDuty integration key (preset pagerduty; use ${VAR})", .secret = true,
+     .assign = sdk::bind<&Options::routing_key>()},
     {.name = "severity", .type = OptionType::string, .default_value = "critical",
      .required = false, .description = "PagerDuty event severity",
-     .choices = "critical|error|warning|info"},
-    {.name = "tls_verify", .type = OptionType::boolean, .default_value = "true",
-     .required = false, .description = "verify the server certificate and host name"},
-    {.name = "ca_file", .type = OptionType::string, .default_value = nullptr, .required = false,
-     .description = "PEM CA bundle to verify the server with (default: the system store)"},
-    {.name = "cert_file", .type = OptionType::string, .default_value = nullptr,
-     .required = false, .description = "PEM client certificate (mutual TLS)"},
-    {.name = "key_file", .type = OptionType::string, .default_value = nullptr, .required = false,
-     .description = "PEM private key of cert_file"},
+     .choices = "critical|error|warning|info", .assign = sdk::bind<&Options::severity>()},
+    WEBMON_NOTIFY_TLS_OPTIONS(Options),
     {.name = "timeout", .type = OptionType::duration, .default_value = "10s", .required = false,
-     .description = "whole request, connection included", .min = "1ms", .max = "10m"},
+     .description = "whole request, connection included", .min = "1ms", .max = "10m",
+     .assign = sdk::bind<&Options::timeout>()},
     {.name = "rate_limit", .type = OptionType::number, .default_value = "0", .required = false,
      .description = "requests per second to this destination (scheme, host and port, shared "
                     "by every webhook_sink of the agent); 0 = unlimited",
-     .min = "0", .max = "100000"},
+     .min = "0", .max = "100000", .assign = sdk::bind<&Options::rate_limit>()},
 };
 
 /// One token bucket per destination, shared by every webhook_sink instance of the process.
@@ -109,15 +131,10 @@ std::size_t on_body(char* data, std::size_t size, std::size_t n, void* user) {
 class WebhookSink final : public sdk::Sink {
  public:
   WebhookSink(const sdk::ConfigNode& config, sdk::Context& /*ctx*/)
-      : preset_(config.get_string("preset", "generic")),
-        url_(config.get_string("url", preset_ == "pagerduty" ? kPagerDutyUrl : "")),
-        method_(config.get_string("method", "POST")),
-        routing_key_(config.get_string("routing_key")),
-        severity_(config.get_string("severity", "critical")),
-        timeout_(config.get_duration("timeout", std::chrono::seconds(10))),
-        rate_(config.get_double("rate_limit", 0)),
-        tls_(notify::load_tls(config)) {
+      : o_(sdk::load_options<Options>(config, kOptions)),
+        tls_(notify::check_tls({o_.tls_verify, o_.ca_file, o_.cert_file, o_.key_file}, config)) {
     notify::curl_init_once();
+    url_ = o_.url.value_or(o_.preset == "pagerduty" ? kPagerDutyUrl : "");
     if (url_.empty()) {
       config.fail("missing required option 'url' (the webhook's http:// or https:// URL)");
     }
@@ -127,25 +144,19 @@ class WebhookSink final : public sdk::Sink {
     destination_ = notify::loggable_destination(url_);
     url_where_ = config.find("url") != nullptr ? config.find("url")->where().str()
                                                : config.where().str();
-    if (preset_ == "pagerduty" && routing_key_.empty()) {
+    if (o_.preset == "pagerduty" && o_.routing_key.empty()) {
       config.fail("preset 'pagerduty' needs option 'routing_key' (the integration key)");
     }
-    if (const auto* t = config.find("body_template"); t != nullptr && !t->is_null()) {
-      const auto escape = config.get_string("template_escape", "json") == "json"
-                              ? notify::Escape::json
-                              : notify::Escape::none;
-      template_ = notify::Template(t->as_string(), escape, *t);
+    if (o_.body_template) {
+      const auto escape =
+          o_.template_escape == "json" ? notify::Escape::json : notify::Escape::none;
+      template_ = notify::Template(*o_.body_template, escape, *config.find("body_template"));
     }
-    headers_.push_back("Content-Type: " + config.get_string("content_type", "application/json"));
-    if (const auto* h = config.find("headers"); h != nullptr && !h->is_null()) {
-      for (const auto& [k, v] : h->as_string_map()) {
-        headers_.push_back(k + ": " + v);
-      }
+    headers_.push_back("Content-Type: " + o_.content_type);
+    for (const auto& [k, v] : o_.headers) {
+      headers_.push_back(k + ": " + v);
     }
-    username_ = config.get_string("username");
-    password_ = config.get_string("password");
-    bearer_ = config.get_string("bearer_token");
-    if (!bearer_.empty() && !username_.empty()) {
+    if (!o_.bearer_token.empty() && !o_.username.empty()) {
       config.fail("options 'bearer_token' and 'username' exclude each other: choose one");
     }
   }
@@ -168,14 +179,14 @@ class WebhookSink final : public sdk::Sink {
     for (const auto& h : headers_) {
       header_list_ = curl_slist_append(header_list_, h.c_str());
     }
-    ctx().info("posting to " + destination_ + " (preset " + preset_ + ")");
+    ctx().info("posting to " + destination_ + " (preset " + o_.preset + ")");
     // Say at once when the destination cannot be reached (never fatal: it may come up later,
     // and alerts are retried until it does).
     curl_easy_setopt(curl_, CURLOPT_URL, url_.c_str());
     curl_easy_setopt(curl_, CURLOPT_CONNECT_ONLY, 1L);
     curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT_MS,
-                     static_cast<long>(std::min<std::int64_t>(timeout_.count(), 3000)));
+                     static_cast<long>(std::min<std::int64_t>(o_.timeout.count(), 3000)));
     notify::apply_tls(curl_, tls_);
     if (const CURLcode rc = curl_easy_perform(curl_); rc != CURLE_OK) {
       ctx().warn(url_where_ + ": option 'url': cannot reach " + destination_ + " now (" +
@@ -223,14 +234,14 @@ class WebhookSink final : public sdk::Sink {
     const std::string summary = notify::summary(r);
     const std::string* state = r.get<std::string>("state");
     const bool resolved = r.kind == "alert" && state != nullptr && *state == "resolved";
-    if (preset_ == "slack") {
+    if (o_.preset == "slack") {
       return json{{"text", summary}}.dump(-1, ' ', false, json::error_handler_t::replace);
     }
-    if (preset_ == "discord") {
+    if (o_.preset == "discord") {
       return json{{"content", summary.substr(0, 2000)}}.dump(-1, ' ', false,
                                                              json::error_handler_t::replace);
     }
-    if (preset_ == "teams") {
+    if (o_.preset == "teams") {
       return json{{"@type", "MessageCard"},
                   {"@context", "https://schema.org/extensions"},
                   {"summary", summary},
@@ -238,17 +249,17 @@ class WebhookSink final : public sdk::Sink {
                   {"title", summary}}
           .dump(-1, ' ', false, json::error_handler_t::replace);
     }
-    if (preset_ == "pagerduty") {
+    if (o_.preset == "pagerduty") {
       const std::string* incident = r.get<std::string>("incident_id");
       const std::string* target = r.get<std::string>("target");
       const std::string* check_kind = r.get<std::string>("check_kind");
       json payload{{"summary", summary.substr(0, 1024)},
                    {"source", target != nullptr ? *target : r.kind},
-                   {"severity", severity_},
+                   {"severity", o_.severity},
                    {"timestamp", sdk::format_rfc3339(r.time)},
                    {"component", check_kind != nullptr ? *check_kind : r.kind},
                    {"custom_details", json::parse(notify::record_json(r))}};
-      return json{{"routing_key", routing_key_},
+      return json{{"routing_key", o_.routing_key},
                   {"event_action", resolved ? "resolve" : "trigger"},
                   {"dedup_key", incident != nullptr ? *incident : r.id},
                   {"payload", std::move(payload)}}
@@ -258,8 +269,8 @@ class WebhookSink final : public sdk::Sink {
   }
 
   sdk::AckStatus post(const sdk::Record& r) {
-    if (rate_ > 0) {
-      const auto wait = RateLimiter::reserve(destination_, rate_);
+    if (o_.rate_limit > 0) {
+      const auto wait = RateLimiter::reserve(destination_, o_.rate_limit);
       if (wait.count() > 0) {
         ctx().counter("rate_limited").add();
         std::this_thread::sleep_for(wait);
@@ -271,21 +282,21 @@ class WebhookSink final : public sdk::Sink {
     curl_easy_setopt(curl_, CURLOPT_URL, url_.c_str());
     curl_easy_setopt(curl_, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl_, CURLOPT_CUSTOMREQUEST, method_.c_str());
+    curl_easy_setopt(curl_, CURLOPT_CUSTOMREQUEST, o_.method.c_str());
     curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, body.c_str());
     curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
     curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, header_list_);
-    curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_.count()));
+    curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, static_cast<long>(o_.timeout.count()));
     curl_easy_setopt(curl_, CURLOPT_USERAGENT, "webmon-webhook-sink/1.0");
     curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, &on_body);
     curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &response);
-    if (!username_.empty()) {
+    if (!o_.username.empty()) {
       curl_easy_setopt(curl_, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-      curl_easy_setopt(curl_, CURLOPT_USERNAME, username_.c_str());
-      curl_easy_setopt(curl_, CURLOPT_PASSWORD, password_.c_str());
-    } else if (!bearer_.empty()) {
+      curl_easy_setopt(curl_, CURLOPT_USERNAME, o_.username.c_str());
+      curl_easy_setopt(curl_, CURLOPT_PASSWORD, o_.password.c_str());
+    } else if (!o_.bearer_token.empty()) {
       curl_easy_setopt(curl_, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
-      curl_easy_setopt(curl_, CURLOPT_XOAUTH2_BEARER, bearer_.c_str());
+      curl_easy_setopt(curl_, CURLOPT_XOAUTH2_BEARER, o_.bearer_token.c_str());
     }
     notify::apply_tls(curl_, tls_);
     ctx().counter("requests").add();
@@ -328,21 +339,13 @@ class WebhookSink final : public sdk::Sink {
     }
   }
 
-  std::string preset_;
-  std::string url_;
-  std::string method_;
-  std::string routing_key_;
-  std::string severity_;
-  std::chrono::milliseconds timeout_;
-  double rate_;
+  Options o_;
+  std::string url_;  // o_.url, or the preset's
   notify::TlsOptions tls_;
   std::string destination_;
   std::string url_where_;
   notify::Template template_;
   std::vector<std::string> headers_;
-  std::string username_;
-  std::string password_;
-  std::string bearer_;
   CURL* curl_ = nullptr;
   curl_slist* header_list_ = nullptr;
   std::unordered_set<std::string> answered_;

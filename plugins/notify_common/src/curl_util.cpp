@@ -13,26 +13,25 @@ void curl_init_once() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-TlsOptions load_tls(const sdk::ConfigNode& config) {
-  TlsOptions t;
-  t.verify = config.get_bool("tls_verify", true);
-  for (auto [name, out] : {std::pair{"ca_file", &t.ca_file}, std::pair{"cert_file", &t.cert_file},
-                           std::pair{"key_file", &t.key_file}}) {
-    const sdk::ConfigNode* n = config.find(name);
-    if (n == nullptr || n->is_null() || n->as_string().empty()) {
+TlsOptions check_tls(TlsOptions tls, const sdk::ConfigNode& config) {
+  for (auto [name, file] :
+       {std::pair{"ca_file", &tls.ca_file}, std::pair{"cert_file", &tls.cert_file},
+        std::pair{"key_file", &tls.key_file}}) {
+    if (file->empty()) {
       continue;
     }
-    std::ifstream in(n->as_string());
+    std::ifstream in(*file);
     if (!in) {
-      n->fail(std::string("option '") + name + "': cannot read '" + n->as_string() +
-              "': " + std::strerror(errno));
+      const sdk::ConfigNode* at = config.find(name);
+      (at != nullptr ? *at : config)
+          .fail(std::string("option '") + name + "': cannot read '" + *file +
+                "': " + std::strerror(errno));
     }
-    *out = n->as_string();
   }
-  if (t.cert_file.empty() != t.key_file.empty()) {
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
     config.fail("options 'cert_file' and 'key_file' go together: set both or neither");
   }
-  return t;
+  return tls;
 }
 
 void apply_tls(CURL* curl, const TlsOptions& tls) {

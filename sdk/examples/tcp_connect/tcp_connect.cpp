@@ -1,9 +1,9 @@
-// tcp_connect: an example source plugin, a complete TCP check. Every `interval` it connects to
-// host:port and emits one `tcp_connect` record: whether the connection was established, how
-// long connect() took, and why it failed. The options are declared once (defaults, bounds and a
+// tcp_connect: an example source plugin, a complete TCP check. On the shared check schedule
+// (sdk::CheckSource: a slot every `interval`, spread, no overlap) it connects to host:port and
+// emits one `tcp_connect` record per attempt: whether the connection was established, how long
+// connect() took, and why it failed. The options are declared once (defaults, bounds and a
 // binding to the Options struct: load_options() fills and checks it); the record kind is
-// declared with typed fields; the timer loop is ctx().wait_for_stop(), so a stop ends it at
-// once. An attempt never outlasts the interval: it is also the connect timeout.
+// declared with typed fields. An attempt never outlasts the interval: it is also the timeout.
 #include <netdb.h>
 #include <unistd.h>
 
@@ -34,42 +34,33 @@ constexpr sdk::FieldSpec kFields[] = {
 constexpr sdk::KindSpec kKinds[] = {
     sdk::make_kind("tcp_connect", 1, kFields, "target", "one TCP connection attempt")};
 
-class TcpConnect final : public sdk::Source {
+class TcpConnect final : public sdk::CheckSource {
  public:
   TcpConnect(const sdk::ConfigNode& config, sdk::Context& /*ctx*/)
-      : o_(sdk::load_options<Options>(config, kOptions)) {}
+      : CheckSource(kKinds[0]), o_(sdk::load_options<Options>(config, kOptions)) {
+    add_target(o_.host + ":" + std::to_string(o_.port), o_.interval);
+  }
 
  protected:
-  sdk::Status on_run() override {
-    do {
-      sdk::Record r = sdk::make_record("tcp_connect");
-      const sdk::Stopwatch watch;
-      const std::string error = connect_once();
-      r.fields = {{"target", o_.host + ":" + std::to_string(o_.port)},
-                  {"success", error.empty()},
-                  {"connect_ms", watch.elapsed_ms()},
-                  {"error", error.empty() ? sdk::Value() : error}};
-      sdk::emit_one(ctx(), emitter(), std::move(r));
-    } while (!ctx().wait_for_stop(o_.interval));
-    return sdk::Status::ok();
+  void check(const Due& /*due*/, sdk::Record& r) override {
+    addrinfo* res = nullptr;
+    const sdk::Stopwatch watch;
+    const int rc = getaddrinfo(o_.host.c_str(), std::to_string(o_.port).c_str(), nullptr, &res);
+    std::string error = rc != 0 ? gai_strerror(rc) : "";
+    if (rc == 0) {
+      const int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      const timeval limit{o_.interval.count() / 1000, o_.interval.count() % 1000 * 1000};
+      setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);  // bounds connect()
+      error = connect(fd, res->ai_addr, res->ai_addrlen) == 0 ? "" : strerror(errno);
+      close(fd);
+      freeaddrinfo(res);
+    }
+    r.add("success", error.empty());  // r already has kind, id, time (the slot) and target
+    r.add("connect_ms", watch.elapsed_ms());
+    r.add("error", error.empty() ? sdk::Value() : error);
   }
 
  private:
-  std::string connect_once() const {
-    addrinfo hints{}, *res = nullptr;
-    hints.ai_socktype = SOCK_STREAM;
-    if (int rc = getaddrinfo(o_.host.c_str(), std::to_string(o_.port).c_str(), &hints, &res)) {
-      return gai_strerror(rc);
-    }
-    const int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(o_.interval).count();
-    const timeval timeout{.tv_sec = us / 1000000, .tv_usec = us % 1000000};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);  // bounds connect()
-    std::string error = connect(fd, res->ai_addr, res->ai_addrlen) == 0 ? "" : strerror(errno);
-    close(fd);
-    freeaddrinfo(res);
-    return error;
-  }
   Options o_;
 };
 

@@ -1,5 +1,6 @@
 // Unit tests of the tcp_connect example with the SDK's test kit (no agent): real connections
-// to a listening socket on 127.0.0.1, a refused connection, and option errors.
+// to a listening socket on 127.0.0.1 on the schedule's grid, a refused connection, and option
+// errors.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -67,6 +68,12 @@ TEST(TcpConnect, RecordsASuccessfulConnectOnEveryInterval) {
     EXPECT_EQ(sdk::type_of(*r.find("error")), sdk::ValueType::null);
   }
   EXPECT_NE(records[0].id, records[1].id);
+  // `time` is the scheduled slot: consecutive attempts are whole intervals (10 ms) apart.
+  for (std::size_t i = 1; i < records.size(); ++i) {
+    const std::int64_t gap = records[i].time.micros - records[i - 1].time.micros;
+    EXPECT_GT(gap, 0);
+    EXPECT_EQ(gap % 10'000, 0) << gap << " µs";
+  }
 }
 
 TEST(TcpConnect, RecordsWhyAConnectFailed) {

@@ -1,6 +1,7 @@
 // Umbrella header: everything a webmon plugin needs.
 #pragma once
 
+#include "webmon/sdk/check.hpp"
 #include "webmon/sdk/config.hpp"
 #include "webmon/sdk/kind.hpp"
 #include "webmon/sdk/log_limit.hpp"
