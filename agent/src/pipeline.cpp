@@ -432,7 +432,8 @@ PipelineSpec parse_pipeline(const std::string& text, const std::string& name,
   if (agent.has("state_dir")) {
     spec.agent.state_dir = agent.find("state_dir")->as_string();
   } else if (auto from_systemd = env("STATE_DIRECTORY"); from_systemd && !from_systemd->empty()) {
-    spec.agent.state_dir = *from_systemd;  // systemd's StateDirectory=
+    // systemd's StateDirectory= (several directories are separated by ':': the first)
+    spec.agent.state_dir = from_systemd->substr(0, from_systemd->find(':'));
   } else {
     spec.agent.state_dir = "/var/lib/webmon";
   }

@@ -23,6 +23,7 @@ class HostContext final : public sdk::Context, public sdk::Emitter {
   std::uint32_t host_abi_minor() const noexcept override { return sdk::kAbiMinor; }
   const std::string& component_id() const noexcept override;
   const std::string& agent_name() const noexcept override { return rt_.spec_.agent.name; }
+  const std::string& state_dir() const noexcept override { return rt_.spec_.agent.state_dir; }
   void log(sdk::LogLevel level, std::string_view message) noexcept override {
     agent::log(level, component_id(), message);
   }

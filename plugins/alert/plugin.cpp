@@ -120,7 +120,7 @@ constexpr OptionSpec kOptions[] = {
     {.name = "state_file", .type = OptionType::string, .default_value = nullptr,
      .required = false,
      .description = "where the state is kept across restarts (default: "
-                    "$STATE_DIRECTORY or /var/lib/webmon, then /alert-<component id>.json)",
+                    "<agent.state_dir>/alert-<component id>.json)",
      .assign = sdk::bind<&Options::state_file>()},
     {.name = "save_interval", .type = OptionType::duration, .default_value = "5s",
      .required = false,
@@ -192,12 +192,7 @@ class Alert final : public sdk::Transform {
       overrides_.insert_or_assign(o.target, t);
     }
     if (options_.state_file.empty()) {
-      const char* dir = std::getenv("STATE_DIRECTORY");  // systemd's StateDirectory=
-      std::string d = dir != nullptr && *dir != '\0' ? dir : "/var/lib/webmon";
-      if (auto colon = d.find(':'); colon != std::string::npos) {
-        d.resize(colon);  // several directories: the first
-      }
-      options_.state_file = d + "/alert-" + ctx.component_id() + ".json";
+      options_.state_file = ctx.state_dir() + "/alert-" + ctx.component_id() + ".json";
     }
   }
 

@@ -82,6 +82,13 @@ void save_state(const Engine& engine, const std::string& path) {
           -1, ' ', false, json::error_handler_t::replace) +
       "\n";
   const std::string tmp = path + ".tmp";
+  if (const auto parent = std::filesystem::path(path).parent_path(); !parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);  // the agent's state_dir may be new
+    if (ec) {
+      fail(path, "cannot create directory " + parent.string() + ": " + ec.message());
+    }
+  }
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
     fail(path, "cannot create " + tmp + ": " + std::strerror(errno));

@@ -93,10 +93,12 @@ old-agent)
   grep -qx "loaded abi10_source (ABI 1.0)" "$tmp/old10" || fail "$(cat "$tmp/old10")"
   code=0
   "$loader" "$dir/abi11_source.so" >"$tmp/old11" || code=$?
-  [ "$code" = 1 ] || fail "the ABI 1.0 agent loaded a plugin built for 1.1: $(cat "$tmp/old11")"
-  expected="refused: $dir/abi11_source.so: built for webmon SDK ABI 1.1, but this agent provides ABI 1.0 (upgrade the agent, or rebuild the plugin against this agent's SDK)"
+  # abi11_source is built against the working tree's SDK (ABI 1.1 or newer: the current minor).
+  minor=$(sed -n 's/^#define WEBMON_SDK_ABI_MINOR \([0-9]*\)$/\1/p' "$(dirname "$0")/../../sdk/include/webmon/sdk/version.hpp")
+  [ "$code" = 1 ] || fail "the ABI 1.0 agent loaded a plugin built for 1.$minor: $(cat "$tmp/old11")"
+  expected="refused: $dir/abi11_source.so: built for webmon SDK ABI 1.$minor, but this agent provides ABI 1.0 (upgrade the agent, or rebuild the plugin against this agent's SDK)"
   [ "$(cat "$tmp/old11")" = "$expected" ] || fail "unexpected refusal: $(cat "$tmp/old11")"
-  echo "an ABI 1.0 agent refuses a 1.1 plugin by name with both versions: OK"
+  echo "an ABI 1.0 agent refuses a 1.$minor plugin by name with both versions: OK"
   ;;
 frozen)
   (cd "$2" && sha256sum --quiet -c "$3") || fail "tests/abi/sdk-1.0 was edited: it must stay as released"

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <gtest/gtest.h>
 #include <memory>
 #include <string>
@@ -126,6 +127,25 @@ TEST(Transform, EmitsAlertRecordsWithEveryField) {
   EXPECT_EQ(a.labels.at("team"), "web");
   EXPECT_EQ(a.time.micros, 1'800'000'000'000'000 + 2 * 60'000'000);
   EXPECT_EQ(ctx.count("alerts_firing"), 1U);
+}
+
+// Without `state_file`, the state lives in the agent's state directory (Context::state_dir(),
+// ABI 1.2), which is created when missing, named after the component.
+TEST(Transform, StateFileDefaultsToTheAgentsStateDirectory) {
+  TempPath dir;
+  st::FakeContext ctx("pager", "central");
+  ctx.set_state_dir(dir.file("state/nested"));
+  auto t = make(sdk::ConfigNode::make_map({"test.yaml", 1, 1}), ctx);
+  ASSERT_TRUE(t);
+  ASSERT_TRUE(t->start(ctx));
+  for (int m = 0; m < 3; ++m) {
+    (void)st::run_transform(*t, {check(false, m)});
+  }
+  const std::string expected = dir.file("state/nested/alert-pager.json");
+  ASSERT_TRUE(std::filesystem::exists(expected));
+  std::ifstream in(expected);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("\"shop\""), std::string::npos) << text;
 }
 
 TEST(Transform, PassThroughFalseLeavesOnlyAlertsAndOtherKinds) {

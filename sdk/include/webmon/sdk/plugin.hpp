@@ -127,6 +127,13 @@ class Context {
   /// incompatible with the declaration already known for that name (a field changing type).
   virtual Status register_kind(const KindSpec& kind) noexcept = 0;
 
+  // ----- ABI 1.2 (appended) -----
+  /// The agent's state directory (`agent.state_dir`; default $STATE_DIRECTORY as systemd sets
+  /// it, else /var/lib/webmon): where a plugin keeps files that must survive a restart, e.g.
+  /// `<state_dir>/<plugin>-<component id>.json`. It may not exist yet: a plugin creates what it
+  /// needs (std::filesystem::create_directories) and says so in an error when it cannot.
+  [[nodiscard]] virtual const std::string& state_dir() const noexcept = 0;
+
   void trace(std::string_view m) noexcept { log(LogLevel::trace, m); }
   void debug(std::string_view m) noexcept { log(LogLevel::debug, m); }
   void info(std::string_view m) noexcept { log(LogLevel::info, m); }

@@ -52,6 +52,9 @@ class FakeContext final : public Context, public Emitter {
   explicit FakeContext(std::string id = "test", std::string agent = "test-agent")
       : id_(std::move(id)), agent_(std::move(agent)) {}
 
+  /// What state_dir() returns (default: the current directory, ".").
+  void set_state_dir(std::string dir) { state_dir_ = std::move(dir); }
+
   // Context
   std::uint32_t host_abi_minor() const noexcept override { return kAbiMinor; }
   const std::string& component_id() const noexcept override { return id_; }
@@ -62,6 +65,7 @@ class FakeContext final : public Context, public Emitter {
     logs_.push_back(std::string(kTag[static_cast<int>(level)]) + std::string(message));
   }
   bool log_enabled(LogLevel /*level*/) const noexcept override { return true; }
+  const std::string& state_dir() const noexcept override { return state_dir_; }
   Counter& counter(std::string_view name) noexcept override {
     std::lock_guard lock(mu_);
     auto& c = counters_[std::string(name)];
@@ -179,6 +183,7 @@ class FakeContext final : public Context, public Emitter {
  private:
   std::string id_;
   std::string agent_;
+  std::string state_dir_ = ".";
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::atomic<bool> stop_{false};
