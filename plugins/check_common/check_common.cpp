@@ -1,4 +1,5 @@
-// check_common implementation: targets_file loading, pending results, the resolver pool.
+// check_common implementation: targets_file loading, the shared conditions, pending results,
+// the resolver pool.
 #include "check_common.hpp"
 
 #include <arpa/inet.h>
@@ -7,12 +8,14 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 
 #include "webmon/common/env.hpp"
+#include "webmon/sdk/util.hpp"
 
 namespace webmon::plugins::check_common {
 namespace {
@@ -99,6 +102,57 @@ ConfigNode load_targets_file(const ConfigNode& option, std::span<const sdk::Opti
     }
   }
   return list;
+}
+
+std::string duration_text(std::chrono::milliseconds d) {
+  const std::int64_t ms = d.count();
+  constexpr std::pair<std::int64_t, const char*> kUnits[] = {
+      {86'400'000, "d"}, {3'600'000, "h"}, {60'000, "m"}, {1000, "s"}};
+  for (const auto& [size, unit] : kUnits) {
+    if (ms != 0 && ms % size == 0) {
+      return std::to_string(ms / size) + unit;
+    }
+  }
+  return std::to_string(ms) + "ms";
+}
+
+std::optional<std::string> slow_message(double took_ms,
+                                        const std::optional<std::chrono::milliseconds>& max,
+                                        std::string_view what) {
+  if (!max || took_ms <= static_cast<double>(max->count())) {
+    return std::nullopt;
+  }
+  char took[32];
+  std::snprintf(took, sizeof took, "%.1f", took_ms);
+  return std::string(what) + " took " + took + " ms, max_response_time is " +
+         std::to_string(max->count()) + " ms";
+}
+
+std::optional<std::string> cert_expiring_message(
+    sdk::Timestamp not_after, sdk::Timestamp now,
+    const std::optional<std::chrono::milliseconds>& min) {
+  if (!min || not_after.micros - now.micros >= min->count() * 1000) {
+    return std::nullopt;
+  }
+  std::string date = sdk::format_rfc3339(not_after);  // ...T08:40:00.000000Z
+  if (const auto dot = date.find('.'); dot != std::string::npos) {
+    date = date.substr(0, dot) + "Z";
+  }
+  constexpr std::int64_t kDay = 86'400'000'000;
+  const std::int64_t left = not_after.micros - now.micros;
+  std::string when;
+  if (left < 0) {
+    const std::int64_t days = -left / kDay;
+    when = "expired " + (days == 0 ? std::string("less than a day ago")
+                                   : std::to_string(days) + (days == 1 ? " day ago" : " days ago")) +
+           ", on " + date;
+  } else {
+    const std::int64_t days = left / kDay;
+    when = "expires in " + (days == 0 ? std::string("less than a day")
+                                      : std::to_string(days) + (days == 1 ? " day" : " days")) +
+           ", on " + date;
+  }
+  return "certificate " + when + "; min_cert_validity is " + duration_text(*min);
 }
 
 bool reserved_invalid_name(std::string_view host) noexcept {

@@ -338,6 +338,21 @@ class TargetBuilder {
         n->fail(prefix_ + "option 'max_body_size' must be more than 0");
       }
     }
+    if (const ConfigNode* n = pick(item, "max_response_time"); n != nullptr && !n->is_null()) {
+      t.max_response_time = n->as_duration();
+      if (t.max_response_time->count() <= 0) {
+        n->fail(prefix_ + "option 'max_response_time' must be more than 0");
+      }
+    }
+    if (const ConfigNode* n = pick(item, "min_cert_validity"); n != nullptr && !n->is_null()) {
+      t.min_cert_validity = n->as_duration();
+      if (t.min_cert_validity->count() < 0) {
+        n->fail(prefix_ + "option 'min_cert_validity' must not be negative");
+      }
+    }
+    if (const ConfigNode* n = pick(item, "json"); n != nullptr && !n->is_null()) {
+      t.json = json_assertions(*n);
+    }
     for (const auto& kv : merged_map(item, "labels", false)) {
       const std::size_t eq = kv.find('\n');
       t.labels.insert_or_assign(kv.substr(0, eq), kv.substr(eq + 1));
@@ -473,6 +488,54 @@ class TargetBuilder {
                "); write all, identity, or a comma-separated list of those");
       }
       out += (out.empty() ? "" : ", ") + item;
+    }
+    return out;
+  }
+
+  // `json`: a list of {pointer, equals, regex} maps (a targets_file item is checked here).
+  std::vector<JsonAssertion> json_assertions(const ConfigNode& n) const {
+    if (!n.is_list()) {
+      n.fail(prefix_ + "option 'json': expected a list of maps such as "
+                       "[{pointer: /status, equals: UP}]");
+    }
+    std::vector<JsonAssertion> out;
+    for (std::size_t i = 0; i < n.items().size(); ++i) {
+      const ConfigNode& item = n.items()[i];
+      const std::string who = prefix_ + "option 'json[" + std::to_string(i) + "]";
+      if (!item.is_map()) {
+        item.fail(who + "': expected a map with pointer and equals or regex");
+      }
+      for (const auto& [key, value] : item.entries()) {
+        if (find_spec(kJsonAssertionOptions, key) == nullptr) {
+          value.fail(who + "': unknown option '" + key + "' (pointer, equals, regex)");
+        }
+      }
+      const ConfigNode* pointer = item.find("pointer");
+      if (pointer == nullptr || pointer->is_null()) {
+        item.fail(who + "': missing required option 'pointer'");
+      }
+      JsonAssertion a;
+      a.pointer = pointer->as_string();
+      try {
+        check_json_pointer(a.pointer);
+      } catch (const std::invalid_argument& e) {
+        pointer->fail(who + ".pointer': " + e.what());
+      }
+      if (const ConfigNode* eq = item.find("equals"); eq != nullptr && !eq->is_null()) {
+        a.equals = eq->as_string();
+      }
+      if (const ConfigNode* re = item.find("regex"); re != nullptr && !re->is_null()) {
+        try {
+          a.regex = std::make_shared<const Regex>(re->as_string());
+        } catch (const std::invalid_argument& e) {
+          re->fail(who + ".regex': invalid regular expression '" + re->as_string() +
+                   "': " + e.what());
+        }
+      }
+      if (a.equals && a.regex != nullptr) {
+        item.fail(who + "': set equals or regex, not both");
+      }
+      out.push_back(std::move(a));
     }
     return out;
   }

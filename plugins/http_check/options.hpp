@@ -18,6 +18,16 @@ inline constexpr OptionSpec kShardOptions[] = {
     {"count", OptionType::integer, nullptr, true, "number of shards the target list is split into"},
 };
 
+// One JSON body assertion (an item of `json`).
+inline constexpr OptionSpec kJsonAssertionOptions[] = {
+    {"pointer", OptionType::string, nullptr, true,
+     "JSON pointer (RFC 6901) into the body, e.g. /status or /items/0/id; \"\" is the whole body"},
+    {"equals", OptionType::string, nullptr, false,
+     "the value's text must equal this (a string's content; other values as compact JSON)"},
+    {"regex", OptionType::string, nullptr, false,
+     "PCRE2 regular expression the value's text must match"},
+};
+
 // Options a target may set; each also exists at plugin level as that target's default.
 #define WEBMON_HTTP_CHECK_TARGET_OPTIONS(D)                                                       \
   {"interval", OptionType::duration, D("30s"), false, "time between two checks of a target"},     \
@@ -60,7 +70,14 @@ inline constexpr OptionSpec kShardOptions[] = {
       {"labels", OptionType::string_map, nullptr, false,                                          \
        "labels on every record; target labels are merged over plugin-level ones"},                \
       {"max_body_size", OptionType::size, D("10MiB"), false,                                      \
-       "a larger body fails the check (error other) instead of being read on"},
+       "a larger body fails the check (error other) instead of being read on"},                   \
+      {"json", OptionType::object_list, nullptr, false,                                           \
+       "assertions on a JSON body: [{pointer, equals | regex}] (json_invalid, json_mismatch)",    \
+       kJsonAssertionOptions, sizeof(kJsonAssertionOptions) / sizeof(kJsonAssertionOptions[0])},  \
+      {"max_response_time", OptionType::duration, nullptr, false,                                 \
+       "a slower check fails with error slow (default: no limit)"},                               \
+      {"min_cert_validity", OptionType::duration, nullptr, false,                                 \
+       "an https certificate expiring sooner fails with cert_expiring, e.g. 14d (default: off)"},
 
 #define WEBMON_HTTP_CHECK_NO_DEFAULT(x) nullptr
 #define WEBMON_HTTP_CHECK_DEFAULT(x) x
