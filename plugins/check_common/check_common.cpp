@@ -43,7 +43,12 @@ ConfigNode from_yaml(const YAML::Node& node, const std::string& file) {
     case YAML::NodeType::Map: {
       ConfigNode n = ConfigNode::make_map(where);
       for (const auto& kv : node) {
-        n.set(kv.first.as<std::string>(), from_yaml(kv.second, file));
+        const std::string key = kv.first.as<std::string>();
+        if (n.has(key)) {  // as the host's pipeline loader: a second value is a mistake
+          const YAML::Mark k = kv.first.Mark();
+          ConfigNode(key, {file, k.line + 1, k.column + 1}).fail("duplicate key '" + key + "'");
+        }
+        n.set(key, from_yaml(kv.second, file));
       }
       return n;
     }

@@ -312,7 +312,7 @@ TEST(http_check_config, NegativeOrZeroIntervalRejected) {
   EXPECT_NE(e.find("interval"), std::string::npos) << e;
   EXPECT_NE(e.find("duration"), std::string::npos) << e;
   const std::string e2 = validate("    interval: 0\n    targets:\n" + target("a", "http://h/"));
-  EXPECT_NE(e2.find("option 'interval' must be more than 0"), std::string::npos) << e2;
+  EXPECT_NE(e2.find("option 'interval' must be at least 1ms, got 0"), std::string::npos) << e2;
   const std::string e3 = validate("    timeout: banana\n    targets:\n" + target("a", "http://h/"));
   EXPECT_NE(e3.find("option 'timeout'"), std::string::npos) << e3;
 }
@@ -339,7 +339,7 @@ TEST(http_check_config, OtherOptionErrors) {
   expect_error("    targets:\n" + target("a", "http://h/", "expect_status: '300-200'"),
                "option 'expect_status'");
   expect_error("    targets:\n" + target("a", "http://h/", "ip_version: 5"),
-               "option 'ip_version' must be any, 4 or 6");
+               "option 'targets[0].ip_version' must be one of 'any', '4', '6', got '5'");
   expect_error("    targets:\n" + target("a", "http://h/", "ca_file: /nonexistent/ca.pem"),
                "option 'ca_file': cannot read");
   expect_error("    targets:\n" + target("a", "http://h/", "method: 'GE T'"), "option 'method'");
@@ -388,6 +388,65 @@ TEST(http_check_config, TargetsFileLoadedAndValidated) {
   const std::string broken = dir.write("broken.yaml", "- url: [unclosed\n");
   EXPECT_NE(validate("    targets_file: " + yaml_quote(broken) + "\n").find("targets_file"),
             std::string::npos);
+}
+
+TEST(http_check_config, TableChecksNameTheFullPathInTargetsAndTargetsFile) {
+  TempDir dir;
+  // Inline targets: the host checks bounds and choices, naming targets[i].option.
+  const std::string inline_error =
+      validate("    targets:\n" + target("a", "http://h/") +
+               target("b", "http://h/b", "max_redirects: 5000"));
+  EXPECT_NE(inline_error.find("pipeline.yaml:"), std::string::npos) << inline_error;
+  EXPECT_NE(inline_error.find("option 'targets[1].max_redirects' must be at most 1000"),
+            std::string::npos)
+      << inline_error;
+  // targets_file items: the same table, through load_options(), naming targets_file[i].option
+  // at the file's line and column.
+  const std::string bounds = dir.write(
+      "bounds.yaml", "- url: http://h/a\n- url: http://h/b\n  timeout: 0s\n");
+  const std::string e = validate("    targets_file: " + yaml_quote(bounds) + "\n");
+  EXPECT_NE(e.find(bounds + ":3:"), std::string::npos) << e;
+  EXPECT_NE(e.find("option 'targets_file[1].timeout' must be at least 1ms"), std::string::npos)
+      << e;
+  const std::string choice =
+      dir.write("choice.yaml", "- url: http://h/a\n  ip_version: '5'\n");
+  const std::string e2 = validate("    targets_file: " + yaml_quote(choice) + "\n");
+  EXPECT_NE(e2.find("option 'targets_file[0].ip_version' must be one of 'any', '4', '6'"),
+            std::string::npos)
+      << e2;
+  const std::string nested = dir.write(
+      "nested.yaml", "- url: http://h/a\n  json:\n    - { pointer: /a }\n    - { equals: x }\n");
+  const std::string e3 = validate("    targets_file: " + yaml_quote(nested) + "\n");
+  EXPECT_NE(e3.find("missing required option 'targets_file[0].json[1].pointer'"),
+            std::string::npos)
+      << e3;
+  const std::string unknown_nested = dir.write(
+      "unknown_nested.yaml", "- url: http://h/a\n  json: [{ pointer: /a, colour: red }]\n");
+  const std::string e4 = validate("    targets_file: " + yaml_quote(unknown_nested) + "\n");
+  EXPECT_NE(e4.find(unknown_nested + ":2:"), std::string::npos) << e4;
+  EXPECT_NE(e4.find("unknown option 'colour'"), std::string::npos) << e4;
+  // A repeated key is refused, as in the pipeline file.
+  const std::string duplicate =
+      dir.write("duplicate.yaml", "- url: http://h/a\n  timeout: 1s\n  timeout: 2s\n");
+  const std::string e5 = validate("    targets_file: " + yaml_quote(duplicate) + "\n");
+  EXPECT_NE(e5.find(duplicate + ":3:"), std::string::npos) << e5;
+  EXPECT_NE(e5.find("duplicate key 'timeout'"), std::string::npos) << e5;
+  // Targets of the file inherit the plugin-level options like inline ones.
+  const std::string good = dir.write("good.yaml", "- url: http://h/a\n- url: http://h/b\n"
+                                                  "  timeout: 3s\n  json: [{pointer: /x}]\n");
+  sdk::ConfigNode cfg = sdk::ConfigNode::make_map();
+  cfg.set("targets_file", sdk::ConfigNode(good));
+  cfg.set("timeout", sdk::ConfigNode("7s"));
+  cfg.set("max_response_time", sdk::ConfigNode("2s"));
+  const Settings s = parse_settings(cfg);
+  ASSERT_EQ(s.targets.size(), 2U);
+  EXPECT_EQ(s.targets[0].timeout, 7s);
+  EXPECT_EQ(s.targets[1].timeout, 3s);
+  EXPECT_EQ(s.targets[0].max_response_time, std::optional<std::chrono::milliseconds>(2s));
+  EXPECT_TRUE(s.targets[0].json.empty());
+  ASSERT_EQ(s.targets[1].json.size(), 1U);
+  EXPECT_EQ(s.targets[1].json[0].pointer, "/x");
+  EXPECT_EQ(s.targets[1].interval, 30s);  // the table's default
 }
 
 TEST(http_check_config, AgentExitsWithTwoOnBadConfiguration) {
@@ -1650,7 +1709,8 @@ TEST(http_check_config, RedirectPolicyAndEncodingOptionsValidated) {
     EXPECT_NE(e.find(needle), std::string::npos) << "options:\n" << opts << "error: " << e;
   };
   expect_error("    targets:\n" + target("a", "http://h/", "follow_redirects: sometimes"),
-               "option 'follow_redirects' must be true, false or same_host");
+               "option 'targets[0].follow_redirects' must be one of 'true', 'false', "
+               "'same_host', got 'sometimes'");
   expect_error("    targets:\n" + target("a", "http://h/", "internal_networks: ['10.0.0.0/33']"),
                "option 'internal_networks'");
   expect_error("    targets:\n" + target("a", "http://h/", "internal_networks: [intranet]"),
