@@ -148,13 +148,15 @@ std::optional<std::string> cert_expiring_message(
   std::string when;
   if (left < 0) {
     const std::int64_t days = -left / kDay;
-    when = "expired " + (days == 0 ? std::string("less than a day ago")
-                                   : std::to_string(days) + (days == 1 ? " day ago" : " days ago")) +
+    when = "expired " +
+           (days == 0 ? std::string("less than a day ago")
+                      : std::to_string(days) + (days == 1 ? " day ago" : " days ago")) +
            ", on " + date;
   } else {
     const std::int64_t days = left / kDay;
-    when = "expires in " + (days == 0 ? std::string("less than a day")
-                                      : std::to_string(days) + (days == 1 ? " day" : " days")) +
+    when = "expires in " +
+           (days == 0 ? std::string("less than a day")
+                      : std::to_string(days) + (days == 1 ? " day" : " days")) +
            ", on " + date;
   }
   return "certificate " + when + "; min_cert_validity is " + duration_text(*min);

@@ -415,8 +415,8 @@ struct DnsCheckSource::Engine {
     std::string message = given;
     // A reply that passed every other condition but came later than max_response_time.
     if (error == nullptr && reply != nullptr) {
-      if (auto slow = cc::slow_message(cc::ms_between(c.started, now), t.max_response_time,
-                                       "query")) {
+      if (auto slow =
+              cc::slow_message(cc::ms_between(c.started, now), t.max_response_time, "query")) {
         error = "slow";
         message = std::move(*slow);
       }

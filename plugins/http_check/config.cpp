@@ -161,7 +161,8 @@ class TargetBuilder {
                          : follow == "false"   ? RedirectMode::none
                                                : RedirectMode::all;
     t.internal_networks = networks(o.internal_networks);
-    t.accept_encoding = accept_encoding(pick(o.accept_encoding, d_.accept_encoding).value_or("all"));
+    t.accept_encoding =
+        accept_encoding(pick(o.accept_encoding, d_.accept_encoding).value_or("all"));
     t.max_redirects = static_cast<long>(pick(o.max_redirects, d_.max_redirects).value_or(10));
     t.tls_verify = pick(o.tls_verify, d_.tls_verify).value_or(true);
     t.ca_file = file_option(pick(o.ca_file, d_.ca_file), "ca_file");
@@ -271,8 +272,8 @@ class TargetBuilder {
 
   // A compiled pattern; targets that use the plugin-level pattern share one.
   std::shared_ptr<const Regex> regex(const std::optional<std::string>& own,
-                                     const std::optional<std::string>& plugin,
-                                     std::string_view key, std::shared_ptr<const Regex>& shared) {
+                                     const std::optional<std::string>& plugin, std::string_view key,
+                                     std::shared_ptr<const Regex>& shared) {
     const std::optional<std::string>& pattern = pick(own, plugin);
     if (!pattern) {
       return nullptr;
@@ -363,9 +364,9 @@ class TargetBuilder {
       // load_options() does not look for unknown keys (the host does, but not in targets_file).
       if (node->is_map()) {
         for (const auto& [key, value] : node->entries()) {
-          const bool known = std::any_of(
-              std::begin(kJsonAssertionOptions), std::end(kJsonAssertionOptions),
-              [&](const OptionSpec& spec) { return key == spec.name; });
+          const bool known =
+              std::any_of(std::begin(kJsonAssertionOptions), std::end(kJsonAssertionOptions),
+                          [&](const OptionSpec& spec) { return key == spec.name; });
           if (!known) {
             value.fail(who + "': unknown option '" + key + "' (pointer, equals, regex)");
           }

@@ -1,11 +1,12 @@
 // http_check source: checks HTTP(S) targets on their own intervals with libcurl's multi
 // interface (one thread, event-driven) and emits one http_check record per check.
 //
-// Contract (README.md and docs/wire-format.md, http_check record): every record carries all fields of the table, with
-// null where a value does not exist; `time` is the scheduled start; `error` is one of
-// kErrorClasses. Construction parses and validates the whole configuration (including
-// targets_file) and never touches the network; checks start in run(). targets_file is reloaded
-// while running (on SIGHUP and when the file changes): see Reloader in http_check.cpp.
+// Contract (README.md and docs/wire-format.md, http_check record): every record carries all
+// fields of the table, with null where a value does not exist; `time` is the scheduled start;
+// `error` is one of kErrorClasses. Construction parses and validates the whole configuration
+// (including targets_file) and never touches the network; checks start in run(). targets_file
+// is reloaded while running (on SIGHUP and when the file changes): see Reloader in
+// http_check.cpp.
 #pragma once
 
 #include <chrono>
@@ -151,9 +152,10 @@ Settings parse_settings(const sdk::ConfigNode& config);
 /// transport (dns … other), http_status, body_mismatch, json_invalid, json_mismatch, slow,
 /// cert_expiring.
 inline constexpr std::string_view kErrorClasses[] = {
-    "dns",         "connect",       "timeout",            "tls",          "http_status",
-    "body_mismatch", "too_many_redirects", "other",       "json_invalid", "json_mismatch",
-    "slow",        "cert_expiring"};
+    // transport and redirects
+    "dns", "connect", "timeout", "tls", "too_many_redirects", "other",
+    // conditions on the response, in the order they are checked
+    "http_status", "body_mismatch", "json_invalid", "json_mismatch", "slow", "cert_expiring"};
 
 /// Error class of a libcurl result code (CURLcode as int); "" for CURLE_OK.
 std::string_view classify_curl_error(int curl_code) noexcept;

@@ -6,7 +6,6 @@
 // `{"a":1}`). The configuration is YAML text, so `equals: 200` holds for the number 200 and the
 // string "200" alike.
 #include <nlohmann/json.hpp>
-
 #include <stdexcept>
 
 #include "http_check.hpp"
@@ -80,9 +79,9 @@ std::optional<std::pair<std::string_view, std::string>> check_json(
     const std::string text = text_of(*value);
     if (a.equals && text != *a.equals) {
       return std::pair<std::string_view, std::string>{
-          "json_mismatch", "JSON " + a.pointer + " is " + shown(*value) + ", expected " +
-                               json(*a.equals).dump(-1, ' ', false,
-                                                    json::error_handler_t::replace)};
+          "json_mismatch",
+          "JSON " + a.pointer + " is " + shown(*value) + ", expected " +
+              json(*a.equals).dump(-1, ' ', false, json::error_handler_t::replace)};
     }
     if (a.regex != nullptr && !a.regex->search(text)) {
       return std::pair<std::string_view, std::string>{

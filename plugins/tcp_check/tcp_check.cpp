@@ -652,8 +652,8 @@ struct TcpCheckSource::Engine {
         error = "slow";
         message = std::move(*slow);
       } else if (c.cert_not_after) {
-        if (auto expiring = cc::cert_expiring_message(*c.cert_not_after, sdk::now(),
-                                                      t.min_cert_validity)) {
+        if (auto expiring =
+                cc::cert_expiring_message(*c.cert_not_after, sdk::now(), t.min_cert_validity)) {
           error = "cert_expiring";
           message = std::move(*expiring);
         }
@@ -684,9 +684,9 @@ struct TcpCheckSource::Engine {
     r.add("bytes_received", static_cast<std::int64_t>(c.reply.size()));
     // Known only once the reply was read: true on success, false when it did not match
     // (closed, too long, or bytes that had not matched when the timeout struck).
-    const bool judged = c.phase == Phase::reading &&
-                        (replied || std::string_view(error) == "reply_mismatch" ||
-                         !c.reply.empty());
+    const bool judged =
+        c.phase == Phase::reading &&
+        (replied || std::string_view(error) == "reply_mismatch" || !c.reply.empty());
     r.add("reply_matched", t.expect.empty() || !judged ? Value() : Value(replied));
     r.add("tls_version", c.tls_version ? Value(*c.tls_version) : Value());
     r.add("tls_cert_not_after", c.cert_not_after ? Value(*c.cert_not_after) : Value());
