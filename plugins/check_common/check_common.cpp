@@ -8,11 +8,13 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <system_error>
 
 #include "webmon/common/env.hpp"
 #include "webmon/sdk/util.hpp"
@@ -22,9 +24,20 @@ namespace {
 
 using sdk::ConfigNode;
 
-ConfigNode from_yaml(const YAML::Node& node, const std::string& file) {
+// The host's limits for a pipeline file (agent/src/pipeline.cpp): the largest file, and the
+// most nodes after alias expansion (a "billion laughs" file of nested aliases is refused).
+constexpr std::uintmax_t kMaxYamlBytes = 16U << 20U;
+constexpr std::size_t kMaxYamlNodes = 1'000'000;
+
+ConfigNode from_yaml(const YAML::Node& node, const std::string& file, std::size_t& budget) {
   const YAML::Mark m = node.Mark();
   sdk::SourceLocation where{file, m.line >= 0 ? m.line + 1 : 0, m.column >= 0 ? m.column + 1 : 0};
+  if (budget == 0) {
+    ConfigNode(std::string(), where)
+        .fail("the file expands to more than " + std::to_string(kMaxYamlNodes) +
+              " nodes (nested aliases?); webmon refuses it");
+  }
+  --budget;
   switch (node.Type()) {
     case YAML::NodeType::Scalar: {
       try {
@@ -36,7 +49,7 @@ ConfigNode from_yaml(const YAML::Node& node, const std::string& file) {
     case YAML::NodeType::Sequence: {
       ConfigNode n = ConfigNode::make_list(where);
       for (const auto& item : node) {
-        n.push_back(from_yaml(item, file));
+        n.push_back(from_yaml(item, file, budget));
       }
       return n;
     }
@@ -48,7 +61,7 @@ ConfigNode from_yaml(const YAML::Node& node, const std::string& file) {
           const YAML::Mark k = kv.first.Mark();
           ConfigNode(key, {file, k.line + 1, k.column + 1}).fail("duplicate key '" + key + "'");
         }
-        n.set(key, from_yaml(kv.second, file));
+        n.set(key, from_yaml(kv.second, file, budget));
       }
       return n;
     }
@@ -77,13 +90,20 @@ ConfigNode load_targets_file(const ConfigNode& option, std::span<const sdk::Opti
   if (!in) {
     option.fail("option 'targets_file': cannot read '" + path + "'");
   }
+  std::error_code size_error;
+  if (const auto size = std::filesystem::file_size(path, size_error);
+      !size_error && size > kMaxYamlBytes) {
+    option.fail("option 'targets_file': '" + path + "' is larger than " +
+                std::to_string(kMaxYamlBytes >> 20U) + " MiB; webmon refuses it");
+  }
   YAML::Node root;
   try {
     root = YAML::LoadFile(path);
   } catch (const YAML::Exception& e) {
     option.fail("option 'targets_file': '" + path + "': " + e.what());
   }
-  ConfigNode list = from_yaml(root, path);
+  std::size_t budget = kMaxYamlNodes;
+  ConfigNode list = from_yaml(root, path, budget);
   if (root.IsNull()) {
     return ConfigNode::make_list(list.where());
   }

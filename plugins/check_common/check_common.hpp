@@ -30,8 +30,9 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 /// Reads the YAML list named by a `targets_file` option (a path relative to the pipeline file;
 /// `${VAR}` substituted as in the pipeline file). Throws ConfigError (file:line:column) when
 /// the file cannot be read, is not a list of maps, a map repeats a key, or an item has a key
-/// `table` does not know. (The SDK has no YAML loader for plugins; this is the one the check
-/// plugins share.)
+/// `table` does not know; and, as for the pipeline file, when it is larger than 16 MiB or
+/// expands to more than 1,000,000 nodes (nested aliases). (The SDK has no YAML loader for
+/// plugins; this is the one the check plugins share.)
 sdk::ConfigNode load_targets_file(const sdk::ConfigNode& option,
                                   std::span<const sdk::OptionSpec> table);
 

@@ -449,6 +449,25 @@ TEST(http_check_config, TableChecksNameTheFullPathInTargetsAndTargetsFile) {
   EXPECT_EQ(s.targets[1].interval, 30s);  // the table's default
 }
 
+TEST(http_check_config, TargetsFileWithNestedAliasesIsRefused) {
+  // A "billion laughs" file: 9 levels of 10 aliases each would expand to 10^9 nodes.
+  TempDir dir;
+  std::string text = "- &l0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int level = 1; level < 9; ++level) {
+    const std::string prev = "*l" + std::to_string(level - 1);
+    text += "- &l" + std::to_string(level) + " [";
+    for (int i = 0; i < 10; ++i) {
+      text += (i == 0 ? "" : ", ") + prev;
+    }
+    text += "]\n";
+  }
+  const std::string file = dir.write("laughs.yaml", text);
+  const std::string e = validate("    targets_file: " + yaml_quote(file) + "\n");
+  EXPECT_NE(e.find(file + ":1:"), std::string::npos) << e;
+  EXPECT_NE(e.find("expands to more than 1000000 nodes (nested aliases?)"), std::string::npos)
+      << e;
+}
+
 TEST(http_check_config, AgentExitsWithTwoOnBadConfiguration) {
   TempDir dir;
   const std::string file =
