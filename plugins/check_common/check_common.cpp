@@ -1,4 +1,5 @@
-// check_common implementation: targets_file loading, pending results, the resolver pool.
+// check_common implementation: targets_file loading, the shared conditions, pending results,
+// the resolver pool.
 #include "check_common.hpp"
 
 #include <arpa/inet.h>
@@ -7,21 +8,36 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <system_error>
 
 #include "webmon/common/env.hpp"
+#include "webmon/sdk/util.hpp"
 
 namespace webmon::plugins::check_common {
 namespace {
 
 using sdk::ConfigNode;
 
-ConfigNode from_yaml(const YAML::Node& node, const std::string& file) {
+// The host's limits for a pipeline file (agent/src/pipeline.cpp): the largest file, and the
+// most nodes after alias expansion (a "billion laughs" file of nested aliases is refused).
+constexpr std::uintmax_t kMaxYamlBytes = 16U << 20U;
+constexpr std::size_t kMaxYamlNodes = 1'000'000;
+
+ConfigNode from_yaml(const YAML::Node& node, const std::string& file, std::size_t& budget) {
   const YAML::Mark m = node.Mark();
   sdk::SourceLocation where{file, m.line >= 0 ? m.line + 1 : 0, m.column >= 0 ? m.column + 1 : 0};
+  if (budget == 0) {
+    ConfigNode(std::string(), where)
+        .fail("the file expands to more than " + std::to_string(kMaxYamlNodes) +
+              " nodes (nested aliases?); webmon refuses it");
+  }
+  --budget;
   switch (node.Type()) {
     case YAML::NodeType::Scalar: {
       try {
@@ -33,14 +49,19 @@ ConfigNode from_yaml(const YAML::Node& node, const std::string& file) {
     case YAML::NodeType::Sequence: {
       ConfigNode n = ConfigNode::make_list(where);
       for (const auto& item : node) {
-        n.push_back(from_yaml(item, file));
+        n.push_back(from_yaml(item, file, budget));
       }
       return n;
     }
     case YAML::NodeType::Map: {
       ConfigNode n = ConfigNode::make_map(where);
       for (const auto& kv : node) {
-        n.set(kv.first.as<std::string>(), from_yaml(kv.second, file));
+        const std::string key = kv.first.as<std::string>();
+        if (n.has(key)) {  // as the host's pipeline loader: a second value is a mistake
+          const YAML::Mark k = kv.first.Mark();
+          ConfigNode(key, {file, k.line + 1, k.column + 1}).fail("duplicate key '" + key + "'");
+        }
+        n.set(key, from_yaml(kv.second, file, budget));
       }
       return n;
     }
@@ -69,13 +90,20 @@ ConfigNode load_targets_file(const ConfigNode& option, std::span<const sdk::Opti
   if (!in) {
     option.fail("option 'targets_file': cannot read '" + path + "'");
   }
+  std::error_code size_error;
+  if (const auto size = std::filesystem::file_size(path, size_error);
+      !size_error && size > kMaxYamlBytes) {
+    option.fail("option 'targets_file': '" + path + "' is larger than " +
+                std::to_string(kMaxYamlBytes >> 20U) + " MiB; webmon refuses it");
+  }
   YAML::Node root;
   try {
     root = YAML::LoadFile(path);
   } catch (const YAML::Exception& e) {
     option.fail("option 'targets_file': '" + path + "': " + e.what());
   }
-  ConfigNode list = from_yaml(root, path);
+  std::size_t budget = kMaxYamlNodes;
+  ConfigNode list = from_yaml(root, path, budget);
   if (root.IsNull()) {
     return ConfigNode::make_list(list.where());
   }
@@ -99,6 +127,59 @@ ConfigNode load_targets_file(const ConfigNode& option, std::span<const sdk::Opti
     }
   }
   return list;
+}
+
+std::string duration_text(std::chrono::milliseconds d) {
+  const std::int64_t ms = d.count();
+  constexpr std::pair<std::int64_t, const char*> kUnits[] = {
+      {86'400'000, "d"}, {3'600'000, "h"}, {60'000, "m"}, {1000, "s"}};
+  for (const auto& [size, unit] : kUnits) {
+    if (ms != 0 && ms % size == 0) {
+      return std::to_string(ms / size) + unit;
+    }
+  }
+  return std::to_string(ms) + "ms";
+}
+
+std::optional<std::string> slow_message(double took_ms,
+                                        const std::optional<std::chrono::milliseconds>& max,
+                                        std::string_view what) {
+  if (!max || took_ms <= static_cast<double>(max->count())) {
+    return std::nullopt;
+  }
+  char took[32];
+  std::snprintf(took, sizeof took, "%.1f", took_ms);
+  return std::string(what) + " took " + took + " ms, max_response_time is " +
+         std::to_string(max->count()) + " ms";
+}
+
+std::optional<std::string> cert_expiring_message(
+    sdk::Timestamp not_after, sdk::Timestamp now,
+    const std::optional<std::chrono::milliseconds>& min) {
+  if (!min || not_after.micros - now.micros >= min->count() * 1000) {
+    return std::nullopt;
+  }
+  std::string date = sdk::format_rfc3339(not_after);  // ...T08:40:00.000000Z
+  if (const auto dot = date.find('.'); dot != std::string::npos) {
+    date = date.substr(0, dot) + "Z";
+  }
+  constexpr std::int64_t kDay = 86'400'000'000;
+  const std::int64_t left = not_after.micros - now.micros;
+  std::string when;
+  if (left < 0) {
+    const std::int64_t days = -left / kDay;
+    when = "expired " +
+           (days == 0 ? std::string("less than a day ago")
+                      : std::to_string(days) + (days == 1 ? " day ago" : " days ago")) +
+           ", on " + date;
+  } else {
+    const std::int64_t days = left / kDay;
+    when = "expires in " +
+           (days == 0 ? std::string("less than a day")
+                      : std::to_string(days) + (days == 1 ? " day" : " days")) +
+           ", on " + date;
+  }
+  return "certificate " + when + "; min_cert_validity is " + duration_text(*min);
 }
 
 bool reserved_invalid_name(std::string_view host) noexcept {

@@ -1,6 +1,7 @@
-// Shared by the socket-based check plugins (tcp_check, dns_check): loading targets_file,
-// holding results until the pipeline takes them (emit never blocks), and resolving host names
-// on worker threads so that one slow lookup never stalls the other checks.
+// Shared by the check plugins: loading targets_file, the conditions every check kind applies
+// the same way (max_response_time, min_cert_validity), and, for the socket-based ones
+// (tcp_check, dns_check), holding results until the pipeline takes them (emit never blocks)
+// and resolving host names on worker threads so that one slow lookup never stalls the others.
 #pragma once
 
 #include <netdb.h>
@@ -14,6 +15,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -27,7 +29,10 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 
 /// Reads the YAML list named by a `targets_file` option (a path relative to the pipeline file;
 /// `${VAR}` substituted as in the pipeline file). Throws ConfigError (file:line:column) when
-/// the file cannot be read, is not a list of maps, or an item has a key `table` does not know.
+/// the file cannot be read, is not a list of maps, a map repeats a key, or an item has a key
+/// `table` does not know; and, as for the pipeline file, when it is larger than 16 MiB or
+/// expands to more than 1,000,000 nodes (nested aliases). (The SDK has no YAML loader for
+/// plugins; this is the one the check plugins share.)
 sdk::ConfigNode load_targets_file(const sdk::ConfigNode& option,
                                   std::span<const sdk::OptionSpec> table);
 
@@ -56,6 +61,24 @@ std::vector<T> load_items(const sdk::ConfigNode& list, const sdk::OptionSpec (&t
 
 /// Resolves a path relative to the directory of the file `at` was read from.
 std::string resolve_path(const std::string& path, const sdk::ConfigNode& at);
+
+/// A duration as written in a configuration: "14d", "2h", "30s", "500ms" (the largest unit
+/// that divides it).
+std::string duration_text(std::chrono::milliseconds d);
+
+/// The `slow` condition: the message ("response took 812.4 ms, max_response_time is 500 ms";
+/// `what` names the measurement) when `took_ms` exceeds `max`, else nullopt (also without a
+/// limit).
+std::optional<std::string> slow_message(double took_ms,
+                                        const std::optional<std::chrono::milliseconds>& max,
+                                        std::string_view what = "response");
+
+/// The `cert_expiring` condition: the message ("certificate expires in 5 days, on
+/// 2026-12-07T08:40:00Z; min_cert_validity is 14d") when the leaf certificate's notAfter is
+/// less than `min` after `now`, else nullopt (also without a minimum).
+std::optional<std::string> cert_expiring_message(
+    sdk::Timestamp not_after, sdk::Timestamp now,
+    const std::optional<std::chrono::milliseconds>& min);
 
 /// True for names under `.invalid` (RFC 6761 6.4): they never resolve, no resolver is asked.
 bool reserved_invalid_name(std::string_view host) noexcept;

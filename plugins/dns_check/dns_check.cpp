@@ -226,6 +226,7 @@ Settings parse_settings(const ConfigNode& config) {
     const auto min = o.min_answers ? o.min_answers : d.min_answers;
     t.min_answers = min ? static_cast<std::size_t>(*min) : (t.expect_rcode == 0 ? 1U : 0U);
     t.recursion = o.recursion.value_or(*d.recursion);
+    t.max_response_time = o.max_response_time ? o.max_response_time : d.max_response_time;
     t.labels = d.labels;
     for (const auto& [k, v] : o.labels) {
       t.labels[k] = v;
@@ -408,9 +409,18 @@ struct DnsCheckSource::Engine {
     in_flight.erase(fd);
   }
 
-  void finish(Check& c, const char* error, const std::string& message, Clock::time_point now,
+  void finish(Check& c, const char* error, const std::string& given, Clock::time_point now,
               const Reply* reply) {
     const Target& t = settings.targets[c.target];
+    std::string message = given;
+    // A reply that passed every other condition but came later than max_response_time.
+    if (error == nullptr && reply != nullptr) {
+      if (auto slow =
+              cc::slow_message(cc::ms_between(c.started, now), t.max_response_time, "query")) {
+        error = "slow";
+        message = std::move(*slow);
+      }
+    }
     const bool ok = error == nullptr;
     const sdk::Timestamp scheduled = sched.wall_of(c.slot.scheduled);
     sdk::Record r;

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,7 @@ struct Target {
   int expect_rcode = 0;
   std::size_t min_answers = 1;
   bool recursion = true;
+  std::optional<std::chrono::milliseconds> max_response_time;  // unset: no limit
   Labels labels;
 };
 

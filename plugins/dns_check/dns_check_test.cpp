@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -267,6 +269,78 @@ TEST(DnsCheck, SilentServerIsATimeout) {
   EXPECT_EQ(str(r, "error"), "timeout");
   EXPECT_TRUE(is_null(r, "rcode"));
   EXPECT_TRUE(is_null(r, "query_time_ms"));
+}
+
+// A UDP relay in front of dnsmasq that holds each query 300 ms before passing it on (a slow
+// server).
+class SlowRelay {
+ public:
+  SlowRelay() : thread_([this] { loop(); }) {}
+  ~SlowRelay() {
+    stop_ = true;
+    thread_.join();
+  }
+  SlowRelay(const SlowRelay&) = delete;
+  SlowRelay& operator=(const SlowRelay&) = delete;
+  [[nodiscard]] std::string server() const { return "127.0.0.1:" + std::to_string(front_.port); }
+
+ private:
+  void loop() {
+    sockaddr_in upstream{};
+    upstream.sin_family = AF_INET;
+    upstream.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const std::string up = dns().server();
+    upstream.sin_port = htons(static_cast<std::uint16_t>(std::stoi(up.substr(up.rfind(':') + 1))));
+    char buf[4096];
+    while (!stop_) {
+      pollfd p{front_.fd, POLLIN, 0};
+      if (::poll(&p, 1, 20) <= 0) {
+        continue;
+      }
+      sockaddr_storage client{};
+      socklen_t client_len = sizeof client;
+      const ssize_t n = ::recvfrom(front_.fd, buf, sizeof buf, 0,
+                                   reinterpret_cast<sockaddr*>(&client), &client_len);
+      if (n <= 0) {
+        continue;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      ::sendto(back_.fd, buf, static_cast<std::size_t>(n), 0,
+               reinterpret_cast<sockaddr*>(&upstream), sizeof upstream);
+      pollfd q{back_.fd, POLLIN, 0};
+      if (::poll(&q, 1, 5000) <= 0) {
+        continue;
+      }
+      const ssize_t m = ::recv(back_.fd, buf, sizeof buf, 0);
+      if (m > 0) {
+        ::sendto(front_.fd, buf, static_cast<std::size_t>(m), 0,
+                 reinterpret_cast<sockaddr*>(&client), client_len);
+      }
+    }
+  }
+  UdpSocket front_;  // where dns_check asks
+  UdpSocket back_;   // where the relay asks dnsmasq from
+  std::atomic<bool> stop_{false};
+  std::thread thread_;  // last: starts after the sockets exist
+};
+
+TEST(DnsCheck, MaxResponseTimeFailsASlowReplyWithSlow) {
+  SlowRelay relay;
+  const auto slow = check_one("{query: a.z.test, server: \"" + relay.server() +
+                              "\", max_response_time: 50ms}");
+  expect_declared(slow);
+  EXPECT_EQ(*slow.get<bool>("success"), false);
+  EXPECT_EQ(str(slow, "error"), "slow") << str(slow, "error_message");
+  EXPECT_EQ(str(slow, "error_message").rfind("query took ", 0), 0U) << str(slow, "error_message");
+  EXPECT_NE(str(slow, "error_message").find("max_response_time is 50 ms"), std::string::npos);
+  EXPECT_EQ(str(slow, "answers"), "10.0.0.1, 10.0.0.2");  // the reply is still recorded
+  EXPECT_NE(slow.get<double>("query_time_ms"), nullptr);
+  const auto fine = ask("query: a.z.test, max_response_time: 10s");
+  EXPECT_EQ(*fine.get<bool>("success"), true) << str(fine, "error_message");
+  // A wrong answer is reported as such, before slowness.
+  const auto wrong = check_one("{query: a.z.test, expect: [10.0.0.9], server: \"" +
+                               relay.server() + "\", max_response_time: 50ms}");
+  EXPECT_EQ(str(wrong, "error"), "answer_mismatch");
 }
 
 TEST(DnsCheck, ClosedPortIsAConnectError) {

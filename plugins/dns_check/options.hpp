@@ -36,6 +36,7 @@ struct TargetOptions {
   std::optional<std::string> expect_rcode;
   std::optional<std::int64_t> min_answers;
   std::optional<bool> recursion;
+  std::optional<std::chrono::milliseconds> max_response_time;
   Labels labels;
 };
 
@@ -98,6 +99,10 @@ void assign_default(void* target, const sdk::ConfigNode& value) {
       {.name = "recursion", .type = OptionType::boolean, .default_value = D("true"),             \
        .required = false, .description = "ask the server to recurse (RD flag)",                 \
        .assign = B(recursion)},                                                                   \
+      {.name = "max_response_time", .type = OptionType::duration, .default_value = nullptr,     \
+       .required = false,                                                                        \
+       .description = "a slower reply (query_time_ms) fails with error slow", .min = "1ms",     \
+       .assign = B(max_response_time)},                                                           \
       {.name = "labels", .type = OptionType::string_map, .default_value = nullptr,               \
        .required = false,                                                                        \
        .description = "labels on every record; target labels are merged over plugin-level ones", \

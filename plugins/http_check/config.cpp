@@ -1,6 +1,9 @@
-// http_check configuration: resolves every target's options (target value, else plugin-level
-// value, else default), loads targets_file, applies sharding and validates everything that can
-// be checked without network I/O: URLs, regular expressions, status ranges, durations, files.
+// http_check configuration: sdk::load_options() fills the option structs from the table in
+// options.hpp (types, defaults, bounds, choices); this file resolves every target's options
+// (target value, else plugin-level value, which carries the default), loads targets_file with
+// check_common's loader, applies sharding and checks what the table cannot express without
+// network I/O: URLs, methods, regular expressions, status ranges, networks, encodings, JSON
+// pointers, files, and options that depend on each other.
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -8,7 +11,6 @@
 #include <pcre2.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <thread>
@@ -18,21 +20,18 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <mutex>
 #include <set>
-#include <span>
 #include <stdexcept>
 
+#include "check_common.hpp"
 #include "http_check.hpp"
 #include "options.hpp"
-#include "webmon/common/env.hpp"
 
 namespace webmon::plugins::http_check {
 namespace {
 
-using sdk::ConfigError;
+namespace cc = check_common;
 using sdk::ConfigNode;
 
 std::string lower(std::string_view s) {
@@ -52,55 +51,6 @@ std::string trim(std::string_view s) {
     --e;
   }
   return std::string(s.substr(b, e - b));
-}
-
-const OptionSpec* find_spec(std::span<const OptionSpec> specs, std::string_view name) {
-  for (const auto& s : specs) {
-    if (name == s.name) {
-      return &s;
-    }
-  }
-  return nullptr;
-}
-
-// ${VAR}, ${VAR:-default}, ${VAR:?message}, $$ -> $ (the pipeline file's rules), for
-// targets_file scalars.
-std::string substitute_env(const std::string& text, const ConfigNode& at) {
-  try {
-    return common::substitute(text, common::process_env);
-  } catch (const std::runtime_error& e) {
-    at.fail(e.what());
-  }
-}
-
-ConfigNode from_yaml(const YAML::Node& node, const std::string& file) {
-  const YAML::Mark m = node.Mark();
-  sdk::SourceLocation where{file, m.line >= 0 ? m.line + 1 : 0, m.column >= 0 ? m.column + 1 : 0};
-  switch (node.Type()) {
-    case YAML::NodeType::Scalar: {
-      ConfigNode n(node.Scalar(), where);
-      return ConfigNode(substitute_env(node.Scalar(), n), where);
-    }
-    case YAML::NodeType::Sequence: {
-      ConfigNode n = ConfigNode::make_list(where);
-      for (const auto& item : node) {
-        n.push_back(from_yaml(item, file));
-      }
-      return n;
-    }
-    case YAML::NodeType::Map: {
-      ConfigNode n = ConfigNode::make_map(where);
-      for (const auto& kv : node) {
-        n.set(kv.first.as<std::string>(), from_yaml(kv.second, file));
-      }
-      return n;
-    }
-    default: {
-      ConfigNode n;
-      n.set_where(where);
-      return n;
-    }
-  }
 }
 
 // A canonical text of a configuration subtree (map keys sorted), to tell whether a target
@@ -131,50 +81,22 @@ std::string describe(const ConfigNode& n) {
   return "~";
 }
 
-std::string resolve_path(const std::string& path, const ConfigNode& at) {
-  namespace fs = std::filesystem;
-  if (path.empty() || fs::path(path).is_absolute()) {
-    return path;
+// Where an option of a target was written: the item's own key, else the plugin-level one.
+const ConfigNode* written_at(const ConfigNode& item, const ConfigNode& plugin,
+                             std::string_view key) {
+  if (const ConfigNode* n = item.find(key); n != nullptr && !n->is_null()) {
+    return n;
   }
-  const fs::path dir = fs::path(at.where().file).parent_path();
-  return dir.empty() ? path : (dir / path).string();
+  if (const ConfigNode* n = plugin.find(key); n != nullptr && !n->is_null()) {
+    return n;
+  }
+  return &plugin;  // a default: the plugin's own position
 }
 
-ConfigNode load_targets_file(const ConfigNode& option) {
-  const std::string path = resolve_path(option.as_string(), option);
-  std::ifstream in(path);
-  if (!in) {
-    option.fail("option 'targets_file': cannot read '" + path + "'");
-  }
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::Exception& e) {
-    option.fail("option 'targets_file': '" + path + "': " + e.what());
-  }
-  ConfigNode list = from_yaml(root, path);
-  if (root.IsNull()) {
-    return ConfigNode::make_list(list.where());
-  }
-  if (!list.is_list()) {
-    list.fail("targets_file must hold a YAML list of targets (maps with at least url)");
-  }
-  for (std::size_t i = 0; i < list.items().size(); ++i) {
-    const ConfigNode& item = list.items()[i];
-    const std::string who = "targets_file item " + std::to_string(i);
-    if (!item.is_map()) {
-      item.fail(who + ": expected a map with at least url");
-    }
-    for (const auto& [key, value] : item.entries()) {
-      if (find_spec(kTargetOptions, key) == nullptr) {
-        value.fail(who + ": unknown option '" + key + "'");
-      }
-    }
-    if (!item.has("url")) {
-      item.fail(who + ": missing required option 'url'");
-    }
-  }
-  return list;
+// The target's value, else the plugin-level one (which carries the default).
+template <typename T>
+const std::optional<T>& pick(const std::optional<T>& own, const std::optional<T>& plugin) {
+  return own ? own : plugin;
 }
 
 void check_readable(const ConfigNode& at, const std::string& prefix, const std::string& option,
@@ -184,161 +106,91 @@ void check_readable(const ConfigNode& at, const std::string& prefix, const std::
   }
 }
 
+// Builds a Target from its loaded options (TargetOptions: the table has checked types,
+// bounds and choices) and the plugin-level ones, checking what the table cannot express.
 class TargetBuilder {
  public:
-  explicit TargetBuilder(const ConfigNode& plugin) : plugin_(plugin) {}
+  TargetBuilder(const ConfigNode& plugin, const TargetOptions& defaults)
+      : plugin_(plugin), d_(defaults) {}
 
-  Target build(const ConfigNode& item, const std::string& where_in_list) {
+  Target build(const TargetOptions& o, const ConfigNode& item, const std::string& where_in_list) {
+    item_ = &item;
     Target t;
-    const ConfigNode& url_node = *item.find("url");
-    t.url = trim(url_node.as_string());
-    t.name = item.has("name") ? item.find("name")->as_string() : t.url;
+    t.url = trim(o.url);
+    t.name = o.name.value_or(t.url);
     prefix_ = "target '" + t.name + "' (" + where_in_list + "): ";
-    check_url(url_node, t);
+    check_url(*at("url"), t);
     if (t.name.empty()) {
-      item.find("name")->fail(prefix_ + "option 'name' must not be empty");
+      at("name")->fail(prefix_ + "option 'name' must not be empty");
     }
-
-    if (const ConfigNode* n = pick(item, "interval")) {
-      t.interval = n->as_duration();
-      if (t.interval.count() <= 0) {
-        n->fail(prefix_ + "option 'interval' must be more than 0");
-      }
+    t.interval = pick(o.interval, d_.interval).value_or(std::chrono::seconds(30));
+    t.timeout = pick(o.timeout, d_.timeout).value_or(std::chrono::seconds(10));
+    t.method = pick(o.method, d_.method).value_or("GET");
+    for (char& c : t.method) {
+      c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     }
-    if (const ConfigNode* n = pick(item, "timeout")) {
-      t.timeout = n->as_duration();
-      if (t.timeout.count() <= 0) {
-        n->fail(prefix_ + "option 'timeout' must be more than 0");
-      }
+    const bool token =
+        !t.method.empty() && std::all_of(t.method.begin(), t.method.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_';
+        });
+    if (!token) {
+      at("method")->fail(prefix_ + "option 'method': '" + t.method + "' is not an HTTP method");
     }
-    t.method = "GET";
-    if (const ConfigNode* n = pick(item, "method")) {
-      t.method = n->as_string();
-      for (char& c : t.method) {
-        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      }
-      const bool token = !t.method.empty() && std::all_of(t.method.begin(), t.method.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_';
-      });
-      if (!token) {
-        n->fail(prefix_ + "option 'method': '" + n->as_string() + "' is not an HTTP method");
-      }
-    }
-    t.headers = merged_map(item, "headers", true);
+    t.headers = merged(d_.headers, o.headers, "headers", true);
     for (const auto& h : t.headers) {
       if (h.find_first_of("\r\n") != std::string::npos || h.front() == ':') {
-        pick(item, "headers")->fail(prefix_ + "option 'headers': bad header '" + h + "'");
+        at("headers")->fail(prefix_ + "option 'headers': bad header '" + h + "'");
       }
     }
-    if (const ConfigNode* n = pick(item, "body")) {
-      t.body = n->as_string();
+    t.body = pick(o.body, d_.body);
+    const std::vector<std::string> status =
+        pick(o.expect_status, d_.expect_status).value_or(std::vector<std::string>{"200-399"});
+    try {
+      t.expect_status = parse_status_ranges(status);
+    } catch (const std::invalid_argument& e) {
+      at("expect_status")->fail(prefix_ + "option 'expect_status': " + e.what());
     }
-    if (const ConfigNode* n = pick(item, "expect_status")) {
-      const auto items = n->as_string_list();
-      try {
-        t.expect_status = parse_status_ranges(items);
-      } catch (const std::invalid_argument& e) {
-        n->fail(prefix_ + "option 'expect_status': " + e.what());
-      }
-      for (const auto& s : items) {
-        t.expect_status_text += (t.expect_status_text.empty() ? "" : ",") + trim(s);
-      }
-    } else {
-      t.expect_status = {{200, 399}};
-      t.expect_status_text = "200-399";
+    for (const auto& s : status) {
+      t.expect_status_text += (t.expect_status_text.empty() ? "" : ",") + trim(s);
     }
-    t.body_regex = regex(item, "body_regex");
-    t.body_regex_absent = regex(item, "body_regex_absent");
-    if (const ConfigNode* n = pick(item, "follow_redirects")) {
-      const std::string v = lower(trim(n->as_string()));
-      if (const auto b = sdk::parse_bool(v)) {
-        t.follow_redirects = *b ? RedirectMode::all : RedirectMode::none;
-      } else if (v == "same_host") {
-        t.follow_redirects = RedirectMode::same_host;
-      } else {
-        n->fail(prefix_ + "option 'follow_redirects' must be true, false or same_host, got '" +
-                n->as_string() + "'");
-      }
-    }
-    if (const ConfigNode* n = pick(item, "internal_networks")) {
-      // Targets that share the plugin-level value share one list.
-      const bool shared = n == plugin_.find("internal_networks");
-      if (!shared || plugin_networks_ == nullptr) {
-        try {
-          auto list = std::make_shared<const std::vector<Network>>(parse_networks(
-              n->is_null() ? std::vector<std::string>{} : n->as_string_list()));
-          (shared ? plugin_networks_ : t.internal_networks) = std::move(list);
-        } catch (const std::invalid_argument& e) {
-          n->fail(prefix_ + "option 'internal_networks': " + e.what());
-        }
-      }
-      if (shared) {
-        t.internal_networks = plugin_networks_;
-      }
-    } else {
-      static const auto kDefault = std::make_shared<const std::vector<Network>>(
-          parse_networks({"loopback", "private", "link_local"}));
-      t.internal_networks = kDefault;
-    }
-    t.accept_encoding.clear();
-    if (const ConfigNode* n = pick(item, "accept_encoding")) {
-      t.accept_encoding = accept_encoding(*n);
-    }
-    if (const ConfigNode* n = pick(item, "max_redirects")) {
-      const std::int64_t v = n->as_int();
-      if (v < 0 || v > 1000) {
-        n->fail(prefix_ + "option 'max_redirects' must be between 0 and 1000");
-      }
-      t.max_redirects = static_cast<long>(v);
-    }
-    if (const ConfigNode* n = pick(item, "tls_verify")) {
-      t.tls_verify = n->as_bool();
-    }
-    t.ca_file = file_option(item, "ca_file");
-    t.cert_file = file_option(item, "cert_file");
-    t.key_file = file_option(item, "key_file");
+    t.body_regex = regex(o.body_regex, d_.body_regex, "body_regex", plugin_body_regex_);
+    t.body_regex_absent =
+        regex(o.body_regex_absent, d_.body_regex_absent, "body_regex_absent", plugin_absent_);
+    const std::string follow = pick(o.follow_redirects, d_.follow_redirects).value_or("true");
+    t.follow_redirects = follow == "same_host" ? RedirectMode::same_host
+                         : follow == "false"   ? RedirectMode::none
+                                               : RedirectMode::all;
+    t.internal_networks = networks(o.internal_networks);
+    t.accept_encoding =
+        accept_encoding(pick(o.accept_encoding, d_.accept_encoding).value_or("all"));
+    t.max_redirects = static_cast<long>(pick(o.max_redirects, d_.max_redirects).value_or(10));
+    t.tls_verify = pick(o.tls_verify, d_.tls_verify).value_or(true);
+    t.ca_file = file_option(pick(o.ca_file, d_.ca_file), "ca_file");
+    t.cert_file = file_option(pick(o.cert_file, d_.cert_file), "cert_file");
+    t.key_file = file_option(pick(o.key_file, d_.key_file), "key_file");
     if (!t.key_file.empty() && t.cert_file.empty()) {
-      pick(item, "key_file")->fail(prefix_ + "option 'key_file' needs cert_file");
+      at("key_file")->fail(prefix_ + "option 'key_file' needs cert_file");
     }
-    if (const ConfigNode* n = pick(item, "ip_version")) {
-      const std::string v = n->as_string();
-      if (v == "any") {
-        t.ip_version = IpVersion::any;
-      } else if (v == "4") {
-        t.ip_version = IpVersion::v4;
-      } else if (v == "6") {
-        t.ip_version = IpVersion::v6;
-      } else {
-        n->fail(prefix_ + "option 'ip_version' must be any, 4 or 6, got '" + v + "'");
-      }
-    }
-    if (const ConfigNode* n = pick(item, "proxy")) {
-      t.proxy = n->as_string();
-    }
-    if (const ConfigNode* n = pick(item, "username")) {
-      t.username = n->as_string();
-    }
-    if (const ConfigNode* n = pick(item, "password")) {
-      t.password = n->as_string();
-    }
-    if (const ConfigNode* n = pick(item, "bearer_token")) {
-      t.bearer_token = n->as_string();
-    }
+    const std::string ipv = pick(o.ip_version, d_.ip_version).value_or("any");
+    t.ip_version = ipv == "4" ? IpVersion::v4 : ipv == "6" ? IpVersion::v6 : IpVersion::any;
+    t.proxy = pick(o.proxy, d_.proxy);
+    t.username = pick(o.username, d_.username);
+    t.password = pick(o.password, d_.password);
+    t.bearer_token = pick(o.bearer_token, d_.bearer_token);
     if (t.password && !t.username) {
-      pick(item, "password")->fail(prefix_ + "option 'password' needs username");
+      at("password")->fail(prefix_ + "option 'password' needs username");
     }
     if (t.bearer_token && t.username) {
-      pick(item, "bearer_token")
+      at("bearer_token")
           ->fail(prefix_ + "options 'bearer_token' and 'username' exclude each other");
     }
-    t.max_body_size = 10ULL << 20U;
-    if (const ConfigNode* n = pick(item, "max_body_size")) {
-      t.max_body_size = n->as_size();
-      if (t.max_body_size == 0) {
-        n->fail(prefix_ + "option 'max_body_size' must be more than 0");
-      }
+    t.max_body_size = pick(o.max_body_size, d_.max_body_size).value_or(10ULL << 20U);
+    if (const auto& json = pick(o.json, d_.json)) {
+      t.json = json_assertions(json->items);
     }
-    for (const auto& kv : merged_map(item, "labels", false)) {
+    t.max_response_time = pick(o.max_response_time, d_.max_response_time);
+    t.min_cert_validity = pick(o.min_cert_validity, d_.min_cert_validity);
+    for (const auto& kv : merged(d_.labels, o.labels, "labels", false)) {
       const std::size_t eq = kv.find('\n');
       t.labels.insert_or_assign(kv.substr(0, eq), kv.substr(eq + 1));
     }
@@ -346,18 +198,11 @@ class TargetBuilder {
   }
 
  private:
-  // The target's own value, else the plugin-level one (which carries the default).
-  const ConfigNode* pick(const ConfigNode& item, std::string_view key) const {
-    if (item.has(key)) {
-      return item.find(key);
-    }
-    if (plugin_.has(key)) {
-      return plugin_.find(key);
-    }
-    return nullptr;
+  [[nodiscard]] const ConfigNode* at(std::string_view key) const {
+    return written_at(*item_, plugin_, key);
   }
 
-  void check_url(const ConfigNode& at, Target& t) const {
+  void check_url(const ConfigNode& where, Target& t) const {
     CURLU* u = curl_url();
     if (u == nullptr) {
       throw std::bad_alloc();
@@ -387,22 +232,23 @@ class TargetBuilder {
       if (problem.empty()) {
         problem = "contains white space";
       }
-      at.fail(prefix_ + "option 'url': invalid URL '" + t.url + "': " + problem);
+      where.fail(prefix_ + "option 'url': invalid URL '" + t.url + "': " + problem);
     }
   }
 
-  // Plugin-level map with the target's entries merged over it. Headers as "Name: value"
+  // The plugin-level map with the target's entries merged over it. Headers as "Name: value"
   // (names compared without case), labels as "name\nvalue".
-  std::vector<std::string> merged_map(const ConfigNode& item, std::string_view key,
-                                      bool headers) const {
+  std::vector<std::string> merged(const std::optional<StringMap>& plugin,
+                                  const std::optional<StringMap>& own, std::string_view key,
+                                  bool headers) const {
     std::vector<std::pair<std::string, std::string>> out;
-    auto add = [&](const ConfigNode* n) {
-      if (n == nullptr || n->is_null()) {
+    auto add = [&](const std::optional<StringMap>& m) {
+      if (!m) {
         return;
       }
-      for (const auto& [k, v] : n->as_string_map()) {
+      for (const auto& [k, v] : *m) {
         if (k.empty()) {
-          n->fail(prefix_ + "option '" + std::string(key) + "': names must not be empty");
+          at(key)->fail(prefix_ + "option '" + std::string(key) + "': names must not be empty");
         }
         auto it = std::find_if(out.begin(), out.end(), [&](const auto& e) {
           return headers ? lower(e.first) == lower(k) : e.first == k;
@@ -414,8 +260,8 @@ class TargetBuilder {
         }
       }
     };
-    add(plugin_.find(key));
-    add(item.find(key));
+    add(plugin);
+    add(own);
     std::vector<std::string> lines;
     lines.reserve(out.size());
     for (const auto& [k, v] : out) {
@@ -424,29 +270,54 @@ class TargetBuilder {
     return lines;
   }
 
-  std::shared_ptr<const Regex> regex(const ConfigNode& item, std::string_view key) {
-    const ConfigNode* n = pick(item, key);
-    if (n == nullptr) {
+  // A compiled pattern; targets that use the plugin-level pattern share one.
+  std::shared_ptr<const Regex> regex(const std::optional<std::string>& own,
+                                     const std::optional<std::string>& plugin, std::string_view key,
+                                     std::shared_ptr<const Regex>& shared) {
+    const std::optional<std::string>& pattern = pick(own, plugin);
+    if (!pattern) {
       return nullptr;
     }
-    const std::string& pattern = n->as_string();
-    // Targets sharing the plugin-level pattern share one compiled regex.
-    auto& cache = n == plugin_.find(key) ? plugin_regex_[std::string(key)] : scratch_;
-    if (n != plugin_.find(key) || cache == nullptr) {
-      try {
-        cache = std::make_shared<const Regex>(pattern);
-      } catch (const std::invalid_argument& e) {
-        n->fail(prefix_ + "option '" + std::string(key) + "': invalid regular expression '" +
-                pattern + "': " + e.what());
-      }
+    if (!own && shared != nullptr) {
+      return shared;
     }
-    return cache;
+    std::shared_ptr<const Regex> compiled;
+    try {
+      compiled = std::make_shared<const Regex>(*pattern);
+    } catch (const std::invalid_argument& e) {
+      at(key)->fail(prefix_ + "option '" + std::string(key) + "': invalid regular expression '" +
+                    *pattern + "': " + e.what());
+    }
+    if (!own) {
+      shared = compiled;
+    }
+    return compiled;
+  }
+
+  std::shared_ptr<const std::vector<Network>> networks(
+      const std::optional<std::vector<std::string>>& own) {
+    if (!own && plugin_networks_ != nullptr) {
+      return plugin_networks_;
+    }
+    const std::vector<std::string> items =
+        pick(own, d_.internal_networks)
+            .value_or(std::vector<std::string>{"loopback", "private", "link_local"});
+    std::shared_ptr<const std::vector<Network>> list;
+    try {
+      list = std::make_shared<const std::vector<Network>>(parse_networks(items));
+    } catch (const std::invalid_argument& e) {
+      at("internal_networks")->fail(prefix_ + "option 'internal_networks': " + e.what());
+    }
+    if (!own) {
+      plugin_networks_ = list;  // targets that share the plugin-level value share one list
+    }
+    return list;
   }
 
   // "all" -> "" (libcurl asks for every encoding it decodes); "identity"; or a list of
   // encodings this libcurl decodes, e.g. "gzip, br".
-  std::string accept_encoding(const ConfigNode& n) const {
-    const std::string v = lower(trim(n.as_string()));
+  std::string accept_encoding(const std::string& text) const {
+    const std::string v = lower(trim(text));
     if (v == "all") {
       return "";
     }
@@ -468,29 +339,79 @@ class TargetBuilder {
         for (const auto& e : supported) {
           list += (list.empty() ? "" : ", ") + e;
         }
-        n.fail(prefix_ + "option 'accept_encoding': '" + item +
-               "' is not an encoding this libcurl decodes (" + list +
-               "); write all, identity, or a comma-separated list of those");
+        at("accept_encoding")
+            ->fail(prefix_ + "option 'accept_encoding': '" + item +
+                   "' is not an encoding this libcurl decodes (" + list +
+                   "); write all, identity, or a comma-separated list of those");
       }
       out += (out.empty() ? "" : ", ") + item;
     }
     return out;
   }
 
-  std::string file_option(const ConfigNode& item, std::string_view key) const {
-    const ConfigNode* n = pick(item, key);
-    if (n == nullptr) {
+  // `json` items: the pointer's syntax, the regex, and equals/regex excluding each other.
+  std::vector<JsonAssertion> json_assertions(const std::vector<JsonAssertionOptions>& items) {
+    const ConfigNode* list = at("json");
+    std::vector<JsonAssertion> out;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const ConfigNode* node =
+          list->is_list() && i < list->items().size() ? &list->items()[i] : list;
+      auto where = [&](std::string_view key) {
+        const ConfigNode* n = node->find(key);
+        return n != nullptr ? n : node;
+      };
+      const std::string who = prefix_ + "option 'json[" + std::to_string(i) + "]";
+      // load_options() does not look for unknown keys (the host does, but not in targets_file).
+      if (node->is_map()) {
+        for (const auto& [key, value] : node->entries()) {
+          const bool known =
+              std::any_of(std::begin(kJsonAssertionOptions), std::end(kJsonAssertionOptions),
+                          [&](const OptionSpec& spec) { return key == spec.name; });
+          if (!known) {
+            value.fail(who + "': unknown option '" + key + "' (pointer, equals, regex)");
+          }
+        }
+      }
+      JsonAssertion a;
+      a.pointer = items[i].pointer;
+      try {
+        check_json_pointer(a.pointer);
+      } catch (const std::invalid_argument& e) {
+        where("pointer")->fail(who + ".pointer': " + e.what());
+      }
+      a.equals = items[i].equals;
+      if (items[i].regex) {
+        try {
+          a.regex = std::make_shared<const Regex>(*items[i].regex);
+        } catch (const std::invalid_argument& e) {
+          where("regex")->fail(who + ".regex': invalid regular expression '" + *items[i].regex +
+                               "': " + e.what());
+        }
+      }
+      if (a.equals && a.regex != nullptr) {
+        node->fail(who + "': set equals or regex, not both");
+      }
+      out.push_back(std::move(a));
+    }
+    return out;
+  }
+
+  std::string file_option(const std::optional<std::string>& value, std::string_view key) const {
+    if (!value) {
       return {};
     }
-    const std::string path = resolve_path(n->as_string(), *n);
+    const ConfigNode* n = at(key);
+    const std::string path = cc::resolve_path(*value, *n);
     check_readable(*n, prefix_, std::string(key), path);
     return path;
   }
 
   const ConfigNode& plugin_;
+  const TargetOptions& d_;
+  const ConfigNode* item_ = nullptr;
   std::string prefix_;
-  std::map<std::string, std::shared_ptr<const Regex>> plugin_regex_;
-  std::shared_ptr<const Regex> scratch_;
+  std::shared_ptr<const Regex> plugin_body_regex_;
+  std::shared_ptr<const Regex> plugin_absent_;
   std::shared_ptr<const std::vector<Network>> plugin_networks_;
 };
 
@@ -591,12 +512,14 @@ Settings parse_settings(const ConfigNode& config) {
   static std::once_flag curl_once;
   std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 
+  // Types, defaults, bounds and choices from the table: errors name `targets[3].timeout`.
+  const auto opts = sdk::load_options<Options>(config, kOptions);
   Settings s;
-  TargetBuilder builder(config);
+  TargetBuilder builder(config, opts.defaults);
   std::vector<Target> all;
   std::set<std::string, std::less<>> names;
-  auto add = [&](const ConfigNode& item, const std::string& where_in_list) {
-    Target t = builder.build(item, where_in_list);
+  auto add = [&](const TargetOptions& o, const ConfigNode& item, const std::string& where_in_list) {
+    Target t = builder.build(o, item, where_in_list);
     t.fingerprint = stable_hash(describe(item));
     if (!names.insert(t.name).second) {
       const ConfigNode* at = item.has("name") ? item.find("name") : item.find("url");
@@ -606,55 +529,38 @@ Settings parse_settings(const ConfigNode& config) {
     all.push_back(std::move(t));
   };
   if (const ConfigNode* list = config.find("targets"); list != nullptr && list->is_list()) {
-    for (std::size_t i = 0; i < list->items().size(); ++i) {
-      add(list->items()[i], "targets[" + std::to_string(i) + "]");
+    for (std::size_t i = 0; i < opts.targets.size(); ++i) {
+      add(opts.targets[i], list->items()[i], "targets[" + std::to_string(i) + "]");
     }
   }
-  if (config.has("targets_file")) {
-    const ConfigNode& file_option = *config.find("targets_file");
-    s.targets_file = resolve_path(file_option.as_string(), file_option);
-    const ConfigNode file_list = load_targets_file(*config.find("targets_file"));
-    for (std::size_t i = 0; i < file_list.items().size(); ++i) {
-      add(file_list.items()[i], "targets_file[" + std::to_string(i) + "]");
+  if (opts.targets_file) {
+    const ConfigNode& option = *config.find("targets_file");
+    s.targets_file = cc::resolve_path(*opts.targets_file, option);
+    const ConfigNode file_list = cc::load_targets_file(option, kTargetOptions);
+    const auto loaded = cc::load_items<TargetOptions>(file_list, kTargetOptions, "targets_file");
+    for (std::size_t i = 0; i < loaded.size(); ++i) {
+      add(loaded[i], file_list.items()[i], "targets_file[" + std::to_string(i) + "]");
     }
   }
   if (all.empty()) {
     config.fail("http_check needs at least one target (option 'targets' or 'targets_file')");
   }
   s.targets_total = all.size();
+  try {
+    opts.shard.check();
+  } catch (const std::invalid_argument& e) {
+    config.find("shard")->fail(e.what());
+  }
+  s.targets = sdk::filter_shard(std::move(all), opts.shard,
+                                [](const Target& t) { return std::string_view(t.name); });
 
-  if (const ConfigNode* shard = config.find("shard"); shard != nullptr && shard->is_map()) {
-    const std::int64_t count = shard->find("count")->as_int();
-    const std::int64_t index = shard->find("index")->as_int();
-    if (count < 1) {
-      shard->find("count")->fail("option 'shard.count' must be 1 or more");
-    }
-    if (index < 0 || index >= count) {
-      shard->find("index")->fail("option 'shard.index' must be between 0 and count - 1 (" +
-                                 std::to_string(count - 1) + ")");
-    }
-    for (auto& t : all) {
-      if (stable_hash(t.name) % static_cast<std::uint64_t>(count) ==
-          static_cast<std::uint64_t>(index)) {
-        s.targets.push_back(std::move(t));
-      }
-    }
-  } else {
-    s.targets = std::move(all);
+  s.max_concurrency = static_cast<long>(opts.max_concurrency);
+  if (opts.threads > opts.max_concurrency) {
+    config.find("threads")->fail("option 'threads' (" + std::to_string(opts.threads) +
+                                 ") must be at most max_concurrency (" +
+                                 std::to_string(opts.max_concurrency) + ")");
   }
-
-  const std::int64_t conc = config.get_int("max_concurrency", 500);
-  if (conc < 1 || conc > 100'000) {
-    config.find("max_concurrency")->fail("option 'max_concurrency' must be between 1 and 100000");
-  }
-  s.max_concurrency = static_cast<long>(conc);
-  const std::int64_t threads = config.get_int("threads", 0);
-  if (threads < 0 || threads > 64 || threads > conc) {
-    config.find("threads")->fail(
-        "option 'threads' must be 0 (one per CPU core) or between 1 and 64, and at most "
-        "max_concurrency");
-  }
-  if (threads == 0) {
+  if (opts.threads == 0) {
     // One loop per core this process may run on, at most 8, and no loop without targets.
     std::int64_t cores = 1;
 #if defined(__linux__)
@@ -667,24 +573,18 @@ Settings parse_settings(const ConfigNode& config) {
     cores = std::thread::hardware_concurrency();
 #endif
     const auto targets = static_cast<std::int64_t>(std::max<std::size_t>(1, s.targets.size()));
-    s.threads = static_cast<int>(std::clamp<std::int64_t>(std::min({cores, conc, targets}), 1, 8));
+    s.threads = static_cast<int>(
+        std::clamp<std::int64_t>(std::min({cores, opts.max_concurrency, targets}), 1, 8));
   } else {
-    s.threads = static_cast<int>(threads);
+    s.threads = static_cast<int>(opts.threads);
   }
-  s.reuse_connections = config.get_bool("reuse_connections", false);
-  s.user_agent = config.get_string("user_agent", "webmon-http-check/0.1");
-  const std::int64_t batch = config.get_int("batch_size", 500);
-  if (batch < 1 || batch > 1'000'000) {
-    config.find("batch_size")->fail("option 'batch_size' must be between 1 and 1000000");
-  }
-  s.batch_size = static_cast<std::size_t>(batch);
-  s.flush_interval = config.get_duration("flush_interval", std::chrono::milliseconds(100));
-  s.dns_cache = config.get_duration("dns_cache", std::chrono::milliseconds(0));
-  if (s.dns_cache.count() < 0) {
-    config.find("dns_cache")->fail("option 'dns_cache' must not be negative");
-  }
-  s.once = config.get_bool("once", false);
-  s.targets_file_poll = config.get_duration("targets_file_poll", std::chrono::milliseconds(1000));
+  s.reuse_connections = opts.reuse_connections;
+  s.user_agent = opts.user_agent;
+  s.batch_size = static_cast<std::size_t>(opts.batch_size);
+  s.flush_interval = opts.flush_interval;
+  s.dns_cache = opts.dns_cache;
+  s.once = opts.once;
+  s.targets_file_poll = opts.targets_file_poll;
   return s;
 }
 

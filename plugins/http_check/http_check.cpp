@@ -33,10 +33,13 @@
 #include <thread>
 #include <utility>
 
+#include "check_common.hpp"
 #include "http_check.hpp"
 
 namespace webmon::plugins::http_check {
 namespace {
+
+namespace cc = check_common;
 
 using Clock = std::chrono::steady_clock;
 using sdk::Value;
@@ -646,7 +649,7 @@ struct HttpCheckSource::Engine {
     c->prepared = st.prepared;
     c->due = due;
     c->started = Clock::now();
-    c->keep_body = t.body_regex != nullptr || t.body_regex_absent != nullptr;
+    c->keep_body = t.body_regex != nullptr || t.body_regex_absent != nullptr || !t.json.empty();
     c->max_body = t.max_body_size;
     c->url = t.url;
     c->method = t.method;
@@ -999,10 +1002,33 @@ struct HttpCheckSource::Engine {
       error = "other";
       message = "no HTTP response";
     }
+    // The conditions on a response that arrived, in the order of the README's error classes:
+    // transport, http_status, body_mismatch (above), then json_*, slow, cert_expiring.
+    const bool transport_failure = !error.empty() && error != "http_status" &&
+                                error != "body_mismatch";
+    if (error.empty() && have_body) {
+      if (auto failed = check_json(t.json, c.body)) {
+        error = failed->first;
+        message = std::move(failed->second);
+      }
+    }
+    if (error.empty()) {
+      if (auto slow = cc::slow_message(ms(total_us), t.max_response_time)) {
+        error = "slow";
+        message = std::move(*slow);
+      }
+    }
+    if (error.empty() && c.cert_not_after) {
+      if (auto expiring =
+              cc::cert_expiring_message(*c.cert_not_after, sdk::now(), t.min_cert_validity)) {
+        error = "cert_expiring";
+        message = std::move(*expiring) + " (" + c.url + ")";
+      }
+    }
     const bool success = error.empty();
-    // The hop a failure happened on (a redirect's target), when it was not the first request.
-    const bool failed_later =
-        !success && c.on_redirect && error != "http_status" && error != "body_mismatch";
+    // The hop a failure happened on (a redirect's target), when it was not the first request:
+    // transport failures only, not a condition on the final response.
+    const bool failed_later = !success && c.on_redirect && transport_failure;
 
     sdk::Record r;
     r.kind = "http_check";

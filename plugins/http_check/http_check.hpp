@@ -1,11 +1,12 @@
 // http_check source: checks HTTP(S) targets on their own intervals with libcurl's multi
 // interface (one thread, event-driven) and emits one http_check record per check.
 //
-// Contract (DESIGN.md, http_check record): every record carries all fields of the table, with
-// null where a value does not exist; `time` is the scheduled start; `error` is one of
-// kErrorClasses. Construction parses and validates the whole configuration (including
-// targets_file) and never touches the network; checks start in run(). targets_file is reloaded
-// while running (on SIGHUP and when the file changes): see Reloader in http_check.cpp.
+// Contract (README.md and docs/wire-format.md, http_check record): every record carries all
+// fields of the table, with null where a value does not exist; `time` is the scheduled start;
+// `error` is one of kErrorClasses. Construction parses and validates the whole configuration
+// (including targets_file) and never touches the network; checks start in run(). targets_file
+// is reloaded while running (on SIGHUP and when the file changes): see Reloader in
+// http_check.cpp.
 #pragma once
 
 #include <chrono>
@@ -15,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "webmon/sdk/sdk.hpp"
@@ -73,6 +75,23 @@ bool sockaddr_in_networks(const std::vector<Network>& networks, const void* sock
 /// br, zstd" on Debian 12).
 std::vector<std::string> supported_encodings();
 
+/// One item of `json`: the value at `pointer` must exist and, when given, equal `equals` or
+/// match `regex` (both compared with the value's text: a string's content, any other value as
+/// compact JSON).
+struct JsonAssertion {
+  std::string pointer;
+  std::optional<std::string> equals;
+  std::shared_ptr<const Regex> regex;
+};
+
+/// The failure of the `json` assertions on `body`: {"json_invalid" | "json_mismatch",
+/// message}, or nullopt when every assertion holds.
+std::optional<std::pair<std::string_view, std::string>> check_json(
+    const std::vector<JsonAssertion>& assertions, std::string_view body);
+
+/// Throws std::invalid_argument when `pointer` is not a JSON pointer (RFC 6901).
+void check_json_pointer(const std::string& pointer);
+
 /// One target with every option resolved (target value, else plugin-level value or default).
 struct Target {
   std::string name;
@@ -102,6 +121,9 @@ struct Target {
   std::optional<std::string> password;
   std::optional<std::string> bearer_token;
   std::uint64_t max_body_size = 0;
+  std::vector<JsonAssertion> json;
+  std::optional<std::chrono::milliseconds> max_response_time;  // unset: no limit
+  std::optional<std::chrono::milliseconds> min_cert_validity;  // unset: off
   sdk::Labels labels;
   std::uint64_t fingerprint = 0;  // hash of the target's configuration: a change on reload
 };
@@ -125,10 +147,15 @@ struct Settings {
 /// sdk::ConfigError naming the position, the target and the option.
 Settings parse_settings(const sdk::ConfigNode& config);
 
-/// The fixed error classes of DESIGN.md.
+/// The fixed error classes (README.md, "Error classes"; common/src/schema.cpp has the same
+/// list for the consumers). When several conditions fail, the first in this order is reported:
+/// transport (dns … other), http_status, body_mismatch, json_invalid, json_mismatch, slow,
+/// cert_expiring.
 inline constexpr std::string_view kErrorClasses[] = {
-    "dns",         "connect",       "timeout",            "tls",
-    "http_status", "body_mismatch", "too_many_redirects", "other"};
+    // transport and redirects
+    "dns", "connect", "timeout", "tls", "too_many_redirects", "other",
+    // conditions on the response, in the order they are checked
+    "http_status", "body_mismatch", "json_invalid", "json_mismatch", "slow", "cert_expiring"};
 
 /// Error class of a libcurl result code (CURLcode as int); "" for CURLE_OK.
 std::string_view classify_curl_error(int curl_code) noexcept;

@@ -312,7 +312,7 @@ TEST(http_check_config, NegativeOrZeroIntervalRejected) {
   EXPECT_NE(e.find("interval"), std::string::npos) << e;
   EXPECT_NE(e.find("duration"), std::string::npos) << e;
   const std::string e2 = validate("    interval: 0\n    targets:\n" + target("a", "http://h/"));
-  EXPECT_NE(e2.find("option 'interval' must be more than 0"), std::string::npos) << e2;
+  EXPECT_NE(e2.find("option 'interval' must be at least 1ms, got 0"), std::string::npos) << e2;
   const std::string e3 = validate("    timeout: banana\n    targets:\n" + target("a", "http://h/"));
   EXPECT_NE(e3.find("option 'timeout'"), std::string::npos) << e3;
 }
@@ -339,7 +339,7 @@ TEST(http_check_config, OtherOptionErrors) {
   expect_error("    targets:\n" + target("a", "http://h/", "expect_status: '300-200'"),
                "option 'expect_status'");
   expect_error("    targets:\n" + target("a", "http://h/", "ip_version: 5"),
-               "option 'ip_version' must be any, 4 or 6");
+               "option 'targets[0].ip_version' must be one of 'any', '4', '6', got '5'");
   expect_error("    targets:\n" + target("a", "http://h/", "ca_file: /nonexistent/ca.pem"),
                "option 'ca_file': cannot read");
   expect_error("    targets:\n" + target("a", "http://h/", "method: 'GE T'"), "option 'method'");
@@ -388,6 +388,84 @@ TEST(http_check_config, TargetsFileLoadedAndValidated) {
   const std::string broken = dir.write("broken.yaml", "- url: [unclosed\n");
   EXPECT_NE(validate("    targets_file: " + yaml_quote(broken) + "\n").find("targets_file"),
             std::string::npos);
+}
+
+TEST(http_check_config, TableChecksNameTheFullPathInTargetsAndTargetsFile) {
+  TempDir dir;
+  // Inline targets: the host checks bounds and choices, naming targets[i].option.
+  const std::string inline_error =
+      validate("    targets:\n" + target("a", "http://h/") +
+               target("b", "http://h/b", "max_redirects: 5000"));
+  EXPECT_NE(inline_error.find("pipeline.yaml:"), std::string::npos) << inline_error;
+  EXPECT_NE(inline_error.find("option 'targets[1].max_redirects' must be at most 1000"),
+            std::string::npos)
+      << inline_error;
+  // targets_file items: the same table, through load_options(), naming targets_file[i].option
+  // at the file's line and column.
+  const std::string bounds = dir.write(
+      "bounds.yaml", "- url: http://h/a\n- url: http://h/b\n  timeout: 0s\n");
+  const std::string e = validate("    targets_file: " + yaml_quote(bounds) + "\n");
+  EXPECT_NE(e.find(bounds + ":3:"), std::string::npos) << e;
+  EXPECT_NE(e.find("option 'targets_file[1].timeout' must be at least 1ms"), std::string::npos)
+      << e;
+  const std::string choice =
+      dir.write("choice.yaml", "- url: http://h/a\n  ip_version: '5'\n");
+  const std::string e2 = validate("    targets_file: " + yaml_quote(choice) + "\n");
+  EXPECT_NE(e2.find("option 'targets_file[0].ip_version' must be one of 'any', '4', '6'"),
+            std::string::npos)
+      << e2;
+  const std::string nested = dir.write(
+      "nested.yaml", "- url: http://h/a\n  json:\n    - { pointer: /a }\n    - { equals: x }\n");
+  const std::string e3 = validate("    targets_file: " + yaml_quote(nested) + "\n");
+  EXPECT_NE(e3.find("missing required option 'targets_file[0].json[1].pointer'"),
+            std::string::npos)
+      << e3;
+  const std::string unknown_nested = dir.write(
+      "unknown_nested.yaml", "- url: http://h/a\n  json: [{ pointer: /a, colour: red }]\n");
+  const std::string e4 = validate("    targets_file: " + yaml_quote(unknown_nested) + "\n");
+  EXPECT_NE(e4.find(unknown_nested + ":2:"), std::string::npos) << e4;
+  EXPECT_NE(e4.find("unknown option 'colour'"), std::string::npos) << e4;
+  // A repeated key is refused, as in the pipeline file.
+  const std::string duplicate =
+      dir.write("duplicate.yaml", "- url: http://h/a\n  timeout: 1s\n  timeout: 2s\n");
+  const std::string e5 = validate("    targets_file: " + yaml_quote(duplicate) + "\n");
+  EXPECT_NE(e5.find(duplicate + ":3:"), std::string::npos) << e5;
+  EXPECT_NE(e5.find("duplicate key 'timeout'"), std::string::npos) << e5;
+  // Targets of the file inherit the plugin-level options like inline ones.
+  const std::string good = dir.write("good.yaml", "- url: http://h/a\n- url: http://h/b\n"
+                                                  "  timeout: 3s\n  json: [{pointer: /x}]\n");
+  sdk::ConfigNode cfg = sdk::ConfigNode::make_map();
+  cfg.set("targets_file", sdk::ConfigNode(good));
+  cfg.set("timeout", sdk::ConfigNode("7s"));
+  cfg.set("max_response_time", sdk::ConfigNode("2s"));
+  const Settings s = parse_settings(cfg);
+  ASSERT_EQ(s.targets.size(), 2U);
+  EXPECT_EQ(s.targets[0].timeout, 7s);
+  EXPECT_EQ(s.targets[1].timeout, 3s);
+  EXPECT_EQ(s.targets[0].max_response_time, std::optional<std::chrono::milliseconds>(2s));
+  EXPECT_TRUE(s.targets[0].json.empty());
+  ASSERT_EQ(s.targets[1].json.size(), 1U);
+  EXPECT_EQ(s.targets[1].json[0].pointer, "/x");
+  EXPECT_EQ(s.targets[1].interval, 30s);  // the table's default
+}
+
+TEST(http_check_config, TargetsFileWithNestedAliasesIsRefused) {
+  // A "billion laughs" file: 9 levels of 10 aliases each would expand to 10^9 nodes.
+  TempDir dir;
+  std::string text = "- &l0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int level = 1; level < 9; ++level) {
+    const std::string prev = "*l" + std::to_string(level - 1);
+    text += "- &l" + std::to_string(level) + " [";
+    for (int i = 0; i < 10; ++i) {
+      text += (i == 0 ? "" : ", ") + prev;
+    }
+    text += "]\n";
+  }
+  const std::string file = dir.write("laughs.yaml", text);
+  const std::string e = validate("    targets_file: " + yaml_quote(file) + "\n");
+  EXPECT_NE(e.find(file + ":1:"), std::string::npos) << e;
+  EXPECT_NE(e.find("expands to more than 1000000 nodes (nested aliases?)"), std::string::npos)
+      << e;
 }
 
 TEST(http_check_config, AgentExitsWithTwoOnBadConfiguration) {
@@ -627,6 +705,137 @@ TEST_F(http_check_http, BodyRegex) {
   EXPECT_EQ(r.one("status_first")["regex_matched"], true);
 }
 
+TEST_F(http_check_http, MaxResponseTimeFailsASlowCheckWithSlow) {
+  // The server delays its answer 300 ms: far beyond 50 ms, far below 10 s.
+  const Result r = once(
+      target("slow", server().url("/slow?ms=300"), "max_response_time: 50ms") +
+      target("fast_enough", server().url("/ok"), "max_response_time: 10s") +
+      target("inherits", server().url("/slow?ms=300")) +
+      target("json_first", server().url("/slow?ms=300"),
+             "max_response_time: 50ms, json: [{pointer: /a}]") +
+      target("status_first", server().url("/status/500"), "max_response_time: 10s"),
+      "    max_response_time: 60ms\n");
+  const json slow = r.one("slow");
+  expect_schema(slow);
+  EXPECT_FALSE(slow["success"].get<bool>());
+  EXPECT_EQ(slow["error"], "slow") << slow;
+  EXPECT_EQ(slow["status_code"], 200);  // the response is recorded as it was
+  EXPECT_EQ(slow["regex_matched"], nullptr);
+  const std::string msg = slow["error_message"];
+  EXPECT_EQ(msg.rfind("response took ", 0), 0U) << msg;
+  EXPECT_NE(msg.find(" ms, max_response_time is 50 ms"), std::string::npos) << msg;
+  EXPECT_TRUE(slow["failed_url"].is_null());
+  const json fast = r.one("fast_enough");
+  EXPECT_TRUE(fast["success"].get<bool>()) << fast;
+  EXPECT_EQ(r.one("inherits")["error"], "slow");  // the plugin-level 60ms
+  EXPECT_NE(r.one("inherits")["error_message"].get<std::string>().find("is 60 ms"),
+            std::string::npos);
+  EXPECT_EQ(r.one("json_first")["error"], "json_invalid");  // "slow" is not JSON
+  EXPECT_EQ(r.one("status_first")["error"], "http_status");
+}
+
+TEST_F(http_check_http, JsonBodyAssertions) {
+  const std::string body =
+      R"({"status":"UP","code":200,"ratio":1.5,"ok":true,"none":null,"db":{"latency":"12"},)"
+      R"("items":[{"id":"a/1"}],"a/b":"slash","text":"x\"y"})";
+  const std::string url = server().url("/json?body=" + query_escape(body));
+  const Result r = once(
+      target("all_hold", url,
+             "json: [{pointer: /status, equals: UP}, {pointer: /db/latency, regex: '^[0-9]+$'}, "
+             "{pointer: /code, equals: 200}, {pointer: /ratio, equals: '1.5'}, "
+             "{pointer: /ok, equals: 'true'}, {pointer: /none, equals: 'null'}, "
+             "{pointer: /items/0/id, equals: a/1}, {pointer: /a~1b, equals: slash}, "
+             "{pointer: /text, equals: 'x\"y'}, {pointer: /db}, "
+             "{pointer: /db, equals: '{\"latency\":\"12\"}'}]") +
+      target("differs", url,
+             "json: [{pointer: /status, equals: UP}, {pointer: /code, equals: 201}]") +
+      target("regex_fails", url, "json: [{pointer: /db/latency, regex: '^[a-z]+$'}]") +
+      target("missing", url, "json: [{pointer: /db/size}]") +
+      target("index_out_of_range", url, "json: [{pointer: /items/3/id}]") +
+      target("not_json", server().url("/ok"), "json: [{pointer: /status, equals: UP}]") +
+      target("status_first", server().url("/status/500"),
+             "expect_status: [200], json: [{pointer: /status}]") +
+      target("regex_first", url, "body_regex: nomatch, json: [{pointer: /nomatch}]") +
+      target("inherited", url) + target("replaced", url, "json: [{pointer: /ok}]"),
+      "    json: [{pointer: /status, equals: DOWN}]\n");
+  const json ok = r.one("all_hold");
+  expect_schema(ok);
+  EXPECT_TRUE(ok["success"].get<bool>()) << ok;
+  const json differs = r.one("differs");
+  expect_schema(differs);
+  EXPECT_EQ(differs["error"], "json_mismatch");
+  EXPECT_EQ(differs["status_code"], 200);
+  EXPECT_EQ(differs["error_message"], "JSON /code is 200, expected \"201\"");
+  EXPECT_EQ(r.one("regex_fails")["error"], "json_mismatch");
+  EXPECT_EQ(r.one("regex_fails")["error_message"],
+            "JSON /db/latency is \"12\", which does not match regex '^[a-z]+$'");
+  EXPECT_EQ(r.one("missing")["error"], "json_mismatch");
+  EXPECT_EQ(r.one("missing")["error_message"], "JSON pointer /db/size not found in the body");
+  EXPECT_EQ(r.one("index_out_of_range")["error"], "json_mismatch");
+  const json not_json = r.one("not_json");
+  EXPECT_EQ(not_json["error"], "json_invalid");
+  EXPECT_EQ(not_json["error_message"].get<std::string>().rfind("body is not JSON: ", 0), 0U)
+      << not_json;
+  EXPECT_EQ(r.one("status_first")["error"], "http_status");
+  EXPECT_EQ(r.one("regex_first")["error"], "body_mismatch");
+  EXPECT_EQ(r.one("inherited")["error"], "json_mismatch");  // plugin-level: /status is DOWN
+  EXPECT_EQ(r.one("inherited")["error_message"], "JSON /status is \"UP\", expected \"DOWN\"");
+  EXPECT_TRUE(r.one("replaced")["success"].get<bool>()) << r.one("replaced");
+}
+
+TEST(http_check_config, JsonAssertionsCheckedDirectly) {
+  auto assertion = [](std::string pointer, std::optional<std::string> equals,
+                      const char* regex = nullptr) {
+    JsonAssertion a;
+    a.pointer = std::move(pointer);
+    a.equals = std::move(equals);
+    if (regex != nullptr) {
+      a.regex = std::make_shared<const Regex>(regex);
+    }
+    return a;
+  };
+  EXPECT_FALSE(check_json({}, "not json at all").has_value());  // nothing asked, nothing parsed
+  EXPECT_FALSE(check_json({assertion("", "[1,2]")}, " [1, 2] ").has_value());
+  EXPECT_FALSE(check_json({assertion("/n", "100.0")}, R"({"n":1e2})").has_value());
+  EXPECT_FALSE(check_json({assertion("/s", "caf\u00e9")}, R"({"s":"caf\u00e9"})").has_value());
+  const auto empty = check_json({assertion("/a", std::nullopt)}, "");
+  ASSERT_TRUE(empty.has_value());
+  EXPECT_EQ(empty->first, "json_invalid");
+  const auto trailing = check_json({assertion("/a", std::nullopt)}, R"({"a":1} x)");
+  ASSERT_TRUE(trailing.has_value());
+  EXPECT_EQ(trailing->first, "json_invalid");
+  const auto wrong_type = check_json({assertion("/a/b", std::nullopt)}, R"({"a":[1]})");
+  ASSERT_TRUE(wrong_type.has_value());
+  EXPECT_EQ(wrong_type->first, "json_mismatch");
+  EXPECT_NO_THROW(check_json_pointer(""));
+  EXPECT_NO_THROW(check_json_pointer("/a~0b/0"));
+  EXPECT_THROW(check_json_pointer("status"), std::invalid_argument);
+  EXPECT_THROW(check_json_pointer("/a~2"), std::invalid_argument);
+}
+
+TEST(http_check_config, ConditionOptionErrorsNameTheTargetAndOption) {
+  auto expect_error = [](const std::string& opts, const std::string& needle) {
+    const std::string e = validate(opts);
+    EXPECT_NE(e.find(needle), std::string::npos) << "options:\n" << opts << "error: " << e;
+    EXPECT_EQ(e.rfind("pipeline.yaml:", 0), 0U) << e;  // file:line:column
+  };
+  const std::string u = "http://h/";
+  expect_error("    targets:\n" + target("a", u, "json: [{equals: UP}]"), "pointer");
+  expect_error("    targets:\n" + target("a", u, "json: [{pointer: status}]"),
+               "'status' is not a JSON pointer");
+  expect_error("    targets:\n" + target("a", u, "json: [{pointer: /s, equals: a, regex: b}]"),
+               "set equals or regex, not both");
+  expect_error("    targets:\n" + target("a", u, "json: [{pointer: /s, regex: '(('}]"),
+               "invalid regular expression");
+  expect_error("    targets:\n" + target("a", u, "json: [{pointer: /s, equal: UP}]"), "equal");
+  expect_error("    targets:\n" + target("a", u, "json: {pointer: /s}"), "json");
+  expect_error("    targets:\n" + target("a", u, "max_response_time: 0s"), "max_response_time");
+  expect_error("    targets:\n" + target("a", u, "max_response_time: fast"),
+               "max_response_time");
+  expect_error("    min_cert_validity: soon\n    targets:\n" + target("a", u),
+               "min_cert_validity");
+}
+
 TEST_F(http_check_http, HeadAndPostReachTheServerAsConfigured) {
   const std::size_t before = server().requests().size();
   const Result r = once(
@@ -726,12 +935,15 @@ class http_check_tls : public ::testing::Test {
     wrong_host_ = new t::HttpServer(pki_->issue("wrong", "DNS:other.example", -day, 30 * day));
     self_signed_ =
         new t::HttpServer(pki_->issue("self", "IP:127.0.0.1", -day, 30 * day, /*self_signed=*/true));
+    soon_ = new t::HttpServer(pki_->issue("soon", "IP:127.0.0.1", -day, 5 * day));
+    soon_not_after_ = pki_->last_not_after();
   }
   static void TearDownTestSuite() {
     delete good_;
     delete expired_;
     delete wrong_host_;
     delete self_signed_;
+    delete soon_;
     delete pki_;
     delete dir_;
   }
@@ -741,7 +953,9 @@ class http_check_tls : public ::testing::Test {
   static t::HttpServer* expired_;
   static t::HttpServer* wrong_host_;
   static t::HttpServer* self_signed_;
+  static t::HttpServer* soon_;  // a trusted certificate that expires in 5 days
   static long long good_not_after_;
+  static long long soon_not_after_;
 };
 TempDir* http_check_tls::dir_ = nullptr;
 t::TestPki* http_check_tls::pki_ = nullptr;
@@ -749,7 +963,9 @@ t::HttpServer* http_check_tls::good_ = nullptr;
 t::HttpServer* http_check_tls::expired_ = nullptr;
 t::HttpServer* http_check_tls::wrong_host_ = nullptr;
 t::HttpServer* http_check_tls::self_signed_ = nullptr;
+t::HttpServer* http_check_tls::soon_ = nullptr;
 long long http_check_tls::good_not_after_ = 0;
+long long http_check_tls::soon_not_after_ = 0;
 
 TEST_F(http_check_tls, TrustedCertificateAndItsDetails) {
   const Result r = once(target("good", good_->url("/ok"), "ca_file: " + yaml_quote(pki_->ca_file())));
@@ -803,6 +1019,50 @@ TEST_F(http_check_tls, TlsVerifyFalsePasses) {
     EXPECT_TRUE(rec["success"].get<bool>()) << n << ": " << rec;
     EXPECT_TRUE(rec["tls_cert_not_after"].is_string()) << n;
   }
+}
+
+// An RFC 3339 date without fractions, as cert_expiring messages write it.
+std::string utc_text(long long seconds) {
+  const auto tt = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+TEST_F(http_check_tls, MinCertValidityFailsACertificateThatExpiresSoon) {
+  const std::string ca = "ca_file: " + yaml_quote(pki_->ca_file());
+  const Result r = once(
+      target("soon_14d", soon_->url("/ok"), ca + ", min_cert_validity: 14d") +
+      target("soon_1d", soon_->url("/ok"), ca + ", min_cert_validity: 1d") +
+      target("good_14d", good_->url("/ok"), ca + ", min_cert_validity: 14d") +
+      target("expired_unverified", expired_->url("/ok"),
+             "tls_verify: false, min_cert_validity: 1d") +
+      target("status_first", soon_->url("/status/503"), ca + ", min_cert_validity: 14d") +
+      target("plain_http", "http://127.0.0.1:" + std::to_string(good_->port()) + "/ok",
+             "min_cert_validity: 14d, timeout: 2s"));
+  const json soon = r.one("soon_14d");
+  expect_schema(soon);
+  EXPECT_FALSE(soon["success"].get<bool>());
+  EXPECT_EQ(soon["error"], "cert_expiring") << soon;
+  EXPECT_EQ(soon["status_code"], 200);  // the response itself is recorded as usual
+  const std::string msg = soon["error_message"];
+  EXPECT_NE(msg.find("certificate expires in 4 days, on " + utc_text(soon_not_after_)),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("min_cert_validity is 14d"), std::string::npos) << msg;
+  EXPECT_TRUE(r.one("soon_1d")["success"].get<bool>()) << r.one("soon_1d");
+  EXPECT_TRUE(r.one("good_14d")["success"].get<bool>()) << r.one("good_14d");
+  const json expired = r.one("expired_unverified");
+  EXPECT_EQ(expired["error"], "cert_expiring") << expired;
+  EXPECT_NE(expired["error_message"].get<std::string>().find("certificate expired"),
+            std::string::npos)
+      << expired;
+  // A failed status comes first (README: order of the error classes).
+  EXPECT_EQ(r.one("status_first")["error"], "http_status");
+  // http:// to a TLS port is a failure of its own, never cert_expiring.
+  EXPECT_NE(r.one("plain_http")["error"], "cert_expiring");
 }
 
 TEST_F(http_check_tls, ClientCertificateRequiredByTheServer) {
@@ -1468,7 +1728,8 @@ TEST(http_check_config, RedirectPolicyAndEncodingOptionsValidated) {
     EXPECT_NE(e.find(needle), std::string::npos) << "options:\n" << opts << "error: " << e;
   };
   expect_error("    targets:\n" + target("a", "http://h/", "follow_redirects: sometimes"),
-               "option 'follow_redirects' must be true, false or same_host");
+               "option 'targets[0].follow_redirects' must be one of 'true', 'false', "
+               "'same_host', got 'sometimes'");
   expect_error("    targets:\n" + target("a", "http://h/", "internal_networks: ['10.0.0.0/33']"),
                "option 'internal_networks'");
   expect_error("    targets:\n" + target("a", "http://h/", "internal_networks: [intranet]"),

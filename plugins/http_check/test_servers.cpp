@@ -250,6 +250,9 @@ void HttpServer::install_routes() {
     --concurrent_;
     res.set_content("slow", "text/plain");
   });
+  s.Get("/json", [](const httplib::Request& req, httplib::Response& res) {
+    res.set_content(req.get_param_value("body"), "application/json");
+  });
   auto echo = [this](const httplib::Request& req, httplib::Response& res) {
     SeenRequest seen{req.method, req.path, {}, req.body};
     for (const auto& [k, v] : req.headers) {

@@ -74,6 +74,7 @@ struct ServerOptions {
 ///   /redirect-to?url=U&status=N  redirect (302 unless N) to U; GET and POST
 ///   /loop                302 to itself
 ///   /slow?ms=N           waits N ms (at most 5000) then 200; counts concurrent requests
+///   /json?body=B         200 with body B (Content-Type: application/json)
 ///   /echo                any method; records the request (see requests())
 ///   /large?bytes=N       N bytes of 'a' ending in "END-MARKER"
 ///   /endless             chunked body that never ends (until the client leaves, or 30 s)

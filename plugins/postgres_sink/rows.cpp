@@ -183,12 +183,13 @@ std::optional<std::string> validate_http_check(const Row& row, const Layout& lay
   if (const Value* v = at("error")) {
     const auto& e = std::get<std::string>(*v);
     bool known = false;
+    std::string classes;
     for (std::string_view cls : common::http_check_error_classes()) {
       known = known || cls == e;
+      classes += (classes.empty() ? "" : ", ") + std::string(cls);
     }
     if (!known) {
-      return "field 'error': '" + e + "' is not an error class (dns, connect, timeout, tls, " +
-             "http_status, body_mismatch, too_many_redirects, other)";
+      return "field 'error': '" + e + "' is not an error class (" + classes + ")";
     }
   }
   return std::nullopt;

@@ -37,6 +37,8 @@ struct TargetOptions {
   std::optional<bool> tls_verify;
   std::optional<std::string> ca_file;
   std::optional<std::string> server_name;
+  std::optional<std::chrono::milliseconds> max_response_time;
+  std::optional<std::chrono::milliseconds> min_cert_validity;
   Labels labels;
 };
 
@@ -96,6 +98,14 @@ inline constexpr OptionSpec kShardOptions[] = {
        .required = false,                                                                        \
        .description = "TLS SNI and name verified (default: host unless it is an IP address)",   \
        .assign = B(server_name)},                                      \
+      {.name = "max_response_time", .type = OptionType::duration, .default_value = nullptr,     \
+       .required = false,                                                                        \
+       .description = "a slower check (response_time_ms) fails with error slow",                \
+       .min = "1ms", .assign = B(max_response_time)},                                            \
+      {.name = "min_cert_validity", .type = OptionType::duration, .default_value = nullptr,     \
+       .required = false,                                                                        \
+       .description = "with tls: a leaf certificate expiring sooner fails with cert_expiring",  \
+       .min = "0", .assign = B(min_cert_validity)},                                              \
       {.name = "labels", .type = OptionType::string_map, .default_value = nullptr,               \
        .required = false,                                                                        \
        .description = "labels on every record; target labels are merged over plugin-level ones", \

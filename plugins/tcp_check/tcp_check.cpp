@@ -184,6 +184,8 @@ Settings parse_settings(const ConfigNode& config) {
     if (t.server_name.empty() && !is_ip_literal(t.host)) {
       t.server_name = t.host;
     }
+    t.max_response_time = o.max_response_time ? o.max_response_time : d.max_response_time;
+    t.min_cert_validity = o.min_cert_validity ? o.min_cert_validity : d.min_cert_validity;
     t.labels = d.labels;
     for (const auto& [k, v] : o.labels) {
       t.labels[k] = v;
@@ -639,8 +641,24 @@ struct TcpCheckSource::Engine {
   // --- finishing --------------------------------------------------------------------------
 
   // Records the check (error nullptr: success) and frees its target for the next slot.
-  void finish(Check& c, const char* error, const std::string& message, Clock::time_point now) {
+  void finish(Check& c, const char* error, const std::string& given, Clock::time_point now) {
     const Target& t = settings.targets[c.target];
+    std::string message = given;
+    const bool replied = error == nullptr;  // connected, TLS, reply matched (if configured)
+    // Conditions on a check that otherwise succeeded, in http_check's order: slow, then
+    // cert_expiring.
+    if (error == nullptr) {
+      if (auto slow = cc::slow_message(cc::ms_between(c.started, now), t.max_response_time)) {
+        error = "slow";
+        message = std::move(*slow);
+      } else if (c.cert_not_after) {
+        if (auto expiring =
+                cc::cert_expiring_message(*c.cert_not_after, sdk::now(), t.min_cert_validity)) {
+          error = "cert_expiring";
+          message = std::move(*expiring);
+        }
+      }
+    }
     const bool ok = error == nullptr;
     const sdk::Timestamp scheduled = sched.wall_of(c.slot.scheduled);
     sdk::Record r;
@@ -666,9 +684,10 @@ struct TcpCheckSource::Engine {
     r.add("bytes_received", static_cast<std::int64_t>(c.reply.size()));
     // Known only once the reply was read: true on success, false when it did not match
     // (closed, too long, or bytes that had not matched when the timeout struck).
-    const bool judged = c.phase == Phase::reading &&
-                        (ok || std::string_view(error) == "reply_mismatch" || !c.reply.empty());
-    r.add("reply_matched", t.expect.empty() || !judged ? Value() : Value(ok));
+    const bool judged =
+        c.phase == Phase::reading &&
+        (replied || std::string_view(error) == "reply_mismatch" || !c.reply.empty());
+    r.add("reply_matched", t.expect.empty() || !judged ? Value() : Value(replied));
     r.add("tls_version", c.tls_version ? Value(*c.tls_version) : Value());
     r.add("tls_cert_not_after", c.cert_not_after ? Value(*c.cert_not_after) : Value());
     r.add("tls_cert_issuer", c.cert_issuer ? Value(*c.cert_issuer) : Value());

@@ -27,6 +27,8 @@ struct Target {
   bool tls_verify = true;
   std::string ca_file;
   std::string server_name;  // SNI and verified name; empty for an IP address without one
+  std::optional<std::chrono::milliseconds> max_response_time;  // unset: no limit
+  std::optional<std::chrono::milliseconds> min_cert_validity;  // unset: off
   Labels labels;
 };
 

@@ -399,6 +399,64 @@ TEST(TcpCheck, TlsUntrustedFailsUnlessVerifyIsOff) {
   EXPECT_EQ(str(off, "tls_cert_issuer"), "CN=webmon-test,O=webmon tests");
 }
 
+// Echoes one read back after holding it 300 ms (a slow server).
+void slow_echo(int fd) {
+  char buf[1024];
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, 2000) <= 0) {
+    return;
+  }
+  const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  if (n > 0) {
+    (void)!::send(fd, buf, static_cast<std::size_t>(n), MSG_NOSIGNAL);
+  }
+}
+
+TEST(TcpCheck, MaxResponseTimeFailsASlowReplyWithSlow) {
+  Server s(slow_echo);
+  const std::string at = "host: 127.0.0.1, port: " + std::to_string(s.port());
+  const auto slow = check_one("{" + at + ", send: hi, expect: hi, max_response_time: 50ms}");
+  expect_declared(slow);
+  EXPECT_EQ(*slow.get<bool>("success"), false);
+  EXPECT_EQ(str(slow, "error"), "slow");
+  EXPECT_EQ(str(slow, "error_message").rfind("response took ", 0), 0U)
+      << str(slow, "error_message");
+  EXPECT_NE(str(slow, "error_message").find("max_response_time is 50 ms"), std::string::npos);
+  EXPECT_EQ(*slow.get<bool>("reply_matched"), true);  // the reply itself was right
+  const auto fine = check_one("{" + at + ", send: hi, expect: hi, max_response_time: 10s}");
+  EXPECT_EQ(*fine.get<bool>("success"), true) << str(fine, "error_message");
+  // A wrong reply is reported as such, before slowness.
+  const auto wrong = check_one("{" + at + ", send: hi, expect: bye, max_response_time: 50ms}");
+  EXPECT_EQ(str(wrong, "error"), "reply_mismatch");
+}
+
+TEST(TcpCheck, MinCertValidityFailsACertificateThatExpiresSoon) {
+  Server s(tls_echo);
+  const std::string at = "host: 127.0.0.1, port: " + std::to_string(s.port()) +
+                         ", tls: true, ca_file: " + cert().cert_path;
+  // The test certificate is valid for 30 days.
+  const auto soon = check_one("{" + at + ", min_cert_validity: 60d}");
+  expect_declared(soon);
+  EXPECT_EQ(*soon.get<bool>("success"), false);
+  EXPECT_EQ(str(soon, "error"), "cert_expiring");
+  const auto tt = static_cast<std::time_t>(cert().not_after);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char date[32];
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  EXPECT_EQ(str(soon, "error_message"), "certificate expires in 29 days, on " +
+                                            std::string(date) + "; min_cert_validity is 60d");
+  EXPECT_NE(soon.get<sdk::Timestamp>("tls_cert_not_after"), nullptr);
+  const auto fine = check_one("{" + at + ", min_cert_validity: 7d}");
+  EXPECT_EQ(*fine.get<bool>("success"), true) << str(fine, "error_message");
+  // Without TLS there is no certificate to judge.
+  Server plain(echo);
+  const auto no_tls = check_one("{host: 127.0.0.1, port: " + std::to_string(plain.port()) +
+                                ", min_cert_validity: 60d}");
+  EXPECT_EQ(*no_tls.get<bool>("success"), true) << str(no_tls, "error_message");
+}
+
 TEST(TcpCheck, TlsAgainstAPlainServerIsATlsError) {
   Server s(greet);
   const auto r = check_one("{host: 127.0.0.1, port: " + std::to_string(s.port()) +

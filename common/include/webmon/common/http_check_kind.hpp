@@ -17,7 +17,8 @@ inline constexpr sdk::FieldSpec kHttpCheckFields[] = {
     {"method", FieldType::string, false, "", "HTTP method"},
     {"agent", FieldType::string, false, "", "agent name (agent.name)"},
     {"success", FieldType::boolean, false, "",
-     "every condition held: transport, status, body regexes, TLS"},
+     "every condition held: transport, status, body regexes, JSON assertions, TLS, "
+     "max_response_time, min_cert_validity"},
     {"status_code", FieldType::int64, true, "",
      "final HTTP status; null when no response arrived"},
     {"error", FieldType::string, true, "", "error class; null on success"},
