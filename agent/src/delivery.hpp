@@ -116,7 +116,7 @@ class SinkDelivery {
   bool take_batch(InFlight& out);  // memory buffer, under mu_
   /// Disk buffer, under mu_: keeps a delivered batch's records to decode the next one into.
   void recycle(std::vector<sdk::Record>&& records);
-  void write(InFlight* f);         // without mu_
+  void write(InFlight* f);  // without mu_
   void finish(InFlight* f, sdk::AckStatus status);
 
   DeliverySpec spec_;

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers of the bench/buffer scripts (sourced, not run). Sets `root`; provides the
 # agent lookup, a free loopback port, the metrics endpoint of a running agent, counters and
 # gauges from it, and RSS/CPU of a process.
