@@ -182,9 +182,6 @@ bool SinkDelivery::wait_writable(Clock::time_point deadline, const std::atomic<b
 }
 
 bool SinkDelivery::take_batch(InFlight& out) {
-  if (disk_) {
-    return disk_->take(spec_.batch_max_records, out.batch.records, out.disk);
-  }
   std::size_t room = spec_.batch_max_records;
   while (room > 0 && !pieces_.empty()) {
     Piece& p = pieces_.front();
@@ -260,10 +257,20 @@ void SinkDelivery::run() {
     // stopped on a signal keeps what it has for the next start.
     const bool may_take = retry_.empty() && in_flight_ < spec_.max_in_flight;
     if (may_take && disk_ && !disk_empty) {
-      // Disk: batches are what the log holds when the sink is ready (no linger).
+      // Disk: batches are what the log holds when the sink is ready (no linger). The log is
+      // read and decoded without mu_ (this is its only reader): sources pushing and sinks
+      // resolving are not held up by it. The records are decoded into the storage of a batch
+      // delivered earlier (strings and field vectors reused).
       auto* f = new InFlight(*this);
       f->seq = ++seq_;
-      if (take_batch(*f)) {
+      if (!spare_.empty()) {
+        f->batch.records = std::move(spare_.back());
+        spare_.pop_back();
+      }
+      lock.unlock();
+      const bool taken = disk_->take(spec_.batch_max_records, f->batch.records, f->disk);
+      lock.lock();
+      if (taken) {
         ++in_flight_;
         in_flight_records_ += f->batch.records.size();
         lock.unlock();
@@ -271,6 +278,7 @@ void SinkDelivery::run() {
         lock.lock();
         continue;
       }
+      recycle(std::move(f->batch.records));
       delete f;
       disk_empty = true;
     }
@@ -367,12 +375,20 @@ void SinkDelivery::finish(InFlight* f, AckStatus status) {
     if (status != AckStatus::retryable) {
       disk_->acknowledge(f->disk);
     }
+    std::lock_guard lock(mu_);
+    recycle(std::move(f->batch.records));
   } else {
     for (auto& s : f->shares) {
       s->resolve(status);
     }
   }
   delete f;
+}
+
+void SinkDelivery::recycle(std::vector<sdk::Record>&& records) {
+  if (spare_.size() < kSpareBatches && !records.empty()) {
+    spare_.push_back(std::move(records));
+  }
 }
 
 void SinkDelivery::close() {

@@ -113,8 +113,10 @@ class SinkDelivery {
     Clock::time_point at;
   };
 
-  bool take_batch(InFlight& out);  // under mu_
-  void write(InFlight* f);         // without mu_
+  bool take_batch(InFlight& out);  // memory buffer, under mu_
+  /// Disk buffer, under mu_: keeps a delivered batch's records to decode the next one into.
+  void recycle(std::vector<sdk::Record>&& records);
+  void write(InFlight* f);  // without mu_
   void finish(InFlight* f, sdk::AckStatus status);
 
   DeliverySpec spec_;
@@ -142,6 +144,8 @@ class SinkDelivery {
   }
   bool aborted_ = false;
   bool disk_pushed_ = false;  // records appended since the delivery thread last found none
+  static constexpr std::size_t kSpareBatches = 4;
+  std::vector<std::vector<sdk::Record>> spare_;  // disk: storage of delivered batches
   sdk::Counter* retried_ = nullptr;
 };
 

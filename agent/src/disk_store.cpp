@@ -107,10 +107,12 @@ bool DiskStore::wait_writable(Clock::time_point deadline, const std::atomic<bool
 
 bool DiskStore::take(std::size_t max_records, std::vector<sdk::Record>& out, DiskChunk& chunk) {
   delivery::Chunk c;
-  if (!impl_->buffer->read(max_records, 64U << 20U, c)) {
+  c.records = std::move(out);  // decoded into in place: its strings and vectors are reused
+  const bool got = impl_->buffer->read(max_records, 64U << 20U, c);
+  out = std::move(c.records);
+  if (!got) {
     return false;
   }
-  out = std::move(c.records);
   chunk = DiskChunk{c.handle.segment, c.handle.begin, c.handle.end, c.handle.records};
   return !out.empty();
 }

@@ -43,7 +43,8 @@ class DiskStore {
 
   Pushed push(const std::vector<sdk::Record>& records);
   bool wait_writable(Clock::time_point deadline, const std::atomic<bool>& stop);
-  /// Reads the next unread records (delivery thread only); false when none are unread.
+  /// Reads the next unread records (delivery thread only) into `out`, reusing the records it
+  /// holds; false when none are unread.
   bool take(std::size_t max_records, std::vector<sdk::Record>& out, DiskChunk& chunk);
   void acknowledge(const DiskChunk& chunk);
   /// Records in the log not yet acknowledged (read or not).
