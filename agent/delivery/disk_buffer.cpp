@@ -124,6 +124,7 @@ struct File {
 struct Pos {
   std::uint64_t seg = 0;
   std::uint64_t off = 0;
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 misreads the defaulted <=>
   friend auto operator<=>(const Pos&, const Pos&) = default;
 };
 

@@ -1,6 +1,7 @@
 #include "delivery.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "disk_store.hpp"
 
@@ -42,9 +43,9 @@ struct InFlight final : sdk::AckTarget {
   SinkDelivery::Clock::time_point due{};
 };
 
-SinkDelivery::SinkDelivery(const DeliverySpec& spec, sdk::Sink& sink, ComponentMetrics& metrics,
+SinkDelivery::SinkDelivery(DeliverySpec spec, sdk::Sink& sink, ComponentMetrics& metrics,
                            sdk::Context& ctx)
-    : spec_(spec), sink_(sink), metrics_(metrics), ctx_(ctx) {
+    : spec_(std::move(spec)), sink_(sink), metrics_(metrics), ctx_(ctx) {
   retried_ = &metrics_.counter("retried");
   (void)metrics_.counter("rejected");
 }

@@ -68,7 +68,7 @@ class SinkDelivery {
  public:
   using Clock = std::chrono::steady_clock;
 
-  SinkDelivery(const DeliverySpec& spec, sdk::Sink& sink, ComponentMetrics& metrics,
+  SinkDelivery(DeliverySpec spec, sdk::Sink& sink, ComponentMetrics& metrics,
                sdk::Context& ctx);
   ~SinkDelivery();
   SinkDelivery(const SinkDelivery&) = delete;

@@ -253,9 +253,7 @@ int run_agent(const Cli& cli) {
   return code;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   Cli cli;
   CLI::App app{"webmon-agent: runs a pipeline of source, transform and sink plugins",
                "webmon-agent"};
@@ -321,4 +319,19 @@ int main(int argc, char** argv) {
     std::cerr << "webmon-agent: " << e.what() << "\n";
     return kExitConfig;
   }
+}
+
+}  // namespace
+
+// Anything that escapes (an allocation failure while starting, say) ends the agent with a line
+// that says so and the runtime exit code, never std::terminate's bare abort.
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "webmon-agent: fatal: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "webmon-agent: fatal: unknown exception\n");
+  }
+  return kExitRuntime;
 }

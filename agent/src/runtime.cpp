@@ -225,9 +225,9 @@ EmitResult Runtime::dispatch(Node& from, std::vector<sdk::Record>&& records,
   for (std::size_t i = 0; i < k; ++i) {
     std::vector<sdk::Record> copy;
     std::shared_ptr<AckState> share;
-    if (i + 1 < k) {
-      ack->add_share();
-      copy = records;
+    if (i + 1 < k) {  // only the last consumer takes the originals (moved below)
+      ack->add_share();     // NOLINT(bugprone-use-after-move): moved in the last pass only
+      copy = records;       // NOLINT(bugprone-use-after-move): moved in the last pass only
       share = ack;
     } else {
       copy = std::move(records);

@@ -42,15 +42,15 @@ constexpr Civil civil_from_days(std::int64_t z) noexcept {
 // encoding a record).
 constexpr auto kDigitPairs = [] {
   std::array<char, 200> t{};
-  for (int i = 0; i < 100; ++i) {
-    t[static_cast<std::size_t>(2 * i)] = static_cast<char>('0' + i / 10);
-    t[static_cast<std::size_t>(2 * i + 1)] = static_cast<char>('0' + i % 10);
+  for (std::size_t i = 0; i < 100; ++i) {
+    t[2 * i] = static_cast<char>('0' + i / 10);
+    t[2 * i + 1] = static_cast<char>('0' + i % 10);
   }
   return t;
 }();
 
 char* put2(char* p, unsigned v) {
-  std::memcpy(p, kDigitPairs.data() + 2 * v, 2);
+  std::memcpy(p, kDigitPairs.data() + 2 * std::size_t{v}, 2);
   return p + 2;
 }
 
@@ -161,7 +161,7 @@ std::optional<sdk::Timestamp> parse_rfc3339(std::string_view s) {
         !digits(s, pos + 4, 2, om) || oh > 23 || om > 59) {
       return std::nullopt;
     }
-    offset = (static_cast<std::int64_t>(oh) * 3600 + om * 60) * (s[pos] == '+' ? 1 : -1);
+    offset = (static_cast<std::int64_t>(oh) * 3600 + static_cast<std::int64_t>(om) * 60) * (s[pos] == '+' ? 1 : -1);
     pos += 6;
   } else {
     return std::nullopt;
@@ -169,7 +169,8 @@ std::optional<sdk::Timestamp> parse_rfc3339(std::string_view s) {
   if (pos != s.size()) {
     return std::nullopt;
   }
-  const std::int64_t secs = days_from_civil(y, mo, d) * 86'400 + h * 3600 + mi * 60 +
+  const std::int64_t secs = days_from_civil(y, mo, d) * 86'400 + std::int64_t{h} * 3600 +
+                            std::int64_t{mi} * 60 +
                             std::min<unsigned>(se, 59) - offset;
   return sdk::Timestamp{secs * 1'000'000 + micros};
 }

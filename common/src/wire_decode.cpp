@@ -353,9 +353,9 @@ bool is_uuid(std::string_view s) noexcept {
     for (int c = '0'; c <= '9'; ++c) {
       t[static_cast<std::size_t>(c)] = true;
     }
-    for (int c = 'a'; c <= 'f'; ++c) {
-      t[static_cast<std::size_t>(c)] = true;
-      t[static_cast<std::size_t>(c - 'a' + 'A')] = true;
+    for (std::size_t c = 'a'; c <= 'f'; ++c) {
+      t[c] = true;
+      t[c - 'a' + 'A'] = true;
     }
     return t;
   }();

@@ -254,7 +254,7 @@ std::optional<sdk::Timestamp> parse_rfc3339(std::string_view s) {
     if (!oh || !om || pos + 3 >= s.size() || s[pos + 3] != ':' || *oh > 23 || *om > 59) {
       return std::nullopt;
     }
-    offset_s = (s[pos] == '+' ? 1 : -1) * (*oh * 3600 + *om * 60);
+    offset_s = (s[pos] == '+' ? 1 : -1) * (std::int64_t{*oh} * 3600 + std::int64_t{*om} * 60);
     pos += 6;
   } else {
     return std::nullopt;

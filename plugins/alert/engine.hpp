@@ -135,6 +135,6 @@ class Engine {
 
 /// Parses an RFC 3339 UTC time ("2026-12-24T18:00:00Z", optional fraction, optional
 /// "+hh:mm" offset). nullopt when malformed.
-std::optional<sdk::Timestamp> parse_rfc3339(std::string_view text);
+std::optional<sdk::Timestamp> parse_rfc3339(std::string_view s);
 
 }  // namespace webmon::plugins::alert

@@ -311,7 +311,7 @@ std::optional<Reply> parse_reply(const std::uint8_t* data, std::size_t size, std
     error = "message is a query, not a reply";
     return std::nullopt;
   }
-  out.rcode = flags & 0x000FU;
+  out.rcode = static_cast<int>(flags & 0x000FU);
   out.authoritative = (flags & 0x0400U) != 0;
   out.truncated = (flags & 0x0200U) != 0;
   out.answer_records = an;

@@ -148,6 +148,7 @@ struct Upload {
 std::size_t on_read(char* buffer, std::size_t size, std::size_t n, void* user) {
   auto* u = static_cast<Upload*>(user);
   const std::size_t len = std::min(size * n, u->data->size() - u->offset);
+  // NOLINTNEXTLINE(bugprone-not-null-terminated-result): libcurl's buffer is a byte count
   std::memcpy(buffer, u->data->data() + u->offset, len);
   u->offset += len;
   return len;
@@ -216,7 +217,7 @@ class EmailSink final : public sdk::Sink {
     bool retry = false;
     bool rejected = false;
     for (const auto& r : batch.records) {
-      if (!r.id.empty() && answered_.count(r.id) != 0) {
+      if (!r.id.empty() && answered_.contains(r.id)) {
         continue;
       }
       const auto s = send(r);

@@ -102,7 +102,7 @@ class Generator final : public sdk::Source {
  protected:
   sdk::Status on_run() override {
     if (tcp()) {  // sinks find its declaration through the host
-      if (const sdk::Status s = ctx().register_kind(kTcpKind); !s.is_ok()) {
+      if (sdk::Status s = ctx().register_kind(kTcpKind); !s.is_ok()) {
         return s;
       }
     }
@@ -119,7 +119,7 @@ class Generator final : public sdk::Source {
       const std::int64_t n = o_.count == 0 ? batch : std::min(batch, o_.count - emitted);
       if (o_.rate > 0) {
         const auto due = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                     std::chrono::duration<double>(emitted / o_.rate));
+                                     std::chrono::duration<double>(static_cast<double>(emitted) / o_.rate));
         const auto now = std::chrono::steady_clock::now();
         if (due > now &&
             ctx().wait_for_stop(std::chrono::duration_cast<std::chrono::milliseconds>(due - now))) {
@@ -139,6 +139,7 @@ class Generator final : public sdk::Source {
       sdk::EmitResult r = emitter().emit(std::move(b));
       while (r == sdk::EmitResult::refused && !ctx().stop_requested()) {
         (void)emitter().wait_writable(std::chrono::milliseconds(100));
+        // NOLINTNEXTLINE(bugprone-use-after-move): emit() leaves a refused batch as it was
         r = emitter().emit(std::move(b));
       }
       if (!sdk::taken(r)) {
@@ -239,35 +240,35 @@ class Generator final : public sdk::Source {
     r.time = now;
     auto& f = r.fields;
     f.reserve(22);
-    f.emplace_back(kTarget, t.name);
-    f.emplace_back(kUrl, t.url);
-    f.emplace_back(kMethod, kGet);
-    f.emplace_back(kAgent, agent_);
+    f.push_back({kTarget, t.name});
+    f.push_back({kUrl, t.url});
+    f.push_back({kMethod, kGet});
+    f.push_back({kAgent, agent_});
     if (failed) {
-      f.emplace_back(kSuccess, false);
-      f.emplace_back(kStatusCode, std::int64_t{500});
-      f.emplace_back(kError, kHttpStatus);
-      f.emplace_back(kErrorMessage, kStatusMessage);
+      f.push_back({kSuccess, false});
+      f.push_back({kStatusCode, std::int64_t{500}});
+      f.push_back({kError, kHttpStatus});
+      f.push_back({kErrorMessage, kStatusMessage});
     } else {
-      f.emplace_back(kSuccess, true);
-      f.emplace_back(kStatusCode, std::int64_t{200});
-      f.emplace_back(kError, std::monostate{});
-      f.emplace_back(kErrorMessage, std::monostate{});
+      f.push_back({kSuccess, true});
+      f.push_back({kStatusCode, std::int64_t{200}});
+      f.push_back({kError, std::monostate{}});
+      f.push_back({kErrorMessage, std::monostate{}});
     }
-    f.emplace_back(kResponseTime, total);
-    f.emplace_back(kDns, dns);
-    f.emplace_back(kConnect, connect);
-    f.emplace_back(kTls, tls);
-    f.emplace_back(kTtfb, ttfb);
-    f.emplace_back(kTransfer, transfer);
-    f.emplace_back(kBodyBytes, body_bytes);
-    f.emplace_back(kHttpVersion, kHttp11);
-    f.emplace_back(kRemoteIp, t.remote_ip);
-    f.emplace_back(kRedirects, std::int64_t{0});
-    f.emplace_back(kRegexMatched, std::monostate{});
-    f.emplace_back(kTlsNotAfter, sdk::Timestamp{now.micros + 90LL * 86'400'000'000LL});
-    f.emplace_back(kTlsIssuer, kIssuer);
-    f.emplace_back(kLateness, lateness);
+    f.push_back({kResponseTime, total});
+    f.push_back({kDns, dns});
+    f.push_back({kConnect, connect});
+    f.push_back({kTls, tls});
+    f.push_back({kTtfb, ttfb});
+    f.push_back({kTransfer, transfer});
+    f.push_back({kBodyBytes, body_bytes});
+    f.push_back({kHttpVersion, kHttp11});
+    f.push_back({kRemoteIp, t.remote_ip});
+    f.push_back({kRedirects, std::int64_t{0}});
+    f.push_back({kRegexMatched, std::monostate{}});
+    f.push_back({kTlsNotAfter, sdk::Timestamp{now.micros + 90LL * 86'400'000'000LL}});
+    f.push_back({kTlsIssuer, kIssuer});
+    f.push_back({kLateness, lateness});
     return r;
   }
 
@@ -283,19 +284,19 @@ class Generator final : public sdk::Source {
     r.time = now;
     auto& f = r.fields;
     f.reserve(13);
-    f.emplace_back(kTarget, t.name);
-    f.emplace_back(kHost, t.name + ".example");
-    f.emplace_back(kPort, std::int64_t{443});
-    f.emplace_back(kAgent, agent_);
-    f.emplace_back(kSuccess, !failed);
-    f.emplace_back(kError, failed ? sdk::Value(kConnectError) : sdk::Value());
-    f.emplace_back(kErrorMessage, failed ? sdk::Value(kRefused) : sdk::Value());
-    f.emplace_back(kRemoteIp, t.remote_ip);
-    f.emplace_back(kConnect, connect);
-    f.emplace_back(kTls, failed ? sdk::Value() : sdk::Value(tls));
-    f.emplace_back(kTotal, std::nearbyint((connect + (failed ? 0 : tls)) * 1000.0) / 1000.0);
-    f.emplace_back(kTlsNotAfter, sdk::Timestamp{now.micros + 90LL * 86'400'000'000LL});
-    f.emplace_back(kLateness, rng_.uniform_ms(0.0, 1.0));
+    f.push_back({kTarget, t.name});
+    f.push_back({kHost, t.name + ".example"});
+    f.push_back({kPort, std::int64_t{443}});
+    f.push_back({kAgent, agent_});
+    f.push_back({kSuccess, !failed});
+    f.push_back({kError, failed ? sdk::Value(kConnectError) : sdk::Value()});
+    f.push_back({kErrorMessage, failed ? sdk::Value(kRefused) : sdk::Value()});
+    f.push_back({kRemoteIp, t.remote_ip});
+    f.push_back({kConnect, connect});
+    f.push_back({kTls, failed ? sdk::Value() : sdk::Value(tls)});
+    f.push_back({kTotal, std::nearbyint((connect + (failed ? 0 : tls)) * 1000.0) / 1000.0});
+    f.push_back({kTlsNotAfter, sdk::Timestamp{now.micros + 90LL * 86'400'000'000LL}});
+    f.push_back({kLateness, rng_.uniform_ms(0.0, 1.0)});
     return r;
   }
   const std::string kTcpKindName{"synthetic_tcp_check"}, kHost{"host"}, kPort{"port"},

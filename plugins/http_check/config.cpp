@@ -250,8 +250,9 @@ class TargetBuilder {
         if (k.empty()) {
           at(key)->fail(prefix_ + "option '" + std::string(key) + "': names must not be empty");
         }
+        const std::string& name = k;  // (a structured binding is not capturable before C++20)
         auto it = std::find_if(out.begin(), out.end(), [&](const auto& e) {
-          return headers ? lower(e.first) == lower(k) : e.first == k;
+          return headers ? lower(e.first) == lower(name) : e.first == name;
         });
         if (it != out.end()) {
           it->second = v;
@@ -364,9 +365,10 @@ class TargetBuilder {
       // load_options() does not look for unknown keys (the host does, but not in targets_file).
       if (node->is_map()) {
         for (const auto& [key, value] : node->entries()) {
+          const std::string& name = key;  // (structured bindings are captured from C++20 on)
           const bool known =
               std::any_of(std::begin(kJsonAssertionOptions), std::end(kJsonAssertionOptions),
-                          [&](const OptionSpec& spec) { return key == spec.name; });
+                          [&](const OptionSpec& spec) { return name == spec.name; });
           if (!known) {
             value.fail(who + "': unknown option '" + key + "' (pointer, equals, regex)");
           }
@@ -401,7 +403,7 @@ class TargetBuilder {
       return {};
     }
     const ConfigNode* n = at(key);
-    const std::string path = cc::resolve_path(*value, *n);
+    std::string path = cc::resolve_path(*value, *n);
     check_readable(*n, prefix_, std::string(key), path);
     return path;
   }

@@ -206,7 +206,7 @@ class KafkaSource final : public sdk::Source {
                         rd_kafka_topic_partition_list_t* offsets, void* opaque);
   static void dlq_dr_cb(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
 
-  void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
+  void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* list);
   /// The tracker's index of a known partition (cached for runs of one partition's messages).
   std::optional<std::uint32_t> find_partition(const char* topic, std::int32_t partition);
   /// Takes ownership of the messages it keeps (sets their slots to nullptr).

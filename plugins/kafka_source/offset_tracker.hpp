@@ -48,10 +48,10 @@ class OffsetTracker {
   [[nodiscard]] std::int32_t partition(PartId p) const { return parts_[p].partition; }
 
   /// The partition is (newly) assigned: nothing tracked or committed yet.
-  void assign(PartId p);
+  void assign(PartId id);
   /// The partition is revoked or lost: forgotten; acknowledgements of its records are ignored
   /// from now on (a new assignment is a new generation).
-  void revoke(PartId p);
+  void revoke(PartId id);
   [[nodiscard]] bool assigned(PartId p) const { return parts_[p].assigned; }
   /// Waiting for a retry's backoff (its records read meanwhile are not tracked).
   [[nodiscard]] bool retry_paused(PartId p) const { return parts_[p].retry_paused; }
@@ -62,7 +62,7 @@ class OffsetTracker {
 
   /// A record was read at `offset` (precondition: accepting(p)). When the position went back
   /// (a seek, a reset), what was tracked from `offset` on is forgotten first.
-  Ref track(PartId p, std::int64_t offset);
+  Ref track(PartId id, std::int64_t offset);
   /// Whether the reference belongs to the partition's current assignment.
   [[nodiscard]] bool current(const Ref& r) const {
     return r.part < parts_.size() && parts_[r.part].generation == r.generation;
@@ -84,19 +84,19 @@ class OffsetTracker {
   /// paused.
   std::vector<std::pair<PartId, std::int64_t>> due_retries(Clock::time_point now);
 
-  /// The offset to commit for `p` now, if any: assigned, something read, and different from
+  /// The offset to commit for `id` now, if any: assigned, something read, and different from
   /// (greater than) the last one taken — or equal when `again` (the last commit failed).
   /// Taking it records it as committed.
-  std::optional<std::int64_t> take_commit(PartId p, bool again);
+  std::optional<std::int64_t> take_commit(PartId id, bool again);
   /// The offset below which every read record of `p` is resolved (-1: nothing read).
-  [[nodiscard]] std::int64_t committable(PartId p) const;
+  [[nodiscard]] std::int64_t committable(PartId id) const;
   /// The last offset taken for commit in this assignment (-1: none).
   [[nodiscard]] std::int64_t committed(PartId p) const { return parts_[p].committed; }
 
   /// Tracked records not resolved, over all partitions.
   [[nodiscard]] std::int64_t in_flight() const noexcept { return in_flight_; }
   /// Tracked records of `p` not resolved.
-  [[nodiscard]] std::size_t unresolved(PartId p) const;
+  [[nodiscard]] std::size_t unresolved(PartId id) const;
 
  private:
   struct Entry {

@@ -29,8 +29,8 @@ enum class FailureKind {
 
 class PgError : public std::runtime_error {
  public:
-  PgError(std::string message, std::string sqlstate, FailureKind kind)
-      : std::runtime_error(std::move(message)), sqlstate_(std::move(sqlstate)), kind_(kind) {}
+  PgError(const std::string& message, std::string sqlstate, FailureKind kind)
+      : std::runtime_error(message), sqlstate_(std::move(sqlstate)), kind_(kind) {}
   [[nodiscard]] const std::string& sqlstate() const noexcept { return sqlstate_; }
   [[nodiscard]] FailureKind kind() const noexcept { return kind_; }
 

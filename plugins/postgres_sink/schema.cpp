@@ -232,6 +232,7 @@ std::vector<std::string> kind_tables(Connection& conn, const std::string& schema
       "WHERE n.nspname = $1 AND c.relkind = 'p' ORDER BY 1",
       {schema.c_str()});
   std::vector<std::string> out;
+  out.reserve(static_cast<std::size_t>(PQntuples(r.get())));
   for (int i = 0; i < PQntuples(r.get()); ++i) {
     out.emplace_back(PQgetvalue(r.get(), i, 0));
   }

@@ -524,7 +524,7 @@ void PostgresSink::write_batch(const std::vector<sdk::Record>& records) {
   commit_isolating(std::move(valid), std::move(rejects));
 }
 
-void PostgresSink::commit_isolating(std::vector<Row> valid, std::vector<Reject> rejects) {
+void PostgresSink::commit_isolating(const std::vector<Row>& valid, std::vector<Reject> rejects) {
   try {
     commit(valid, rejects);
     return;
@@ -635,7 +635,7 @@ void PostgresSink::commit_once(const std::vector<Row>& rows, const std::vector<R
       std::size_t next = 0;
       const bool single = kinds.size() == 1;
       auto fill = [&](std::string& out) {
-        constexpr std::size_t kPart = 256 * 1024;
+        constexpr std::size_t kPart = std::size_t{256} * 1024;
         if (next == 0) {
           append_copy_header(out);
         }

@@ -73,7 +73,7 @@ class PostgresSink final : public sdk::Sink {
   /// `reason` set when records of this kind cannot have a table.
   KindState* kind_state(const std::string& kind, std::string& reason);
   void sync(KindState& k, const sdk::KindSpec& spec);
-  void commit_isolating(std::vector<Row> valid, std::vector<Reject> rejects);
+  void commit_isolating(const std::vector<Row>& valid, std::vector<Reject> rejects);
   void isolate(const std::vector<Row>& rows, std::vector<Reject>& out);
   /// One transaction: rows (fast COPY, or staging + ON CONFLICT after a duplicate) + rejects.
   void commit(const std::vector<Row>& rows, const std::vector<Reject>& rejects);

@@ -37,7 +37,7 @@ std::string render_json(const std::vector<Group>& groups, std::int64_t now_us,
 /// Escapes & < > " ' for HTML text and attribute values.
 void append_html_escaped(std::string& out, std::string_view text);
 /// Escapes for a JSON string (without the quotes); invalid UTF-8 bytes become U+FFFD.
-void append_json_escaped(std::string& out, std::string_view text);
+void append_json_escaped(std::string& out, std::string_view s);
 /// "2026-12-02 05:33:19 UTC".
 std::string format_time(std::int64_t time_us);
 

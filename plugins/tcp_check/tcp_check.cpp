@@ -324,7 +324,7 @@ struct TcpCheckSource::Engine {
     return c;
   }
 
-  void close_check(Check& c) {
+  static void close_check(Check& c) {
     if (c.ssl != nullptr) {
       SSL_free(c.ssl);
       c.ssl = nullptr;
@@ -509,7 +509,7 @@ struct TcpCheckSource::Engine {
 
   // Returns bytes moved (> 0), 0 when the socket would block, -1 on EOF, -2 on error (errno
   // text in `error`).
-  long io(Check& c, bool write, char* buf, std::size_t len, std::string& error) {
+  static long io(Check& c, bool write, char* buf, std::size_t len, std::string& error) {
     if (c.ssl != nullptr) {
       ERR_clear_error();
       const int n = write ? SSL_write(c.ssl, buf, static_cast<int>(len))

@@ -122,8 +122,9 @@ class RateLimiter {
 
 std::size_t on_body(char* data, std::size_t size, std::size_t n, void* user) {
   auto* body = static_cast<std::string*>(user);
-  if (body->size() < 64 * 1024) {
-    body->append(data, std::min(size * n, 64 * 1024 - body->size()));
+  constexpr std::size_t kKeep = std::size_t{64} * 1024;  // the first bytes are enough to log
+  if (body->size() < kKeep) {
+    body->append(data, std::min(size * n, kKeep - body->size()));
   }
   return size * n;
 }
@@ -200,7 +201,7 @@ class WebhookSink final : public sdk::Sink {
     bool retry = false;
     bool rejected = false;
     for (const auto& r : batch.records) {
-      if (!r.id.empty() && answered_.count(r.id) != 0) {
+      if (!r.id.empty() && answered_.contains(r.id)) {
         continue;  // answered in an earlier attempt of this batch
       }
       if (retry) {
