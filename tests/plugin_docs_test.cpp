@@ -224,8 +224,7 @@ std::vector<FieldRow> readme_fields(const std::string& readme, const std::string
 
 // How a README writes a declared type: "double", "int / null", "map".
 std::string readme_type(const sdk::FieldSpec& f) {
-  const std::string base =
-      f.type == sdk::FieldType::string_map ? "map" : sdk::to_string(f.type);
+  const std::string base = f.type == sdk::FieldType::string_map ? "map" : sdk::to_string(f.type);
   return f.nullable && f.type != sdk::FieldType::string_map ? base + " / null" : base;
 }
 

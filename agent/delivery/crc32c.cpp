@@ -28,7 +28,7 @@ constexpr auto kTable = make_table();
 
 #if defined(__x86_64__)
 __attribute__((target("sse4.2"))) std::uint32_t crc32c_sse42(std::uint32_t crc, const void* data,
-                                                               std::size_t n) noexcept {
+                                                             std::size_t n) noexcept {
   const auto* p = static_cast<const unsigned char*>(data);
   std::uint64_t c = ~crc;
   while (n >= 8) {

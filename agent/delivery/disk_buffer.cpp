@@ -137,18 +137,18 @@ struct Segment {
   std::uint64_t id = 0;
   fs::path path;
   std::shared_ptr<File> file;
-  std::uint64_t size = 0;     // valid bytes (header included)
-  std::uint64_t records = 0;  // frames
-  std::uint64_t acked = 0;    // records acknowledged (contiguous or ahead)
-  std::uint64_t inflight = 0; // records read and not yet acknowledged
+  std::uint64_t size = 0;      // valid bytes (header included)
+  std::uint64_t records = 0;   // frames
+  std::uint64_t acked = 0;     // records acknowledged (contiguous or ahead)
+  std::uint64_t inflight = 0;  // records read and not yet acknowledged
   bool sealed = false;
   bool dirty = false;  // written since the last fdatasync
 };
 
 std::string segment_name(std::uint64_t id) {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%s%020llu%s", kSegmentPrefix,
-                static_cast<unsigned long long>(id), kSegmentSuffix);
+  std::snprintf(buf, sizeof buf, "%s%020llu%s", kSegmentPrefix, static_cast<unsigned long long>(id),
+                kSegmentSuffix);
   return buf;
 }
 
@@ -224,9 +224,9 @@ struct DiskBuffer::State {
   std::condition_variable space_cv;
   std::condition_variable sync_cv;
 
-  std::deque<Segment> segs;  // ascending ids; back() is the active (append) segment
-  Pos ack;                   // every record before it is acknowledged
-  Pos rd;                    // next record to read
+  std::deque<Segment> segs;         // ascending ids; back() is the active (append) segment
+  Pos ack;                          // every record before it is acknowledged
+  Pos rd;                           // next record to read
   std::map<Pos, AheadRange> ahead;  // acknowledged chunks beyond `ack`, keyed by begin
 
   std::uint64_t total_bytes = 0;
@@ -475,8 +475,7 @@ void DiskBuffer::close_waiters() {
   s_->space_cv.notify_all();
 }
 
-std::unique_ptr<DiskBuffer> DiskBuffer::open(const DiskBufferOptions& options,
-                                             OpenReport& report) {
+std::unique_ptr<DiskBuffer> DiskBuffer::open(const DiskBufferOptions& options, OpenReport& report) {
   report = OpenReport{};
   const std::string where = "disk buffer '" + options.path.string() + "'";
   if (options.path.empty()) {
@@ -517,8 +516,8 @@ std::unique_ptr<DiskBuffer> DiskBuffer::open(const DiskBufferOptions& options,
                           "); fix its permissions or choose another path");
   }
   if (::flock(s.lock_fd, LOCK_EX | LOCK_NB) != 0) {
-    throw DiskBufferError(where + ": already in use by another disk buffer (" +
-                          lock_path.string() + " is locked); give each sink its own path");
+    throw DiskBufferError(where + ": already in use by another disk buffer (" + lock_path.string() +
+                          " is locked); give each sink its own path");
   }
   const fs::path ledger_path = options.path / kLedgerName;
   s.ledger_fd = ::open(ledger_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -604,11 +603,11 @@ std::unique_ptr<DiskBuffer> DiskBuffer::open(const DiskBufferOptions& options,
                                        : 0;
       report.records_cut += frames;
       report.bytes_cut += file_size;
-      report.problems.push_back(path.string() + ": offset 0: " +
-                                (h == nullptr ? "shorter than its header"
-                                              : "bad header (not a segment of this format)") +
-                                "; removed the file (" + std::to_string(file_size) +
-                                " bytes, about " + std::to_string(frames) + " records)");
+      report.problems.push_back(
+          path.string() + ": offset 0: " +
+          (h == nullptr ? "shorter than its header" : "bad header (not a segment of this format)") +
+          "; removed the file (" + std::to_string(file_size) + " bytes, about " +
+          std::to_string(frames) + " records)");
       ::unlink(path.c_str());
       s.dir_dirty = true;
       continue;
@@ -650,9 +649,9 @@ std::unique_ptr<DiskBuffer> DiskBuffer::open(const DiskBufferOptions& options,
       const std::uint64_t frames = count_frames_in_cut(w, off, file_size);
       report.records_cut += frames;
       report.bytes_cut += file_size - off;
-      report.problems.push_back(path.string() + ": offset " + std::to_string(off) + ": " +
-                                problem + "; cut " + std::to_string(file_size - off) +
-                                " bytes (about " + std::to_string(frames) + " records)");
+      report.problems.push_back(path.string() + ": offset " + std::to_string(off) + ": " + problem +
+                                "; cut " + std::to_string(file_size - off) + " bytes (about " +
+                                std::to_string(frames) + " records)");
       if (::ftruncate(fd, static_cast<off_t>(off)) != 0) {
         throw DiskBufferError(where + ": cannot truncate " + path.string() + ": " +
                               errno_text(errno));
@@ -695,8 +694,7 @@ std::unique_ptr<DiskBuffer> DiskBuffer::open(const DiskBufferOptions& options,
   s.normalize(s.ack);
   for (auto r : ledger_ranges) {
     Segment* seg = s.find(r.begin.seg);
-    if (seg == nullptr || r.begin < s.ack || r.begin.off >= seg->size ||
-        r.end.off <= r.begin.off) {
+    if (seg == nullptr || r.begin < s.ack || r.begin.off >= seg->size || r.end.off <= r.begin.off) {
       continue;  // its records were cut or dropped
     }
     if (r.end.off > seg->size) {
@@ -765,8 +763,7 @@ AppendResult DiskBuffer::append(std::span<const sdk::Record> records) {
   }
   for (;;) {
     const Segment& a = s.segs.back();
-    const bool will_rotate =
-        a.size > kSegmentHeaderSize && a.size + bytes > s.opt.segment_size;
+    const bool will_rotate = a.size > kSegmentHeaderSize && a.size + bytes > s.opt.segment_size;
     const std::uint64_t need = bytes + (will_rotate ? kSegmentHeaderSize : 0);
     if (s.total_bytes + need <= budget) {
       if (will_rotate && !s.rotate(error)) {

@@ -27,9 +27,9 @@ enum class WhenFull : std::uint8_t {
 };
 
 struct DiskBufferOptions {
-  std::filesystem::path path;                 ///< directory; created (with parents) if missing
-  std::uint64_t max_size = 2ULL << 30;        ///< bytes of segment files on disk, at most
-  std::uint64_t segment_size = 64ULL << 20;   ///< a new segment is started past this size
+  std::filesystem::path path;                     ///< directory; created (with parents) if missing
+  std::uint64_t max_size = 2ULL << 30;            ///< bytes of segment files on disk, at most
+  std::uint64_t segment_size = 64ULL << 20;       ///< a new segment is started past this size
   std::chrono::milliseconds sync_interval{1000};  ///< fdatasync period; 0 = after every append
   WhenFull when_full = WhenFull::block;
 };
@@ -61,11 +61,11 @@ struct AppendResult {
     io_error,   ///< write failed (e.g. the disk is full): nothing written, see `error`
   };
   Status status = Status::appended;
-  std::size_t appended = 0;             ///< records of this call now in the buffer
-  std::size_t refused = 0;              ///< records of this call not in the buffer
-  std::uint64_t dropped_oldest = 0;     ///< older unacknowledged records deleted to make room
-  std::uint64_t bytes = 0;              ///< on-disk size of this batch (for wait_for_space)
-  std::string error;                    ///< io_error only
+  std::size_t appended = 0;          ///< records of this call now in the buffer
+  std::size_t refused = 0;           ///< records of this call not in the buffer
+  std::uint64_t dropped_oldest = 0;  ///< older unacknowledged records deleted to make room
+  std::uint64_t bytes = 0;           ///< on-disk size of this batch (for wait_for_space)
+  std::string error;                 ///< io_error only
 };
 
 /// Records read together; acknowledge `handle` once they are delivered.

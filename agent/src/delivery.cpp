@@ -335,13 +335,13 @@ void SinkDelivery::resolved(InFlight* f, AckStatus status) noexcept {
     }
     cv_.notify_one();
     if (retry) {
-      limiter_.log(ctx_, sdk::LogLevel::warn, "retry",
-                   "batch of " + std::to_string(f->batch.records.size()) +
-                       " records not stored (retryable); attempt " + std::to_string(f->attempt) +
-                       " in " +
-                       std::to_string(
-                           retry_backoff(spec_.retry_initial, spec_.retry_max, f->attempt).count()) +
-                       " ms");
+      limiter_.log(
+          ctx_, sdk::LogLevel::warn, "retry",
+          "batch of " + std::to_string(f->batch.records.size()) +
+              " records not stored (retryable); attempt " + std::to_string(f->attempt) + " in " +
+              std::to_string(
+                  retry_backoff(spec_.retry_initial, spec_.retry_max, f->attempt).count()) +
+              " ms");
       return;
     }
     finish(f, AckStatus::retryable);
@@ -466,8 +466,7 @@ std::vector<std::pair<std::string, double>> SinkDelivery::gauges() const {
     if (!pieces_.empty()) {
       age = std::chrono::duration<double>(Clock::now() - pieces_.front().at).count();
     }
-    out = {{"buffer_records", static_cast<double>(records_)},
-           {"buffer_oldest_age_seconds", age}};
+    out = {{"buffer_records", static_cast<double>(records_)}, {"buffer_oldest_age_seconds", age}};
   }
   // Records handed to the sink and not yet acknowledged (being written).
   out.emplace_back("in_flight_records", static_cast<double>(in_flight_records_));

@@ -68,8 +68,7 @@ class SinkDelivery {
  public:
   using Clock = std::chrono::steady_clock;
 
-  SinkDelivery(DeliverySpec spec, sdk::Sink& sink, ComponentMetrics& metrics,
-               sdk::Context& ctx);
+  SinkDelivery(DeliverySpec spec, sdk::Sink& sink, ComponentMetrics& metrics, sdk::Context& ctx);
   ~SinkDelivery();
   SinkDelivery(const SinkDelivery&) = delete;
   SinkDelivery& operator=(const SinkDelivery&) = delete;

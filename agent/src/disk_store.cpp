@@ -36,7 +36,8 @@ DiskStore::DiskStore(const DeliverySpec& spec, sdk::Context& ctx, ComponentMetri
   delivery::DiskBufferOptions options;
   options.path = spec.path;
   options.max_size = spec.max_size;
-  options.segment_size = std::min<std::uint64_t>(64ULL << 20, std::max<std::uint64_t>(spec.max_size / 8, 1ULL << 20));
+  options.segment_size =
+      std::min<std::uint64_t>(64ULL << 20, std::max<std::uint64_t>(spec.max_size / 8, 1ULL << 20));
   options.sync_interval = spec.sync_interval;
   options.when_full = to_policy(spec.when_full);
   delivery::OpenReport report;
@@ -57,9 +58,8 @@ DiskStore::DiskStore(const DeliverySpec& spec, sdk::Context& ctx, ComponentMetri
              " bytes) of a torn or corrupt tail; the records before it are kept");
   }
   if (report.records > 0) {
-    ctx.info("disk buffer " + spec.path + ": " + std::to_string(report.records) +
-             " records (" + std::to_string(report.bytes) +
-             " bytes) left by a previous run are sent first");
+    ctx.info("disk buffer " + spec.path + ": " + std::to_string(report.records) + " records (" +
+             std::to_string(report.bytes) + " bytes) left by a previous run are sent first");
   } else {
     ctx.debug("disk buffer " + spec.path + " opened (empty)");
   }

@@ -172,8 +172,8 @@ std::optional<std::string> check_record(const sdk::Record& record, const OwnedKi
       continue;
     }
     if (t != sdk::value_type_of(spec->type)) {
-      static constexpr const char* kNames[] = {"null", "bool", "int", "double", "string",
-                                               "timestamp"};
+      static constexpr const char* kNames[] = {"null",   "bool",   "int",
+                                               "double", "string", "timestamp"};
       return "field '" + f.name + "': expected " + sdk::to_string(spec->type) + ", got " +
              kNames[static_cast<int>(t)];
     }

@@ -1,13 +1,13 @@
 // webmon-agent: loads a YAML pipeline of plugins and runs it.
 // Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration or usage.
-#include <CLI/CLI.hpp>
+#include <pthread.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <mutex>
-#include <pthread.h>
 #include <thread>
 
 #include "env.hpp"
@@ -78,8 +78,9 @@ void print_plugins(const std::vector<std::string>& search_path) {
   }
   for (const auto& p : plugins) {
     const auto& d = *p.descriptor;
-    std::cout << "\n" << d.name << " (" << sdk::to_string(d.kind) << ", version " << d.version
-              << ", ABI " << d.abi_major << "." << d.abi_minor << ")\n  " << d.description
+    std::cout << "\n"
+              << d.name << " (" << sdk::to_string(d.kind) << ", version " << d.version << ", ABI "
+              << d.abi_major << "." << d.abi_minor << ")\n  " << d.description
               << "\n  file: " << p.path << "\n";
     if (d.option_count == 0) {
       std::cout << "  options: none\n";
@@ -282,8 +283,8 @@ int run(int argc, char** argv) {
 
   if (cli.version) {
     std::cout << "webmon-agent " << WEBMON_VERSION << " (plugin SDK " << sdk::kSdkVersion
-              << ", provides SDK ABI " << sdk::kAbiMajor << "." << sdk::kAbiMinor
-              << ", build key " << sdk::kBuildKey << ")\n";
+              << ", provides SDK ABI " << sdk::kAbiMajor << "." << sdk::kAbiMinor << ", build key "
+              << sdk::kBuildKey << ")\n";
     return kExitOk;
   }
   sdk::LogLevel level{};

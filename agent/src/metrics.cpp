@@ -1,9 +1,8 @@
 #include "metrics.hpp"
 
-#include <cstdio>
-
 #include <httplib.h>
 
+#include <cstdio>
 #include <stdexcept>
 
 namespace webmon::agent {
@@ -108,9 +107,9 @@ std::string Metrics::render() const {
     for (const auto& [name, value] : c.gauges()) {
       char number[64];
       std::snprintf(number, sizeof number, "%.6g", value);
-      gauge_families[name] += "webmon_component_" + name + "{component=\"" +
-                              escape_label(c.id()) + "\",plugin=\"" + escape_label(c.plugin()) +
-                              "\",kind=\"" + c.kind() + "\"} " + number + "\n";
+      gauge_families[name] += "webmon_component_" + name + "{component=\"" + escape_label(c.id()) +
+                              "\",plugin=\"" + escape_label(c.plugin()) + "\",kind=\"" + c.kind() +
+                              "\"} " + number + "\n";
     }
   }
   std::string out;
@@ -160,10 +159,10 @@ void Metrics::serve(const std::string& listen) {
   server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
   });
-  port_ = *port == 0 ? server_->bind_to_any_port(host)
-                      : (server_->bind_to_port(host, static_cast<int>(*port))
-                             ? static_cast<int>(*port)
-                             : -1);
+  port_ =
+      *port == 0
+          ? server_->bind_to_any_port(host)
+          : (server_->bind_to_port(host, static_cast<int>(*port)) ? static_cast<int>(*port) : -1);
   if (port_ < 0) {
     server_.reset();
     throw std::runtime_error("agent.metrics.listen: cannot listen on " + listen +

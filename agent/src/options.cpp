@@ -1,9 +1,9 @@
 #include "options.hpp"
 
-#include "webmon/sdk/options.hpp"
-
 #include <algorithm>
 #include <vector>
+
+#include "webmon/sdk/options.hpp"
 
 namespace webmon::agent {
 namespace {
@@ -21,7 +21,8 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   for (std::size_t i = 1; i <= a.size(); ++i) {
     cur[0] = i;
     for (std::size_t j = 1; j <= b.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1] ? 1 : 0)});
+      cur[j] =
+          std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1] ? 1 : 0)});
     }
     std::swap(prev, cur);
   }
@@ -73,8 +74,8 @@ void check_value(const ConfigNode& node, const OptionSpec& spec, const std::stri
 void check_map(ConfigNode& config, std::span<const OptionSpec> specs, const std::string& who,
                const std::string& prefix) {
   if (!config.is_map()) {
-    fail(config, who, (prefix.empty() ? std::string("options") : "option '" + prefix + "'") +
-                          " must be a map");
+    fail(config, who,
+         (prefix.empty() ? std::string("options") : "option '" + prefix + "'") + " must be a map");
   }
   for (const auto& [key, value] : config.entries()) {
     const OptionSpec* spec = find_spec(specs, key);

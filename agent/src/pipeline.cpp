@@ -1,5 +1,6 @@
 #include "pipeline.hpp"
 
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
@@ -10,7 +11,6 @@
 #include <set>
 #include <sstream>
 #include <stdexcept>
-#include <unistd.h>
 
 #include "options.hpp"
 
@@ -38,8 +38,7 @@ constexpr OptionSpec kAgentOptions[] = {
     {"shutdown_timeout", OptionType::duration, "30s", false,
      "how long a graceful stop may take before the agent gives up and exits 1"},
     {"buffer_records", OptionType::integer, "10000", false,
-     "default bound of each sink's memory buffer, in records", nullptr, 0, false, "1",
-     "100000000"},
+     "default bound of each sink's memory buffer, in records", nullptr, 0, false, "1", "100000000"},
     {"state_dir", OptionType::string, nullptr, false,
      "directory for disk buffers (<state_dir>/buffers/<sink id>) and plugin state (default: "
      "$STATE_DIRECTORY as systemd sets it, else /var/lib/webmon)"},
@@ -50,10 +49,10 @@ constexpr OptionSpec kBufferOptions[] = {
      "memory (lost on a crash) or disk (a checksummed log that survives restarts)", nullptr, 0,
      false, nullptr, nullptr, "memory|disk"},
     {"max_records", OptionType::integer, nullptr, false,
-     "memory buffer: records held before when_full applies (default agent.buffer_records)",
-     nullptr, 0, false, "1", "100000000"},
-    {"max_size", OptionType::size, "2GiB", false, "disk buffer: bytes on disk before when_full applies",
-     nullptr, 0, false, "1MiB", nullptr},
+     "memory buffer: records held before when_full applies (default agent.buffer_records)", nullptr,
+     0, false, "1", "100000000"},
+    {"max_size", OptionType::size, "2GiB", false,
+     "disk buffer: bytes on disk before when_full applies", nullptr, 0, false, "1MiB", nullptr},
     {"path", OptionType::string, nullptr, false,
      "disk buffer directory (default <agent.state_dir>/buffers/<sink id>)"},
     {"sync_interval", OptionType::duration, "1s", false,
@@ -71,19 +70,19 @@ constexpr OptionSpec kBatchOptions[] = {
      "how long a batch may wait for more records before it is written", nullptr, 0, false, "0",
      "1m"},
     {"max_in_flight", OptionType::integer, "8", false,
-     "batches written and not yet resolved by the sink at once", nullptr, 0, false, "1",
-     "1024"},
+     "batches written and not yet resolved by the sink at once", nullptr, 0, false, "1", "1024"},
 };
 
 constexpr OptionSpec kRetryOptions[] = {
     {"initial_backoff", OptionType::duration, "200ms", false,
      "wait before the first retry of a retryable batch (doubles each time)", nullptr, 0, false,
      "1ms", "1h"},
-    {"max_backoff", OptionType::duration, "30s", false, "longest wait between retries", nullptr,
-     0, false, "1ms", "1h"},
+    {"max_backoff", OptionType::duration, "30s", false, "longest wait between retries", nullptr, 0,
+     false, "1ms", "1h"},
     {"max_retries", OptionType::integer, nullptr, false,
      "retries before the batch goes back to its source as retryable (a Kafka consumer then "
-     "reads it again); unset: retry until delivered", nullptr, 0, false, "0", "1000000000"},
+     "reads it again); unset: retry until delivered",
+     nullptr, 0, false, "0", "1000000000"},
 };
 
 constexpr OptionSpec kDeliveryOptions[] = {
@@ -164,8 +163,8 @@ bool valid_id(std::string_view id) {
     return false;
   }
   for (const char c : id) {
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '_' || c == '-' || c == '.')) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+          c == '-' || c == '.')) {
       return false;
     }
   }
@@ -194,7 +193,7 @@ void read_delivery(ComponentSpec& c, const AgentSpec& agent, const std::string& 
   d.path = agent.state_dir + "/buffers/" + c.id;
   if (const ConfigNode* b = host.find("buffer"); b != nullptr && b->is_map()) {
     d.type = b->get_string("type", "memory") == "disk" ? DeliverySpec::BufferType::disk
-                                                        : DeliverySpec::BufferType::memory;
+                                                       : DeliverySpec::BufferType::memory;
     d.max_records = static_cast<std::size_t>(
         b->get_int("max_records", static_cast<std::int64_t>(d.max_records)));
     d.max_size = b->get_size("max_size", d.max_size);
@@ -310,7 +309,8 @@ void check_topology(const PipelineSpec& spec, const ConfigNode& root) {
     }
   }
   if (sources == 0) {
-    throw ConfigError(root.where().str() + ": the pipeline has no sources (add a 'sources:' section)");
+    throw ConfigError(root.where().str() +
+                      ": the pipeline has no sources (add a 'sources:' section)");
   }
   if (sinks == 0) {
     throw ConfigError(root.where().str() + ": the pipeline has no sinks (add a 'sinks:' section)");
@@ -369,8 +369,8 @@ std::vector<const ComponentSpec*> topological_order(const PipelineSpec& spec) {
           cycle += id + " -> ";
         }
       }
-      throw ConfigError(c.where.str() + ": " + c.describe() +
-                        ": inputs form a cycle: " + cycle + c.id);
+      throw ConfigError(c.where.str() + ": " + c.describe() + ": inputs form a cycle: " + cycle +
+                        c.id);
     }
     s = 1;
     stack.push_back(c.id);

@@ -18,9 +18,9 @@ struct DeliverySpec {
   enum class BufferType : std::uint8_t { memory, disk };
   enum class WhenFull : std::uint8_t { block, drop_oldest, drop_newest };
   BufferType type = BufferType::memory;
-  std::size_t max_records = 10'000;            // memory buffer bound
-  std::uint64_t max_size = 2ULL << 30;         // disk buffer bound, bytes
-  std::string path;                            // disk buffer directory
+  std::size_t max_records = 10'000;     // memory buffer bound
+  std::uint64_t max_size = 2ULL << 30;  // disk buffer bound, bytes
+  std::string path;                     // disk buffer directory
   std::chrono::milliseconds sync_interval{1000};
   WhenFull when_full = WhenFull::block;
   std::size_t batch_max_records = 500;
@@ -70,8 +70,7 @@ struct PipelineSpec {
 PipelineSpec load_pipeline(const std::string& path, const EnvLookup& env);
 
 /// The same from text (tests); `name` is used in messages.
-PipelineSpec parse_pipeline(const std::string& text, const std::string& name,
-                            const EnvLookup& env);
+PipelineSpec parse_pipeline(const std::string& text, const std::string& name, const EnvLookup& env);
 
 /// Component ids in an order where every component comes after its inputs.
 std::vector<const ComponentSpec*> topological_order(const PipelineSpec& spec);

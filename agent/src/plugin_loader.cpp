@@ -1,24 +1,23 @@
 #define BOOST_DLL_USE_STD_FS
 #include "plugin_loader.hpp"
 
-#include "kinds.hpp"
-
-#include <boost/dll/shared_library.hpp>
-
-#include <algorithm>
-#include <cstdlib>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <dlfcn.h>
 #include <elf.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <boost/dll/shared_library.hpp>
 #include <cerrno>
 #include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <iterator>
 #include <set>
+
+#include "kinds.hpp"
 
 namespace webmon::agent {
 namespace fs = std::filesystem;
@@ -132,8 +131,8 @@ std::shared_ptr<PluginInfo> normalize(const sdk::PluginDescriptor* raw, const st
   sdk::PluginDescriptor& d = info->descriptor;
   std::memcpy(&d, raw, std::min<std::size_t>(raw->struct_size, sizeof d));
   d.struct_size = sizeof d;
-  if (d.name == nullptr || d.name[0] == '\0' || d.version == nullptr ||
-      d.description == nullptr || (d.option_count > 0 && d.options == nullptr)) {
+  if (d.name == nullptr || d.name[0] == '\0' || d.version == nullptr || d.description == nullptr ||
+      (d.option_count > 0 && d.options == nullptr)) {
     throw PluginError(path + ": malformed descriptor (name, version or options missing)");
   }
   if (d.option_count > 0 && d.option_size < kOptionSize10) {
@@ -301,13 +300,12 @@ LoadedPlugin load_plugin_file(const std::string& path) {
   // never runs code in the agent (not even its static constructors).
   const sdk::AbiStamp stamp = read_abi_stamp(path);
   if (stamp.abi_major != kHostAbiMajor || stamp.abi_minor > kHostAbiMinor) {
-    throw PluginError(path + ": built for webmon SDK ABI " +
-                      abi_text(stamp.abi_major, stamp.abi_minor) +
-                      ", but this agent provides ABI " + abi_text(kHostAbiMajor, kHostAbiMinor) +
-                      " (" +
-                      (stamp.abi_major == kHostAbiMajor ? "upgrade the agent, or rebuild the plugin"
-                                                        : "rebuild the plugin") +
-                      " against this agent's SDK)");
+    throw PluginError(
+        path + ": built for webmon SDK ABI " + abi_text(stamp.abi_major, stamp.abi_minor) +
+        ", but this agent provides ABI " + abi_text(kHostAbiMajor, kHostAbiMinor) + " (" +
+        (stamp.abi_major == kHostAbiMajor ? "upgrade the agent, or rebuild the plugin"
+                                          : "rebuild the plugin") +
+        " against this agent's SDK)");
   }
   if (std::strcmp(stamp.build_key, sdk::kBuildKey) != 0) {
     throw PluginError(path + ": built with C++ build key '" + stamp.build_key +
@@ -349,8 +347,8 @@ LoadedPlugin load_plugin_file(const std::string& path) {
 
 LoadedPlugin resolve_plugin(const std::string& name, const std::vector<std::string>& search_path) {
   const bool plain = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
   });
   if (!plain) {
     throw PluginError("'" + name +

@@ -75,7 +75,7 @@ struct Node final : AckReceiver {
   std::unique_ptr<SinkDelivery> delivery;  // sinks
   std::mutex transform_mu;                 // transforms: one process() at a time
   std::vector<Node*> consumers;
-  std::vector<SinkDelivery*> reachable;    // sources: the sinks their batches reach
+  std::vector<SinkDelivery*> reachable;  // sources: the sinks their batches reach
   std::atomic<int> producers_left{0};
   std::atomic<bool> started{false};
   std::atomic<bool> running{false};  // sources: between start() and the end of run()
@@ -116,8 +116,10 @@ struct Node final : AckReceiver {
       if (problem) {
         metrics->counter("schema_mismatch").add();
         limiter.log(*ctx, sdk::LogLevel::warn, "schema",
-                    "record " + r.id + " does not match its declaration (passed on; a sink "
-                    "may reject it): " + *problem);
+                    "record " + r.id +
+                        " does not match its declaration (passed on; a sink "
+                        "may reject it): " +
+                        *problem);
       }
     }
   }
@@ -225,9 +227,9 @@ EmitResult Runtime::dispatch(Node& from, std::vector<sdk::Record>&& records,
   for (std::size_t i = 0; i < k; ++i) {
     std::vector<sdk::Record> copy;
     std::shared_ptr<AckState> share;
-    if (i + 1 < k) {  // only the last consumer takes the originals (moved below)
-      ack->add_share();     // NOLINT(bugprone-use-after-move): moved in the last pass only
-      copy = records;       // NOLINT(bugprone-use-after-move): moved in the last pass only
+    if (i + 1 < k) {     // only the last consumer takes the originals (moved below)
+      ack->add_share();  // NOLINT(bugprone-use-after-move): moved in the last pass only
+      copy = records;    // NOLINT(bugprone-use-after-move): moved in the last pass only
       share = ack;
     } else {
       copy = std::move(records);
@@ -325,8 +327,8 @@ void Runtime::build() {
         break;
     }
     if (node->source == nullptr && node->transform == nullptr && node->sink == nullptr) {
-      std::string msg = error ? std::string("the plugin refused its configuration")
-                              : error.message();
+      std::string msg =
+          error ? std::string("the plugin refused its configuration") : error.message();
       // Plugin messages that start with a position keep it; others get the component's.
       if (msg.rfind(spec_.file + ":", 0) == 0) {
         const std::size_t sep = msg.find(": ");
@@ -417,17 +419,15 @@ void Runtime::check_kinds() {
       if (k == sdk::kAnyKind) {
         continue;  // decided at run time: records are checked as they come
       }
-      if (!info.accepts.empty() &&
-          std::none_of(info.accepts.begin(), info.accepts.end(),
-                       [&](const char* a) { return k == a; })) {
+      if (!info.accepts.empty() && std::none_of(info.accepts.begin(), info.accepts.end(),
+                                                [&](const char* a) { return k == a; })) {
         std::string accepted;
         for (const char* a : info.accepts) {
           accepted += (accepted.empty() ? "" : ", ") + std::string(a);
         }
         throw sdk::ConfigError(node->spec->input_where.front().str() + ": " + who +
                                " cannot take records of kind '" + k +
-                               "' that reach it through its inputs (it accepts: " + accepted +
-                               ")");
+                               "' that reach it through its inputs (it accepts: " + accepted + ")");
       }
       const OwnedKind* kind = kinds_.find(k);
       for (const auto& req : info.requires_fields) {
@@ -493,8 +493,8 @@ Runtime::ReloadResult Runtime::reload() noexcept {
     }
   }
   std::string line = "reload: " + std::to_string(result.reloaded) + " source(s) reloaded, " +
-                     std::to_string(result.failed) + " failed, " +
-                     std::to_string(result.skipped) + " skipped";
+                     std::to_string(result.failed) + " failed, " + std::to_string(result.skipped) +
+                     " skipped";
   if (!skipped.empty()) {
     line += " (" + skipped + ": built for SDK ABI 1.0, which has no reload)";
   }
@@ -579,11 +579,10 @@ int Runtime::run() {
         n.delivery->run();
         // A disk buffer stopped on a signal leaves its records in the log: give what is in
         // flight part of the timeout, the rest stays for the next start.
-        const auto timeout =
-            stop_.load() && n.delivery->disk()
-                ? std::min<std::chrono::milliseconds>(spec_.agent.shutdown_timeout / 4,
-                                                      std::chrono::seconds(5))
-                : spec_.agent.shutdown_timeout;
+        const auto timeout = stop_.load() && n.delivery->disk()
+                                 ? std::min<std::chrono::milliseconds>(
+                                       spec_.agent.shutdown_timeout / 4, std::chrono::seconds(5))
+                                 : spec_.agent.shutdown_timeout;
         const sdk::Status s = n.sink->flush(timeout);
         if (!s && stop_.load() && n.delivery->disk()) {
           // Not a failure: what the sink could not confirm is still in the disk buffer.
@@ -616,8 +615,7 @@ int Runtime::run() {
   if (sinks_running_ != 0) {
     const auto deadline = Clock::now() + spec_.agent.shutdown_timeout;
     log(sdk::LogLevel::info, "",
-        "stopping: draining " + std::to_string(in_flight_.load()) +
-            " batches in flight (timeout " +
+        "stopping: draining " + std::to_string(in_flight_.load()) + " batches in flight (timeout " +
             std::to_string(spec_.agent.shutdown_timeout.count()) + " ms)");
     if (!cv_.wait_until(lock, deadline, [&] { return sinks_running_ == 0; })) {
       abort_ = true;
@@ -634,13 +632,14 @@ int Runtime::run() {
         }
         if (n->delivery->disk()) {
           log(sdk::LogLevel::warn, n->spec->id,
-              std::to_string(left) + " records remain in the disk buffer " +
-                  n->delivery->path() + " (not delivered); they are sent at the next start");
+              std::to_string(left) + " records remain in the disk buffer " + n->delivery->path() +
+                  " (not delivered); they are sent at the next start");
         } else {
           lost_any = true;
           log(sdk::LogLevel::error, n->spec->id,
-              std::to_string(left) + " records not delivered are LOST (memory buffer; use "
-                                     "buffer: {type: disk} to keep them across restarts)");
+              std::to_string(left) +
+                  " records not delivered are LOST (memory buffer; use "
+                  "buffer: {type: disk} to keep them across restarts)");
         }
       }
       log(sdk::LogLevel::error, "",

@@ -18,7 +18,8 @@ using testing::read_file;
 using testing::run_process;
 using testing::TempDir;
 
-ProcessResult agent(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
+ProcessResult agent(const std::vector<std::string>& args,
+                    const std::vector<std::string>& env = {}) {
   std::vector<std::string> argv{agent_binary()};
   argv.insert(argv.end(), args.begin(), args.end());
   return run_process(argv, std::chrono::seconds(60), env);
@@ -32,8 +33,8 @@ TEST(Cli, Version) {
   const auto r = agent({"--version"});
   EXPECT_EQ(r.exit_code, 0);
   // One version everywhere: the header's (the top CMakeLists reads it from version.hpp).
-  const std::string abi = std::to_string(WEBMON_SDK_ABI_MAJOR) + "." +
-                          std::to_string(WEBMON_SDK_ABI_MINOR);
+  const std::string abi =
+      std::to_string(WEBMON_SDK_ABI_MAJOR) + "." + std::to_string(WEBMON_SDK_ABI_MINOR);
   EXPECT_EQ(r.out.rfind(std::string("webmon-agent ") + WEBMON_SDK_VERSION + " (plugin SDK " +
                             WEBMON_SDK_VERSION + ", provides SDK ABI " + abi + ", build key ",
                         0),
@@ -86,9 +87,11 @@ TEST(Cli, ValidateChecksWithoutRunning) {
 TEST(Cli, BadConfigurationIsOneLineExit2NothingStarted) {
   TempDir dir;
   const std::string out = dir.path() + "/never";
-  const std::string p = dir.write(
-      "p.yaml", "sources:\n  gen:\n    plugin: generator\nsinks:\n  out:\n    plugin: file\n"
-                "    inputs: [gen]\n    path: " + out + "\n    mode: fast\n");
+  const std::string p =
+      dir.write("p.yaml",
+                "sources:\n  gen:\n    plugin: generator\nsinks:\n  out:\n    plugin: file\n"
+                "    inputs: [gen]\n    path: " +
+                    out + "\n    mode: fast\n");
   const auto r = agent({"--pipeline", p});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err, "webmon-agent: " + p +
@@ -107,8 +110,9 @@ TEST(Cli, MalformedYamlAndUnreadableFiles) {
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1);
   r = agent({"--pipeline", dir.path() + "/missing.yaml"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_EQ(r.err, "webmon-agent: " + dir.path() +
-                       "/missing.yaml: cannot read the pipeline file (No such file or directory)\n");
+  EXPECT_EQ(r.err,
+            "webmon-agent: " + dir.path() +
+                "/missing.yaml: cannot read the pipeline file (No such file or directory)\n");
   r = agent({"--pipeline", p, "--env-file", dir.path() + "/missing.env"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err, "webmon-agent: " + dir.path() + "/missing.env: cannot read env file\n");
@@ -131,16 +135,18 @@ TEST(Cli, ListPluginsShowsKindsAndOptions) {
   EXPECT_NE(r.out.find("\ngenerator (source, version 0.1.0, " + abi), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\nfile (sink, version 0.1.0, " + abi), std::string::npos);
   EXPECT_NE(r.out.find("\nadd_fields (transform, version 0.1.0, " + abi), std::string::npos);
-  EXPECT_NE(r.out.find("    count (int, default 0, min 0): records to emit, then finish; 0 = endless\n"),
-            std::string::npos);
+  EXPECT_NE(
+      r.out.find("    count (int, default 0, min 0): records to emit, then finish; 0 = endless\n"),
+      std::string::npos);
   EXPECT_NE(r.out.find("    path (string, required): output file, or - for standard output\n"),
             std::string::npos);
 }
 
 TEST(Cli, PluginDirFlagAndEnvironmentVariable) {
   TempDir dir;
-  const std::string p = dir.write(
-      "p.yaml", "sources:\n  gen:\n    plugin: generator\n    count: 1\nsinks:\n  out:\n"
+  const std::string p =
+      dir.write("p.yaml",
+                "sources:\n  gen:\n    plugin: generator\n    count: 1\nsinks:\n  out:\n"
                 "    plugin: abi_mismatch\n    inputs: [gen]\n");
   const std::string broken = WEBMON_TEST_BROKEN_PLUGIN_DIR;
   auto r = agent({"--pipeline", p, "--plugin-dir", broken});
@@ -158,7 +164,8 @@ TEST(Cli, JsonLogFormatWritesOneObjectPerLine) {
   TempDir dir;
   const auto r = agent({"--pipeline", dir.write("p.yaml", kPipeline), "--log-format", "json"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  const std::regex line(R"(^\{"time":"[0-9T:.\-]+Z","level":"[a-z]+","component":"[a-z]+","message":".*"\}$)");
+  const std::regex line(
+      R"(^\{"time":"[0-9T:.\-]+Z","level":"[a-z]+","component":"[a-z]+","message":".*"\}$)");
   const auto log_lines = testing::lines(r.err);
   ASSERT_GE(log_lines.size(), 3U);
   for (const auto& l : log_lines) {
@@ -168,12 +175,12 @@ TEST(Cli, JsonLogFormatWritesOneObjectPerLine) {
 
 TEST(Cli, MetricsEndpointAndSigint) {
   TempDir dir;
-  const std::string p = dir.write(
-      "p.yaml", "agent:\n  metrics: {listen: \"127.0.0.1:0\"}\nsources:\n  gen:\n"
+  const std::string p =
+      dir.write("p.yaml",
+                "agent:\n  metrics: {listen: \"127.0.0.1:0\"}\nsources:\n  gen:\n"
                 "    plugin: generator\n    rate: 1000\nsinks:\n  out:\n    plugin: blackhole\n"
                 "    inputs: [gen]\n");
-  testing::Child child({agent_binary(), "--pipeline", p}, dir.path() + "/out",
-                       dir.path() + "/err");
+  testing::Child child({agent_binary(), "--pipeline", p}, dir.path() + "/out", dir.path() + "/err");
   int port = -1;
   const std::regex re(R"(metrics on http://127\.0\.0\.1:(\d+)/metrics)");
   for (int i = 0; i < 800 && port < 0; ++i) {
@@ -187,7 +194,8 @@ TEST(Cli, MetricsEndpointAndSigint) {
   ASSERT_GT(port, 0) << read_file(dir.path() + "/err");
   // The counter moves once the generator runs; poll until it does (the deadline bounds a hang).
   httplib::Client client("127.0.0.1", port);
-  const std::regex sent(R"(webmon_component_sent_total\{component="gen",plugin="generator",kind="source"\} (\d+))");
+  const std::regex sent(
+      R"(webmon_component_sent_total\{component="gen",plugin="generator",kind="source"\} (\d+))");
   std::uint64_t seen = 0;
   for (int i = 0; i < 800 && seen == 0; ++i) {
     const auto res = client.Get("/metrics");

@@ -1,10 +1,11 @@
 // ${VAR} substitution and dotenv loading.
+#include "env.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <map>
 
-#include "env.hpp"
 #include "pipeline_runner.hpp"
 
 namespace webmon::agent {
@@ -96,8 +97,8 @@ TEST(Env, DotenvFileLoadsWithoutOverridingEnvironment) {
   EXPECT_STREQ(std::getenv("DATABASE_PASSWD"), "p#ss $word");
   EXPECT_STREQ(std::getenv("DATABASE_PORT"), "5432");
   EXPECT_STREQ(std::getenv("WEBMON_T_EXISTING"), "from-env");
-  for (const char* n : {"KAFKA_HOST", "KAFKA_TOPIC", "DATABASE_PASSWD", "DATABASE_PORT",
-                        "WEBMON_T_EXISTING"}) {
+  for (const char* n :
+       {"KAFKA_HOST", "KAFKA_TOPIC", "DATABASE_PASSWD", "DATABASE_PORT", "WEBMON_T_EXISTING"}) {
     ::unsetenv(n);
   }
 }

@@ -1,8 +1,9 @@
 // Pipeline loading and validation: every kind of configuration error names file, line and
 // column and says what to fix.
+#include "pipeline.hpp"
+
 #include <gtest/gtest.h>
 
-#include "pipeline.hpp"
 #include "pipeline_runner.hpp"
 
 namespace webmon::agent {
@@ -149,10 +150,11 @@ INSTANTIATE_TEST_SUITE_P(
                   "pipeline.yaml:1:1: the pipeline has no sources (add a 'sources:' section)"},
         ErrorCase{"NoSinks", "sources:\n  gen:\n    plugin: generator\n",
                   "pipeline.yaml:1:1: the pipeline has no sinks (add a 'sinks:' section)"},
-        ErrorCase{"SinkWithoutInputs",
-                  "sources:\n  gen:\n    plugin: generator\nsinks:\n  out:\n    plugin: blackhole\n",
-                  "pipeline.yaml:6:5: sink 'out': missing 'inputs:' (the ids of the components "
-                  "that feed it)"},
+        ErrorCase{
+            "SinkWithoutInputs",
+            "sources:\n  gen:\n    plugin: generator\nsinks:\n  out:\n    plugin: blackhole\n",
+            "pipeline.yaml:6:5: sink 'out': missing 'inputs:' (the ids of the components "
+            "that feed it)"},
         ErrorCase{"SinkAsInput",
                   "sources:\n  gen:\n    plugin: generator\nsinks:\n  a:\n    plugin: blackhole\n"
                   "    inputs: [gen]\n  b:\n    plugin: blackhole\n    inputs: [a]\n",
@@ -215,8 +217,7 @@ TEST(Pipeline, RefusesAliasBombsQuicklyWithAPosition) {
   } catch (const sdk::ConfigError& e) {
     const std::string msg = e.what();
     EXPECT_EQ(msg.rfind("bomb.yaml:", 0), 0U) << msg;
-    EXPECT_NE(msg.find("expands to more than 1000000 nodes (nested aliases?)"),
-              std::string::npos)
+    EXPECT_NE(msg.find("expands to more than 1000000 nodes (nested aliases?)"), std::string::npos)
         << msg;
   }
 }

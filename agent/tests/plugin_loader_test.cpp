@@ -1,14 +1,14 @@
 // Plugin refusals: every broken shared object is refused with a one-line reason naming the
 // file, before any of its code other than the entry point runs.
+#include "plugin_loader.hpp"
+
 #include <gtest/gtest.h>
 
-#include <boost/dll/shared_library.hpp>
-
 #include <algorithm>
+#include <boost/dll/shared_library.hpp>
 #include <filesystem>
 
 #include "pipeline_runner.hpp"
-#include "plugin_loader.hpp"
 
 namespace webmon::agent {
 namespace {
@@ -41,7 +41,9 @@ TEST(PluginLoader, RefusesFileThatIsNotASharedObject) {
 
 TEST(PluginLoader, RefusesTruncatedElf) {
   testing::TempDir dir;
-  const std::string path = dir.write("trunc.so", std::string("\x7f" "ELF\x02\x01\x01", 7));
+  const std::string path = dir.write("trunc.so", std::string("\x7f"
+                                                             "ELF\x02\x01\x01",
+                                                             7));
   const std::string msg = refusal(path);
   EXPECT_EQ(msg.rfind(path + ": not a loadable shared object (", 0), 0U) << msg;
 }
@@ -49,8 +51,9 @@ TEST(PluginLoader, RefusesTruncatedElf) {
 TEST(PluginLoader, RefusesMissingEntryPoint) {
   const std::string path = kBroken + "/no_entry.so";
   EXPECT_EQ(refusal(path),
-            path + ": not a webmon plugin (no 'webmon_plugin_entry' entry point; plugins export "
-                   "one with WEBMON_PLUGIN_SOURCE/TRANSFORM/SINK)");
+            path +
+                ": not a webmon plugin (no 'webmon_plugin_entry' entry point; plugins export "
+                "one with WEBMON_PLUGIN_SOURCE/TRANSFORM/SINK)");
 }
 
 TEST(PluginLoader, RefusesAbiMajorMismatch) {
@@ -63,16 +66,17 @@ TEST(PluginLoader, RefusesAbiMajorMismatch) {
 
 TEST(PluginLoader, RefusesBuildKeyMismatch) {
   const std::string path = kBroken + "/build_key_mismatch.so";
-  EXPECT_EQ(refusal(path), path + ": built with C++ build key 'libc++-ptr4', but this agent's is '" +
-                               sdk::kBuildKey +
-                               "' (standard library or its ABI differs; rebuild the plugin)");
+  EXPECT_EQ(refusal(path),
+            path + ": built with C++ build key 'libc++-ptr4', but this agent's is '" +
+                sdk::kBuildKey + "' (standard library or its ABI differs; rebuild the plugin)");
 }
 
 TEST(PluginLoader, RefusesPluginsOfThePre10SdkWithoutLoadingThem) {
   // The file's constructor aborts: reaching the message proves it was never loaded.
   const std::string path = kBroken + "/pre_1_0.so";
-  EXPECT_EQ(refusal(path), path + ": not a webmon plugin (no 'webmon_plugin_abi_stamp' ABI "
-                                  "stamp: built against a webmon SDK older than 1.0; rebuild it)");
+  EXPECT_EQ(refusal(path), path +
+                               ": not a webmon plugin (no 'webmon_plugin_abi_stamp' ABI "
+                               "stamp: built against a webmon SDK older than 1.0; rebuild it)");
 }
 
 TEST(PluginLoader, RefusesFilesOthersCanWrite) {
@@ -93,9 +97,9 @@ TEST(PluginLoader, RefusesFilesOthersCanWrite) {
 
 TEST(PluginLoader, PluginIsANameNeverAPath) {
   for (const std::string bad : {"/tmp/evil", "../../x", "./generator"}) {
-    const std::string msg = testing::validate_pipeline(
-        "sources:\n  gen:\n    plugin: '" + bad + "'\nsinks:\n  out:\n    plugin: blackhole\n"
-        "    inputs: [gen]\n");
+    const std::string msg = testing::validate_pipeline("sources:\n  gen:\n    plugin: '" + bad +
+                                                       "'\nsinks:\n  out:\n    plugin: blackhole\n"
+                                                       "    inputs: [gen]\n");
     EXPECT_NE(msg.find("pipeline.yaml:3:13: source 'gen': '" + bad +
                        "' is not a plugin name: 'plugin:' takes a name such as http_check, "
                        "never a path"),

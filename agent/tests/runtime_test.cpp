@@ -3,10 +3,9 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <csignal>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-
-#include <csignal>
 #include <regex>
 #include <set>
 #include <thread>
@@ -27,11 +26,13 @@ const std::string kBroken = WEBMON_TEST_BROKEN_PLUGIN_DIR;
 TEST(Runtime, GeneratorCountGivesExactlyNValidJsonRecords) {
   TempDir dir;
   const std::string out = dir.path() + "/out.jsonl";
-  auto run = run_pipeline("agent:\n  name: agent-7\nsources:\n  gen:\n    plugin: generator\n"
-                          "    count: 2345\n    targets: 7\ntransforms:\n  labels:\n"
-                          "    plugin: add_fields\n    inputs: [gen]\n"
-                          "    fields: {region: eu-west}\nsinks:\n  out:\n    plugin: file\n"
-                          "    inputs: [labels]\n    path: " + out + "\n");
+  auto run = run_pipeline(
+      "agent:\n  name: agent-7\nsources:\n  gen:\n    plugin: generator\n"
+      "    count: 2345\n    targets: 7\ntransforms:\n  labels:\n"
+      "    plugin: add_fields\n    inputs: [gen]\n"
+      "    fields: {region: eu-west}\nsinks:\n  out:\n    plugin: file\n"
+      "    inputs: [labels]\n    path: " +
+      out + "\n");
   ASSERT_EQ(run.exit_code, 0) << run.config_error;
   const auto rows = lines(read_file(out));
   ASSERT_EQ(rows.size(), 2345U);
@@ -59,10 +60,11 @@ TEST(Runtime, GeneratorCountGivesExactlyNValidJsonRecords) {
 
 TEST(Runtime, FanOutDeliversEveryRecordToEverySink) {
   TempDir dir;
-  auto run = run_pipeline("sources:\n  gen:\n    plugin: generator\n    count: 1000\n"
-                          "sinks:\n  a:\n    plugin: file\n    inputs: [gen]\n    path: " +
-                          dir.path() + "/a\n  b:\n    plugin: file\n    inputs: [gen]\n    path: " +
-                          dir.path() + "/b\n");
+  auto run = run_pipeline(
+      "sources:\n  gen:\n    plugin: generator\n    count: 1000\n"
+      "sinks:\n  a:\n    plugin: file\n    inputs: [gen]\n    path: " +
+      dir.path() + "/a\n  b:\n    plugin: file\n    inputs: [gen]\n    path: " + dir.path() +
+      "/b\n");
   ASSERT_EQ(run.exit_code, 0) << run.config_error;
   const std::string a = read_file(dir.path() + "/a");
   EXPECT_EQ(lines(a).size(), 1000U);
@@ -82,25 +84,25 @@ class AckCombination : public ::testing::TestWithParam<AckCase> {};
 
 TEST_P(AckCombination, WorstStatusReachesTheSource) {
   const auto& p = GetParam();
-  auto run = run_pipeline(std::string("sources:\n  gen:\n    plugin: generator\n    count: 100\n"
-                                      "    batch_size: 10\nsinks:\n  a:\n    plugin: blackhole\n"
-                                      "    inputs: [gen]\n    retry: { max_retries: 0 }\n    status: ") +
-                          p.a +
-                          "\n  b:\n    plugin: blackhole\n    inputs: [gen]\n"
-                          "    retry: { max_retries: 0 }\n    status: " +
-                          p.b + "\n");
+  auto run =
+      run_pipeline(std::string("sources:\n  gen:\n    plugin: generator\n    count: 100\n"
+                               "    batch_size: 10\nsinks:\n  a:\n    plugin: blackhole\n"
+                               "    inputs: [gen]\n    retry: { max_retries: 0 }\n    status: ") +
+                   p.a +
+                   "\n  b:\n    plugin: blackhole\n    inputs: [gen]\n"
+                   "    retry: { max_retries: 0 }\n    status: " +
+                   p.b + "\n");
   ASSERT_EQ(run.exit_code, 0) << run.config_error;
   for (const char* c : {"acked_delivered", "acked_retryable", "acked_rejected"}) {
     EXPECT_EQ(run.counter("gen", c), std::string(c) == p.expected_counter ? 10U : 0U) << c;
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Runtime, AckCombination,
-    ::testing::Values(AckCase{"delivered", "delivered", "acked_delivered"},
-                      AckCase{"delivered", "retryable", "acked_retryable"},
-                      AckCase{"retryable", "rejected", "acked_rejected"},
-                      AckCase{"rejected", "delivered", "acked_rejected"}));
+INSTANTIATE_TEST_SUITE_P(Runtime, AckCombination,
+                         ::testing::Values(AckCase{"delivered", "delivered", "acked_delivered"},
+                                           AckCase{"delivered", "retryable", "acked_retryable"},
+                                           AckCase{"retryable", "rejected", "acked_rejected"},
+                                           AckCase{"rejected", "delivered", "acked_rejected"}));
 
 TEST(Runtime, RecordsDroppedByATransformCountAsDelivered) {
   testing::RunOptions opts;
@@ -143,9 +145,11 @@ TEST(Runtime, SlowSinkBoundsTheBufferAndTellsTheSourceToWait) {
 TEST(Runtime, SigtermMidRunLosesNothingAcknowledged) {
   TempDir dir;
   const std::string out = dir.path() + "/out.jsonl";
-  const std::string pipeline = dir.write(
-      "p.yaml", "sources:\n  gen:\n    plugin: generator\n    rate: 20000\nsinks:\n  out:\n"
-                "    plugin: file\n    inputs: [gen]\n    path: " + out + "\n");
+  const std::string pipeline =
+      dir.write("p.yaml",
+                "sources:\n  gen:\n    plugin: generator\n    rate: 20000\nsinks:\n  out:\n"
+                "    plugin: file\n    inputs: [gen]\n    path: " +
+                    out + "\n");
   testing::Child agent({testing::agent_binary(), "--pipeline", pipeline}, dir.path() + "/stdout",
                        dir.path() + "/stderr");
   // Signal once records are flowing (bounded wait; the machine may be busy).
@@ -166,8 +170,8 @@ TEST(Runtime, SigtermMidRunLosesNothingAcknowledged) {
   const std::uint64_t sent = std::stoull(err.substr(pos + key.size()));
   EXPECT_GE(sent, 3000U);
   EXPECT_EQ(lines(read_file(out)).size(), sent);
-  EXPECT_NE(err.find("sink 'out' (file): received=" + std::to_string(sent) + " sent=" +
-                     std::to_string(sent) + " errors=0"),
+  EXPECT_NE(err.find("sink 'out' (file): received=" + std::to_string(sent) +
+                     " sent=" + std::to_string(sent) + " errors=0"),
             std::string::npos)
       << err;
 }
@@ -175,11 +179,11 @@ TEST(Runtime, SigtermMidRunLosesNothingAcknowledged) {
 // Each component's thread carries its name, so top -H, perf and gdb show which one is busy.
 TEST(Runtime, ThreadsAreNamedAfterTheirComponents) {
   TempDir dir;
-  const std::string pipeline = dir.write(
-      "p.yaml",
-      "sources:\n  checks: { plugin: generator, rate: 100 }\ntransforms:\n"
-      "  tag: { plugin: add_fields, inputs: [checks], fields: { a: b } }\nsinks:\n"
-      "  a_very_long_sink_name: { plugin: blackhole, inputs: [tag] }\n");
+  const std::string pipeline =
+      dir.write("p.yaml",
+                "sources:\n  checks: { plugin: generator, rate: 100 }\ntransforms:\n"
+                "  tag: { plugin: add_fields, inputs: [checks], fields: { a: b } }\nsinks:\n"
+                "  a_very_long_sink_name: { plugin: blackhole, inputs: [tag] }\n");
   testing::Child agent({testing::agent_binary(), "--pipeline", pipeline}, dir.path() + "/stdout",
                        dir.path() + "/stderr");
   std::set<std::string> names;
@@ -207,8 +211,9 @@ TEST(Runtime, ThreadsAreNamedAfterTheirComponents) {
 TEST(Runtime, ShutdownTimeoutGivesUpWithExitCode1) {
   TempDir dir;
   // Each batch takes 10 s in the sink; a 300 ms shutdown timeout cannot drain it.
-  const std::string pipeline = dir.write(
-      "p.yaml", "agent:\n  shutdown_timeout: 300ms\n  metrics: {listen: \"127.0.0.1:0\"}\n"
+  const std::string pipeline =
+      dir.write("p.yaml",
+                "agent:\n  shutdown_timeout: 300ms\n  metrics: {listen: \"127.0.0.1:0\"}\n"
                 "sources:\n  gen:\n    plugin: generator\n"
                 "sinks:\n  out:\n    plugin: blackhole\n    inputs: [gen]\n    delay: 10s\n");
   testing::Child agent({testing::agent_binary(), "--pipeline", pipeline}, dir.path() + "/stdout",

@@ -1,4 +1,6 @@
 // The JSON wire format: encoding, decoding, validation errors, timestamps.
+#include "webmon/common/wire.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -6,13 +8,12 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <vector>
-#include <nlohmann/json.hpp>
 
 #include "webmon/common/schema.hpp"
 #include "webmon/common/time.hpp"
-#include "webmon/common/wire.hpp"
 
 namespace webmon::common {
 namespace {
@@ -50,8 +51,11 @@ sdk::Record sample() {
 
 TEST(Wire, EncodesTheDesignFormat) {
   const std::string json = to_json(sample());
-  EXPECT_EQ(json.rfind(R"({"schema":1,"kind":"http_check","id":"01890a5d-ac96-774b-bcce-b302099a8057","time":"2026-11-27T22:00:00.123456Z","target":"example \"quoted\" \\ \n",)", 0),
-            0U)
+  EXPECT_EQ(
+      json.rfind(
+          R"({"schema":1,"kind":"http_check","id":"01890a5d-ac96-774b-bcce-b302099a8057","time":"2026-11-27T22:00:00.123456Z","target":"example \"quoted\" \\ \n",)",
+          0),
+      0U)
       << json;
   EXPECT_NE(json.find(R"("response_time_ms":12.0,)"), std::string::npos);
   EXPECT_NE(json.find(R"("tls_cert_not_after":"2027-01-15T08:00:00.000000Z")"), std::string::npos);
@@ -123,18 +127,25 @@ std::string replaced(const std::string& from, const std::string& to) {
 INSTANTIATE_TEST_SUITE_P(
     Wire, DecodeErrors,
     ::testing::Values(
-        DecodeCase{"Garbage", "\x01\x02garbage", "not JSON: The JSON document has an improper structure: missing or superfluous commas, braces, missing keys, etc."},
+        DecodeCase{"Garbage", "\x01\x02garbage",
+                   "not JSON: The JSON document has an improper structure: missing or superfluous "
+                   "commas, braces, missing keys, etc."},
         DecodeCase{"Truncated", to_json(sample()).substr(0, 100),
                    "not JSON: A string is opened, but never closed."},
         DecodeCase{"TruncatedAfterValue", to_json(sample()).substr(0, 31),  // ..."http_check"
-                   "not JSON: The JSON document has an improper structure: missing or superfluous commas, braces, missing keys, etc."},
+                   "not JSON: The JSON document has an improper structure: missing or superfluous "
+                   "commas, braces, missing keys, etc."},
         DecodeCase{"Empty", "", "not JSON: Empty: no JSON found"},
         DecodeCase{"TrailingContent", to_json(sample()) + " {}",
-                   "not JSON: The JSON document has an improper structure: missing or superfluous commas, braces, missing keys, etc."},
-        DecodeCase{"MissingComma", R"({"schema":1 "kind":"x"})", "not JSON: The JSON document has an improper structure: missing or superfluous commas, braces, missing keys, etc."},
+                   "not JSON: The JSON document has an improper structure: missing or superfluous "
+                   "commas, braces, missing keys, etc."},
+        DecodeCase{"MissingComma", R"({"schema":1 "kind":"x"})",
+                   "not JSON: The JSON document has an improper structure: missing or superfluous "
+                   "commas, braces, missing keys, etc."},
         DecodeCase{"LeadingZero", R"({"schema":1,"kind":"k","n":01})",
                    "not JSON: Problem while parsing a number"},
-        DecodeCase{"BadEscape", R"({"schema":1,"kind":"a\q"})", "not JSON: Problem while parsing a string"},
+        DecodeCase{"BadEscape", R"({"schema":1,"kind":"a\q"})",
+                   "not JSON: Problem while parsing a string"},
         DecodeCase{"LoneSurrogate", R"({"schema":1,"kind":"\ud800x"})",
                    "not JSON: Problem while parsing a string"},
         DecodeCase{"InvalidUtf8", "{\"schema\":1,\"kind\":\"\xC3\x28\"}",
@@ -142,16 +153,20 @@ INSTANTIATE_TEST_SUITE_P(
         DecodeCase{"ControlInString", "{\"schema\":1,\"kind\":\"a\tb\"}",
                    "not JSON: Within strings, some characters must be escaped, we found "
                    "unescaped characters"},
-        DecodeCase{"HugeInteger", replaced("\"status_code\":200", "\"status_code\":123456789012345678901234567890"),
-                   "not JSON: Problem while parsing a number"},
+        DecodeCase{
+            "HugeInteger",
+            replaced("\"status_code\":200", "\"status_code\":123456789012345678901234567890"),
+            "not JSON: Problem while parsing a number"},
         DecodeCase{"HugeDouble", replaced("\"dns_ms\":0.5", "\"dns_ms\":1e999"),
                    "not JSON: Problem while parsing a number"},
         DecodeCase{"DeepNesting", replaced("\"dns_ms\":0.5", "\"dns_ms\":" + std::string(100, '[')),
-                   "not JSON: The JSON document has an improper structure: missing or superfluous commas, braces, missing keys, etc."},
+                   "not JSON: The JSON document has an improper structure: missing or superfluous "
+                   "commas, braces, missing keys, etc."},
         DecodeCase{"Array", "[1,2]", "not a JSON object (got array)"},
         DecodeCase{"WrongStatusType", with("status_code", R"("200")"),
                    "field 'status_code': expected int or null, got string"},
-        DecodeCase{"MissingRequired", with("success", ""), "field 'success': required bool is missing"},
+        DecodeCase{"MissingRequired", with("success", ""),
+                   "field 'success': required bool is missing"},
         DecodeCase{"NullRequired", with("url", "null"), "field 'url': expected string, got null"},
         DecodeCase{"BadTimestamp", with("tls_cert_not_after", R"("yesterday")"),
                    "field 'tls_cert_not_after': expected an RFC 3339 timestamp, got 'yesterday'"},
@@ -178,8 +193,9 @@ TEST(Wire, UnknownKindsKeepJsonTypes) {
   JsonDecoder d;
   sdk::Record r;
   std::string error;
-  ASSERT_TRUE(d.decode(R"({"schema":1,"kind":"custom","id":"01890a5d-ac96-774b-bcce-b302099a8057","time":"2026-01-01T00:00:00Z","n":3,"x":1.5,"s":"t","b":false,"z":null})",
-                       r, error))
+  ASSERT_TRUE(d.decode(
+      R"({"schema":1,"kind":"custom","id":"01890a5d-ac96-774b-bcce-b302099a8057","time":"2026-01-01T00:00:00Z","n":3,"x":1.5,"s":"t","b":false,"z":null})",
+      r, error))
       << error;
   EXPECT_EQ(*r.get<std::int64_t>("n"), 3);
   EXPECT_EQ(*r.get<double>("x"), 1.5);
@@ -193,15 +209,60 @@ TEST(Wire, UnknownKindsKeepJsonTypes) {
 TEST(Wire, AcceptsExactlyValidJson) {
   const std::string prefix =
       R"({"schema":1,"kind":"custom","id":"01890a5d-ac96-774b-bcce-b302099a8057","time":"2026-01-01T00:00:00Z","x":)";
-  const std::vector<std::string> values = {
-      "0", "-0", "7", "-12", "1.5e10", "-1E-5", "1e+2", "0.1", "2.5E3", "1e-320",
-      "9223372036854775807", "-9223372036854775808", R"("\u00e9")", R"("\ud83d\ude00")",
-      R"("a\/b")", R"("\b\f\n\r\t\"\\")", "true", "false", "null", "\"\xC3\xA9\xE2\x82\xAC\"",
-      R"("")", " \t\n\r 5 \n", "01", "-", "1.", ".5", "1e", "1e+", "+1", "0x10", "-01", "tru",
-      "nul", "falsey", R"("\x")", R"("\u12")", R"("\u12G4")", R"("\uD800")", R"("\uDC00")",
-      R"("\uD800\u0041")", R"("a)", "'a'", "NaN", "Infinity", "-Infinity", "\"\xFF\"",
-      "\"\xC0\xAF\"", "\"\xED\xA0\x80\"", "\"\xF4\x90\x80\x80\"", "\"a\x01\"", "1 2", "\"a\" \"b\"",
-      "", ","};
+  const std::vector<std::string> values = {"0",
+                                           "-0",
+                                           "7",
+                                           "-12",
+                                           "1.5e10",
+                                           "-1E-5",
+                                           "1e+2",
+                                           "0.1",
+                                           "2.5E3",
+                                           "1e-320",
+                                           "9223372036854775807",
+                                           "-9223372036854775808",
+                                           R"("\u00e9")",
+                                           R"("\ud83d\ude00")",
+                                           R"("a\/b")",
+                                           R"("\b\f\n\r\t\"\\")",
+                                           "true",
+                                           "false",
+                                           "null",
+                                           "\"\xC3\xA9\xE2\x82\xAC\"",
+                                           R"("")",
+                                           " \t\n\r 5 \n",
+                                           "01",
+                                           "-",
+                                           "1.",
+                                           ".5",
+                                           "1e",
+                                           "1e+",
+                                           "+1",
+                                           "0x10",
+                                           "-01",
+                                           "tru",
+                                           "nul",
+                                           "falsey",
+                                           R"("\x")",
+                                           R"("\u12")",
+                                           R"("\u12G4")",
+                                           R"("\uD800")",
+                                           R"("\uDC00")",
+                                           R"("\uD800\u0041")",
+                                           R"("a)",
+                                           "'a'",
+                                           "NaN",
+                                           "Infinity",
+                                           "-Infinity",
+                                           "\"\xFF\"",
+                                           "\"\xC0\xAF\"",
+                                           "\"\xED\xA0\x80\"",
+                                           "\"\xF4\x90\x80\x80\"",
+                                           "\"a\x01\"",
+                                           "1 2",
+                                           "\"a\" \"b\"",
+                                           "",
+                                           ","};
   JsonDecoder d;
   for (const auto& v : values) {
     const std::string doc = prefix + v + "}";
@@ -300,9 +361,25 @@ TEST(Wire, AnyKeyOrderDecodesTheSame) {
 TEST(Wire, RandomRecordsRoundTripThroughAnIndependentParser) {
   std::mt19937_64 rng(20261128);
   auto pick = [&](std::uint64_t n) { return rng() % n; };
-  const std::vector<std::string> pieces = {"a", "Z", "0", " ", "\"", "\\", "/", "\n", "\t",
-                                           "\x01", "\x1f", "\x7f", "\xC3\xA9", "\xE2\x82\xAC",
-                                           "\xF0\x9F\x98\x80", "\xEF\xBF\xBF", "{", "}", ","};
+  const std::vector<std::string> pieces = {"a",
+                                           "Z",
+                                           "0",
+                                           " ",
+                                           "\"",
+                                           "\\",
+                                           "/",
+                                           "\n",
+                                           "\t",
+                                           "\x01",
+                                           "\x1f",
+                                           "\x7f",
+                                           "\xC3\xA9",
+                                           "\xE2\x82\xAC",
+                                           "\xF0\x9F\x98\x80",
+                                           "\xEF\xBF\xBF",
+                                           "{",
+                                           "}",
+                                           ","};
   auto text = [&] {
     std::string out;
     const std::uint64_t n = pick(4) == 0 ? pick(200) : pick(20);
@@ -314,7 +391,8 @@ TEST(Wire, RandomRecordsRoundTripThroughAnIndependentParser) {
   auto number = [&]() -> double {
     switch (pick(6)) {
       case 0:
-        return static_cast<double>(static_cast<std::int64_t>(pick(20'000'000)) - 10'000'000) / 1000.0;
+        return static_cast<double>(static_cast<std::int64_t>(pick(20'000'000)) - 10'000'000) /
+               1000.0;
       case 1: {
         double d = 0;
         const std::uint64_t bits = rng();

@@ -104,11 +104,12 @@ int main(int argc, char** argv) {
   }
   std::sort(html_ms.begin(), html_ms.end());
   std::sort(json_ms.begin(), json_ms.end());
-  std::printf("status_page.render targets=%d html_ms=%.1f (min %.1f max %.1f) html_mib=%.1f "
-              "json_ms=%.1f json_mib=%.1f\n",
-              targets, html_ms[4], html_ms.front(), html_ms.back(),
-              static_cast<double>(html_bytes) / 1048576.0, json_ms[4],
-              static_cast<double>(json_bytes) / 1048576.0);
+  std::printf(
+      "status_page.render targets=%d html_ms=%.1f (min %.1f max %.1f) html_mib=%.1f "
+      "json_ms=%.1f json_mib=%.1f\n",
+      targets, html_ms[4], html_ms.front(), html_ms.back(),
+      static_cast<double>(html_bytes) / 1048576.0, json_ms[4],
+      static_cast<double>(json_bytes) / 1048576.0);
 
   // Apply rate of the core, batches of 500 (the checks are prepared beforehand).
   std::vector<std::vector<sp::Check>> batches;

@@ -34,9 +34,18 @@ constexpr auto kHttpCheckSchemaFields = [] {
 constexpr KindSchema kHttpCheck{kHttpCheckKind.name, kHttpCheckSchemaFields};
 
 // The same list as plugins/http_check/http_check.hpp (kErrorClasses).
-constexpr std::array<std::string_view, 12> kErrorClasses{
-    "dns",   "connect",      "timeout",      "tls",          "http_status",  "body_mismatch",
-    "too_many_redirects", "other", "json_invalid", "json_mismatch", "slow", "cert_expiring"};
+constexpr std::array<std::string_view, 12> kErrorClasses{"dns",
+                                                         "connect",
+                                                         "timeout",
+                                                         "tls",
+                                                         "http_status",
+                                                         "body_mismatch",
+                                                         "too_many_redirects",
+                                                         "other",
+                                                         "json_invalid",
+                                                         "json_mismatch",
+                                                         "slow",
+                                                         "cert_expiring"};
 
 }  // namespace
 

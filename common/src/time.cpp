@@ -121,15 +121,15 @@ std::optional<sdk::Timestamp> parse_rfc3339(std::string_view s) {
   unsigned h = 0;
   unsigned mi = 0;
   unsigned se = 0;
-  if (!digits(s, 0, 4, y) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, mo) ||
-      s[7] != '-' || !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+  if (!digits(s, 0, 4, y) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
+      !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
       !digits(s, 11, 2, h) || s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' ||
       !digits(s, 17, 2, se)) {
     return std::nullopt;
   }
   static constexpr std::array<unsigned, 12> kDays{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (y < 1 || mo < 1 || mo > 12 || d < 1 ||
-      d > kDays[mo - 1] + (mo == 2 && leap(y) ? 1U : 0U) || h > 23 || mi > 59 || se > 60) {
+  if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > kDays[mo - 1] + (mo == 2 && leap(y) ? 1U : 0U) ||
+      h > 23 || mi > 59 || se > 60) {
     return std::nullopt;
   }
   std::size_t pos = 19;
@@ -161,7 +161,8 @@ std::optional<sdk::Timestamp> parse_rfc3339(std::string_view s) {
         !digits(s, pos + 4, 2, om) || oh > 23 || om > 59) {
       return std::nullopt;
     }
-    offset = (static_cast<std::int64_t>(oh) * 3600 + static_cast<std::int64_t>(om) * 60) * (s[pos] == '+' ? 1 : -1);
+    offset = (static_cast<std::int64_t>(oh) * 3600 + static_cast<std::int64_t>(om) * 60) *
+             (s[pos] == '+' ? 1 : -1);
     pos += 6;
   } else {
     return std::nullopt;
@@ -170,8 +171,7 @@ std::optional<sdk::Timestamp> parse_rfc3339(std::string_view s) {
     return std::nullopt;
   }
   const std::int64_t secs = days_from_civil(y, mo, d) * 86'400 + std::int64_t{h} * 3600 +
-                            std::int64_t{mi} * 60 +
-                            std::min<unsigned>(se, 59) - offset;
+                            std::int64_t{mi} * 60 + std::min<unsigned>(se, 59) - offset;
   return sdk::Timestamp{secs * 1'000'000 + micros};
 }
 

@@ -6,8 +6,8 @@
 #include <bit>
 #include <charconv>
 #include <cmath>
-#include <cstring>
 #include <cstdint>
+#include <cstring>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -225,7 +225,8 @@ char* put_double(char* p, double d) {
     const double k = std::nearbyint(d * 1000.0);
     if (k / 1000.0 == d) {
       const auto v = static_cast<std::int64_t>(k);
-      const std::uint64_t a = v < 0 ? static_cast<std::uint64_t>(-v) : static_cast<std::uint64_t>(v);
+      const std::uint64_t a =
+          v < 0 ? static_cast<std::uint64_t>(-v) : static_cast<std::uint64_t>(v);
       if (v < 0) {
         *p++ = '-';
       }
@@ -291,7 +292,8 @@ std::size_t record_bound(const sdk::Record& r) {
   std::size_t bound = 64 + string_bound(r.kind.size()) + string_bound(r.id.size()) + kNumberBound;
   for (const auto& f : r.fields) {
     const auto* s = std::get_if<std::string>(&f.value);
-    bound += 2 + string_bound(f.name.size()) + (s != nullptr ? string_bound(s->size()) : kNumberBound);
+    bound +=
+        2 + string_bound(f.name.size()) + (s != nullptr ? string_bound(s->size()) : kNumberBound);
   }
   for (const auto& [k, v] : r.labels) {
     bound += 2 + string_bound(k.size()) + string_bound(v.size());

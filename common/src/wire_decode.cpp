@@ -332,10 +332,9 @@ bool JsonDecoder::decode(std::string_view json, sdk::Record& out, std::string& e
         continue;
       }
       // Fields past the 64th (kinds declared at run time may have more) are looked up.
-      const bool present =
-          i < 64 ? (seen & (std::uint64_t{1} << i)) != 0
-                 : (out.find(fs.name) != nullptr &&
-                    sdk::type_of(*out.find(fs.name)) != sdk::ValueType::null);
+      const bool present = i < 64 ? (seen & (std::uint64_t{1} << i)) != 0
+                                  : (out.find(fs.name) != nullptr &&
+                                     sdk::type_of(*out.find(fs.name)) != sdk::ValueType::null);
       if (!present) {
         error = "field '" + std::string(fs.name) + "': required " +
                 std::string(type_name(fs.type)) + " is missing";

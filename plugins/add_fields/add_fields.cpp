@@ -14,10 +14,16 @@ struct Options {
 
 // Declared once: the host checks the types and fills the defaults; load_options() binds.
 constexpr OptionSpec kOptions[] = {
-    {.name = "fields", .type = OptionType::string_map, .default_value = nullptr, .required = true,
+    {.name = "fields",
+     .type = OptionType::string_map,
+     .default_value = nullptr,
+     .required = true,
      .description = "labels to add, e.g. { region: eu-west, team: web }",
      .assign = sdk::bind<&Options::fields>()},
-    {.name = "overwrite", .type = OptionType::boolean, .default_value = "true", .required = false,
+    {.name = "overwrite",
+     .type = OptionType::boolean,
+     .default_value = "true",
+     .required = false,
      .description = "replace a label the record already has (false keeps the record's value)",
      .assign = sdk::bind<&Options::overwrite>()},
 };
@@ -55,5 +61,5 @@ class AddFields final : public sdk::Transform {
 }  // namespace webmon::plugins::add_fields
 
 WEBMON_PLUGIN_TRANSFORM(webmon::plugins::add_fields::AddFields, "add_fields", "0.1.0",
-                        "Adds static labels to every record",
-                        webmon::plugins::add_fields::kOptions, webmon::sdk::KindFacts{})
+                        "Adds static labels to every record", webmon::plugins::add_fields::kOptions,
+                        webmon::sdk::KindFacts{})

@@ -121,9 +121,9 @@ bool Engine::observe(const Observation& o, std::vector<Notification>& out) {
   std::int64_t most_failures = 0;
   sdk::Timestamp earliest{INT64_MAX};
   for (auto& l : t.locations) {
-    const bool expired = config_.location_expiry.count() > 0 &&
-                         o.time.micros - l.last_seen.micros >
-                             config_.location_expiry.count() * 1000;
+    const bool expired =
+        config_.location_expiry.count() > 0 &&
+        o.time.micros - l.last_seen.micros > config_.location_expiry.count() * 1000;
     if (expired) {
       continue;
     }

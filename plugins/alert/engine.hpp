@@ -28,8 +28,8 @@ struct Thresholds {
 /// One time window during which notifications are held back (state is kept).
 struct Silence {
   sdk::Timestamp start;
-  sdk::Timestamp end;                   ///< exclusive
-  std::vector<std::string> targets;     ///< exact names, or a prefix ending in '*'; empty = any
+  sdk::Timestamp end;                ///< exclusive
+  std::vector<std::string> targets;  ///< exact names, or a prefix ending in '*'; empty = any
   std::map<std::string, std::string> labels;  ///< every one must match; empty = any
   [[nodiscard]] bool matches(std::string_view target, const sdk::Labels& labels,
                              sdk::Timestamp at) const;

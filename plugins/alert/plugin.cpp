@@ -46,86 +46,151 @@ struct Options {
 };
 
 constexpr OptionSpec kOverrideOptions[] = {
-    {.name = "target", .type = OptionType::string, .default_value = nullptr, .required = true,
+    {.name = "target",
+     .type = OptionType::string,
+     .default_value = nullptr,
+     .required = true,
      .description = "target name (the records' `target`)",
      .assign = sdk::bind<&Override::target>()},
-    {.name = "failure_threshold", .type = OptionType::integer, .default_value = nullptr,
-     .required = false, .description = "this target's failure_threshold", .min = "1",
-     .max = "1000000", .assign = sdk::bind<&Override::failure_threshold>()},
-    {.name = "success_threshold", .type = OptionType::integer, .default_value = nullptr,
-     .required = false, .description = "this target's success_threshold", .min = "1",
-     .max = "1000000", .assign = sdk::bind<&Override::success_threshold>()},
-    {.name = "min_locations", .type = OptionType::integer, .default_value = nullptr,
-     .required = false, .description = "this target's min_locations", .min = "1",
-     .max = "10000", .assign = sdk::bind<&Override::min_locations>()},
+    {.name = "failure_threshold",
+     .type = OptionType::integer,
+     .default_value = nullptr,
+     .required = false,
+     .description = "this target's failure_threshold",
+     .min = "1",
+     .max = "1000000",
+     .assign = sdk::bind<&Override::failure_threshold>()},
+    {.name = "success_threshold",
+     .type = OptionType::integer,
+     .default_value = nullptr,
+     .required = false,
+     .description = "this target's success_threshold",
+     .min = "1",
+     .max = "1000000",
+     .assign = sdk::bind<&Override::success_threshold>()},
+    {.name = "min_locations",
+     .type = OptionType::integer,
+     .default_value = nullptr,
+     .required = false,
+     .description = "this target's min_locations",
+     .min = "1",
+     .max = "10000",
+     .assign = sdk::bind<&Override::min_locations>()},
 };
 
 constexpr OptionSpec kSilenceOptions[] = {
-    {.name = "start", .type = OptionType::string, .default_value = nullptr, .required = true,
+    {.name = "start",
+     .type = OptionType::string,
+     .default_value = nullptr,
+     .required = true,
      .description = "RFC 3339 time the window opens, e.g. 2026-12-24T18:00:00Z"},
-    {.name = "end", .type = OptionType::string, .default_value = nullptr, .required = true,
+    {.name = "end",
+     .type = OptionType::string,
+     .default_value = nullptr,
+     .required = true,
      .description = "RFC 3339 time the window closes (exclusive)"},
-    {.name = "targets", .type = OptionType::string_list, .default_value = nullptr,
+    {.name = "targets",
+     .type = OptionType::string_list,
+     .default_value = nullptr,
      .required = false,
      .description = "target names, or prefixes ending in '*'; default: every target"},
-    {.name = "labels", .type = OptionType::string_map, .default_value = nullptr,
-     .required = false, .description = "labels a result must all have; default: any"},
-    {.name = "comment", .type = OptionType::string, .default_value = nullptr, .required = false,
+    {.name = "labels",
+     .type = OptionType::string_map,
+     .default_value = nullptr,
+     .required = false,
+     .description = "labels a result must all have; default: any"},
+    {.name = "comment",
+     .type = OptionType::string,
+     .default_value = nullptr,
+     .required = false,
      .description = "why (for the reader of the file)"},
 };
 
 constexpr OptionSpec kOptions[] = {
-    {.name = "failure_threshold", .type = OptionType::integer, .default_value = "3",
+    {.name = "failure_threshold",
+     .type = OptionType::integer,
+     .default_value = "3",
      .required = false,
      .description = "consecutive failed checks before a location counts as failing "
                     "(label alert_failure_threshold overrides it per target)",
-     .min = "1", .max = "1000000", .assign = sdk::bind<&Options::failure_threshold>()},
-    {.name = "success_threshold", .type = OptionType::integer, .default_value = "2",
+     .min = "1",
+     .max = "1000000",
+     .assign = sdk::bind<&Options::failure_threshold>()},
+    {.name = "success_threshold",
+     .type = OptionType::integer,
+     .default_value = "2",
      .required = false,
      .description = "consecutive successful checks before a failing location counts as ok "
                     "again (label alert_success_threshold)",
-     .min = "1", .max = "1000000", .assign = sdk::bind<&Options::success_threshold>()},
-    {.name = "min_locations", .type = OptionType::integer, .default_value = "1",
+     .min = "1",
+     .max = "1000000",
+     .assign = sdk::bind<&Options::success_threshold>()},
+    {.name = "min_locations",
+     .type = OptionType::integer,
+     .default_value = "1",
      .required = false,
      .description = "agents (the records' `agent`) that must see the target failing before it "
                     "fires (label alert_min_locations)",
-     .min = "1", .max = "10000", .assign = sdk::bind<&Options::min_locations>()},
-    {.name = "repeat_interval", .type = OptionType::duration, .default_value = "0",
+     .min = "1",
+     .max = "10000",
+     .assign = sdk::bind<&Options::min_locations>()},
+    {.name = "repeat_interval",
+     .type = OptionType::duration,
+     .default_value = "0",
      .required = false,
      .description = "send `firing` again while still firing, this long after the last one "
                     "(record time); 0 = once per incident",
      .assign = sdk::bind<&Options::repeat_interval>()},
-    {.name = "location_expiry", .type = OptionType::duration, .default_value = "0",
+    {.name = "location_expiry",
+     .type = OptionType::duration,
+     .default_value = "0",
      .required = false,
      .description = "a location with no result for this long (record time) no longer counts "
                     "towards min_locations; 0 = never",
      .assign = sdk::bind<&Options::location_expiry>()},
-    {.name = "overrides", .type = OptionType::object_list, .default_value = nullptr,
-     .required = false, .description = "per-target thresholds",
-     .children = kOverrideOptions, .child_count = std::size(kOverrideOptions),
+    {.name = "overrides",
+     .type = OptionType::object_list,
+     .default_value = nullptr,
+     .required = false,
+     .description = "per-target thresholds",
+     .children = kOverrideOptions,
+     .child_count = std::size(kOverrideOptions),
      .assign = sdk::bind_each<&Options::overrides, kOverrideOptions>()},
-    {.name = "silences", .type = OptionType::object_list, .default_value = nullptr,
+    {.name = "silences",
+     .type = OptionType::object_list,
+     .default_value = nullptr,
      .required = false,
      .description = "time windows during which nothing is sent (state is kept)",
-     .children = kSilenceOptions, .child_count = std::size(kSilenceOptions)},
-    {.name = "location_label", .type = OptionType::string, .default_value = nullptr,
+     .children = kSilenceOptions,
+     .child_count = std::size(kSilenceOptions)},
+    {.name = "location_label",
+     .type = OptionType::string,
+     .default_value = nullptr,
      .required = false,
      .description = "take a result's location from this label instead of its `agent` field "
                     "(one agent checking through several network paths)",
      .assign = sdk::bind<&Options::location_label>()},
-    {.name = "pass_through", .type = OptionType::boolean, .default_value = "true",
+    {.name = "pass_through",
+     .type = OptionType::boolean,
+     .default_value = "true",
      .required = false,
      .description = "pass the check results on unchanged (false: only alert records leave)",
      .assign = sdk::bind<&Options::pass_through>()},
-    {.name = "state_file", .type = OptionType::string, .default_value = nullptr,
+    {.name = "state_file",
+     .type = OptionType::string,
+     .default_value = nullptr,
      .required = false,
      .description = "where the state is kept across restarts (default: "
                     "<agent.state_dir>/alert-<component id>.json)",
      .assign = sdk::bind<&Options::state_file>()},
-    {.name = "save_interval", .type = OptionType::duration, .default_value = "5s",
+    {.name = "save_interval",
+     .type = OptionType::duration,
+     .default_value = "5s",
      .required = false,
      .description = "how often counters are saved; firing/resolved decisions are saved at once",
-     .min = "10ms", .max = "1h", .assign = sdk::bind<&Options::save_interval>()},
+     .min = "10ms",
+     .max = "1h",
+     .assign = sdk::bind<&Options::save_interval>()},
 };
 
 /// What every kind reaching the transform must declare.
@@ -184,8 +249,7 @@ class Alert final : public sdk::Transform {
         engine_(make_config(config), [](sdk::Timestamp at) { return sdk::make_uuid_v7(at); }),
         agent_(ctx.agent_name()) {
     for (const auto& o : options_.overrides) {
-      Thresholds t{options_.failure_threshold, options_.success_threshold,
-                   options_.min_locations};
+      Thresholds t{options_.failure_threshold, options_.success_threshold, options_.min_locations};
       t.failure = o.failure_threshold.value_or(t.failure);
       t.success = o.success_threshold.value_or(t.success);
       t.min_locations = o.min_locations.value_or(t.min_locations);
@@ -277,8 +341,9 @@ class Alert final : public sdk::Transform {
     }
     records.resize(kept);
     for (auto& a : alerts) {
-      ctx().counter(a.get<std::string>("state")->front() == 'f' ? "alerts_firing"
-                                                                : "alerts_resolved")
+      ctx()
+          .counter(a.get<std::string>("state")->front() == 'f' ? "alerts_firing"
+                                                               : "alerts_resolved")
           .add();
       records.push_back(std::move(a));
     }
@@ -354,8 +419,7 @@ class Alert final : public sdk::Transform {
     r.add("last_error", n.last_error ? sdk::Value(*n.last_error) : sdk::Value());
     r.add("last_error_message",
           n.last_error_message ? sdk::Value(*n.last_error_message) : sdk::Value());
-    r.add("last_status_code",
-          n.last_status_code ? sdk::Value(*n.last_status_code) : sdk::Value());
+    r.add("last_status_code", n.last_status_code ? sdk::Value(*n.last_status_code) : sdk::Value());
     r.add("agent", agent_);
     r.labels = labels;
     return r;

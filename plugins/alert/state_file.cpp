@@ -62,25 +62,24 @@ void save_state(const Engine& engine, const std::string& path) {
                              {"last_seen", l.last_seen.micros},
                              {"first_failure", l.first_failure.micros}});
       }
-      targets.push_back({{"kind", kind},
-                         {"target", target},
-                         {"firing", t.firing},
-                         {"notified", t.notified},
-                         {"incident_id", t.incident_id},
-                         {"since", t.since.micros},
-                         {"last_notified", t.last_notified.micros},
-                         {"last_error", opt(t.last_error)},
-                         {"last_error_message", opt(t.last_error_message)},
-                         {"last_status_code",
-                          t.last_status_code ? json(*t.last_status_code) : json(nullptr)},
-                         {"peak_failures", t.peak_failures},
-                         {"locations", std::move(locations)}});
+      targets.push_back(
+          {{"kind", kind},
+           {"target", target},
+           {"firing", t.firing},
+           {"notified", t.notified},
+           {"incident_id", t.incident_id},
+           {"since", t.since.micros},
+           {"last_notified", t.last_notified.micros},
+           {"last_error", opt(t.last_error)},
+           {"last_error_message", opt(t.last_error_message)},
+           {"last_status_code", t.last_status_code ? json(*t.last_status_code) : json(nullptr)},
+           {"peak_failures", t.peak_failures},
+           {"locations", std::move(locations)}});
     }
   }
-  const std::string data =
-      json{{"version", kVersion}, {"targets", std::move(targets)}}.dump(
-          -1, ' ', false, json::error_handler_t::replace) +
-      "\n";
+  const std::string data = json{{"version", kVersion}, {"targets", std::move(targets)}}.dump(
+                               -1, ' ', false, json::error_handler_t::replace) +
+                           "\n";
   const std::string tmp = path + ".tmp";
   if (const auto parent = std::filesystem::path(path).parent_path(); !parent.empty()) {
     std::error_code ec;

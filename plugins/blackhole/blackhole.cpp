@@ -18,12 +18,19 @@ struct Options {
 
 // Declared once: the host checks the choices and fills the defaults; load_options() binds.
 constexpr OptionSpec kOptions[] = {
-    {.name = "delay", .type = OptionType::duration, .default_value = "0", .required = false,
+    {.name = "delay",
+     .type = OptionType::duration,
+     .default_value = "0",
+     .required = false,
      .description = "time spent on each batch before it is acknowledged (simulates a slow sink)",
      .assign = sdk::bind<&Options::delay>()},
-    {.name = "status", .type = OptionType::string, .default_value = "delivered", .required = false,
+    {.name = "status",
+     .type = OptionType::string,
+     .default_value = "delivered",
+     .required = false,
      .description = "how every batch is acknowledged (for tests)",
-     .choices = "delivered|retryable|rejected", .assign = sdk::bind<&Options::status>()},
+     .choices = "delivered|retryable|rejected",
+     .assign = sdk::bind<&Options::status>()},
 };
 
 sdk::AckStatus ack_status(const std::string& name) {

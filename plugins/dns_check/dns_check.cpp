@@ -239,9 +239,8 @@ Settings parse_settings(const ConfigNode& config) {
   } catch (const std::invalid_argument& e) {
     config.find("shard")->fail(e.what());
   }
-  s.targets = sdk::filter_shard(std::move(all), opts.shard, [](const Target& t) {
-    return std::string_view(t.name);
-  });
+  s.targets = sdk::filter_shard(std::move(all), opts.shard,
+                                [](const Target& t) { return std::string_view(t.name); });
   return s;
 }
 
@@ -396,8 +395,8 @@ struct DnsCheckSource::Engine {
       const bool any = std::any_of(reply.answers.begin(), reply.answers.end(),
                                    [&](const auto& a) { return regex_matches(*re, a.text); });
       if (!any) {
-        finish(c, "answer_mismatch", "no answer matches expect_regex '" + t.expect_regex + "'",
-               now, &reply);
+        finish(c, "answer_mismatch", "no answer matches expect_regex '" + t.expect_regex + "'", now,
+               &reply);
         return;
       }
     }

@@ -2,11 +2,13 @@
 // free port with a local authoritative zone (z.test: A, AAAA, CNAME, MX, TXT, NS, SOA), never
 // the internet. Also a UDP socket that never answers (timeout), a closed port (connect) and
 // configuration errors.
+#include "dns_check.hpp"
+
 #include <arpa/inet.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -19,7 +21,6 @@
 #include <fstream>
 #include <thread>
 
-#include "dns_check.hpp"
 #include "dns_check_kind.hpp"
 #include "webmon/sdk/testing.hpp"
 
@@ -85,17 +86,26 @@ class Dnsmasq {
       UdpSocket probe;  // a free port (released just before dnsmasq binds it)
       port_ = probe.port;
     }
-    std::vector<std::string> args = {
-        WEBMON_DNSMASQ, "--keep-in-foreground", "--no-resolv", "--no-hosts",
-        "--conf-file=/dev/null", "--pid-file=",
-        "--user=" + std::string(::getpwuid(::getuid())->pw_name),
-        "--group=" + std::string(::getgrgid(::getgid())->gr_name),
-        "--port=" + std::to_string(port_), "--listen-address=127.0.0.1", "--bind-interfaces",
-        "--auth-zone=z.test", "--auth-server=ns.z.test,lo",
-        "--host-record=a.z.test,10.0.0.1", "--host-record=a.z.test,10.0.0.2",
-        "--host-record=h.z.test,10.0.0.7,fd00::7", "--host-record=mail.z.test,10.0.0.3",
-        "--txt-record=t.z.test,v=spf1 -all", "--mx-host=z.test,mail.z.test,10",
-        "--cname=c.z.test,h.z.test"};
+    std::vector<std::string> args = {WEBMON_DNSMASQ,
+                                     "--keep-in-foreground",
+                                     "--no-resolv",
+                                     "--no-hosts",
+                                     "--conf-file=/dev/null",
+                                     "--pid-file=",
+                                     "--user=" + std::string(::getpwuid(::getuid())->pw_name),
+                                     "--group=" + std::string(::getgrgid(::getgid())->gr_name),
+                                     "--port=" + std::to_string(port_),
+                                     "--listen-address=127.0.0.1",
+                                     "--bind-interfaces",
+                                     "--auth-zone=z.test",
+                                     "--auth-server=ns.z.test,lo",
+                                     "--host-record=a.z.test,10.0.0.1",
+                                     "--host-record=a.z.test,10.0.0.2",
+                                     "--host-record=h.z.test,10.0.0.7,fd00::7",
+                                     "--host-record=mail.z.test,10.0.0.3",
+                                     "--txt-record=t.z.test,v=spf1 -all",
+                                     "--mx-host=z.test,mail.z.test,10",
+                                     "--cname=c.z.test,h.z.test"};
     pid_ = ::fork();
     if (pid_ == 0) {
       std::vector<char*> argv;
@@ -326,8 +336,8 @@ class SlowRelay {
 
 TEST(DnsCheck, MaxResponseTimeFailsASlowReplyWithSlow) {
   SlowRelay relay;
-  const auto slow = check_one("{query: a.z.test, server: \"" + relay.server() +
-                              "\", max_response_time: 50ms}");
+  const auto slow =
+      check_one("{query: a.z.test, server: \"" + relay.server() + "\", max_response_time: 50ms}");
   expect_declared(slow);
   EXPECT_EQ(*slow.get<bool>("success"), false);
   EXPECT_EQ(str(slow, "error"), "slow") << str(slow, "error_message");
@@ -338,8 +348,8 @@ TEST(DnsCheck, MaxResponseTimeFailsASlowReplyWithSlow) {
   const auto fine = ask("query: a.z.test, max_response_time: 10s");
   EXPECT_EQ(*fine.get<bool>("success"), true) << str(fine, "error_message");
   // A wrong answer is reported as such, before slowness.
-  const auto wrong = check_one("{query: a.z.test, expect: [10.0.0.9], server: \"" +
-                               relay.server() + "\", max_response_time: 50ms}");
+  const auto wrong = check_one("{query: a.z.test, expect: [10.0.0.9], server: \"" + relay.server() +
+                               "\", max_response_time: 50ms}");
   EXPECT_EQ(str(wrong, "error"), "answer_mismatch");
 }
 
@@ -349,8 +359,8 @@ TEST(DnsCheck, ClosedPortIsAConnectError) {
     UdpSocket s;
     port = s.port;
   }
-  const auto r = check_one("{query: a.z.test, timeout: 5s, server: \"127.0.0.1:" +
-                           std::to_string(port) + "\"}");
+  const auto r = check_one(
+      "{query: a.z.test, timeout: 5s, server: \"127.0.0.1:" + std::to_string(port) + "\"}");
   EXPECT_EQ(str(r, "error"), "connect");
 }
 
@@ -372,7 +382,8 @@ TEST(DnsCheck, ManyTargetsAtOnce) {
 TEST(DnsCheck, RunsOnItsIntervalUntilStopped) {
   wt::FakeContext ctx;
   DnsCheckSource src(yaml("interval: 20ms\nflush_interval: 0s\ntargets:\n  - {query: a.z.test, "
-                          "server: \"" + dns().server() + "\"}\n"),
+                          "server: \"" +
+                          dns().server() + "\"}\n"),
                      ctx);
   ASSERT_TRUE(src.start(ctx, ctx).is_ok());
   const auto st = wt::run_source(src, ctx, [&] { return ctx.records().size() >= 3; });
@@ -417,8 +428,8 @@ TEST(DnsCheckConfig, ServersAndDefaults) {
   EXPECT_TRUE(parse_server("[::1]:5353", ss, len, text));
   EXPECT_EQ(text, "[::1]:5353");
   EXPECT_FALSE(parse_server("localhost", ss, len, text));
-  const std::string dir = std::filesystem::temp_directory_path() /
-                          ("dns_check_test." + std::to_string(::getpid()));
+  const std::string dir =
+      std::filesystem::temp_directory_path() / ("dns_check_test." + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   {
     std::ofstream f(dir + "/resolv.conf");
@@ -437,9 +448,10 @@ TEST(DnsCheckConfig, ServersAndDefaults) {
         << e.what();
   }
   std::filesystem::remove_all(dir);
-  const auto s = parse_settings(yaml("timeout: 2s\nserver: \"10.0.0.53\"\ntargets:\n"
-                                     "  - {query: a.test, expect_rcode: NXDOMAIN}\n"
-                                     "  - {query: b.test, type: AAAA, server: \"[::1]:53\"}\n"));
+  const auto s =
+      parse_settings(yaml("timeout: 2s\nserver: \"10.0.0.53\"\ntargets:\n"
+                          "  - {query: a.test, expect_rcode: NXDOMAIN}\n"
+                          "  - {query: b.test, type: AAAA, server: \"[::1]:53\"}\n"));
   ASSERT_EQ(s.targets.size(), 2U);
   EXPECT_EQ(s.targets[0].server_text, "10.0.0.53:53");
   EXPECT_EQ(s.targets[0].min_answers, 0U);

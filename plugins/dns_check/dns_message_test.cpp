@@ -1,10 +1,10 @@
 // dns_message: queries are well-formed; replies (hand-built, with compression, and broken
 // ones) parse into the answers a user sees, and malformed input never reads out of bounds.
+#include "dns_message.hpp"
+
 #include <gtest/gtest.h>
 
 #include <random>
-
-#include "dns_message.hpp"
 
 namespace webmon::plugins::dns_check {
 namespace {
@@ -64,7 +64,7 @@ TEST(DnsMessage, QueryLayout) {
   EXPECT_EQ(q[11], 1);    // one additional (OPT)
   const Bytes qname = {3, 'w', 'w', 'w', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0};
   EXPECT_TRUE(std::equal(qname.begin(), qname.end(), q.begin() + 12));
-  EXPECT_EQ(q[12 + qname.size() + 1], 28);  // AAAA
+  EXPECT_EQ(q[12 + qname.size() + 1], 28);                     // AAAA
   EXPECT_EQ(build_query(1, "a", RecordType::a, false)[2], 0);  // no RD
 }
 

@@ -52,11 +52,19 @@ struct Options {
 };
 
 inline constexpr OptionSpec kShardOptions[] = {
-    {.name = "index", .type = OptionType::integer, .default_value = nullptr, .required = true,
-     .description = "this agent's shard, 0 <= index < count", .min = "0",
+    {.name = "index",
+     .type = OptionType::integer,
+     .default_value = nullptr,
+     .required = true,
+     .description = "this agent's shard, 0 <= index < count",
+     .min = "0",
      .assign = sdk::bind<&sdk::Shard::index>()},
-    {.name = "count", .type = OptionType::integer, .default_value = nullptr, .required = true,
-     .description = "number of shards the target list is split into", .min = "1",
+    {.name = "count",
+     .type = OptionType::integer,
+     .default_value = nullptr,
+     .required = true,
+     .description = "number of shards the target list is split into",
+     .min = "1",
      .assign = sdk::bind<&sdk::Shard::count>()},
 };
 
@@ -66,44 +74,85 @@ void assign_default(void* target, const sdk::ConfigNode& value) {
 }
 
 // D(x): the default at plugin level, nullptr at target level; B(member): the binding.
-#define WEBMON_DNS_CHECK_TARGET_OPTIONS(D, B)                                                     \
-  {.name = "type", .type = OptionType::string, .default_value = D("A"), .required = false,       \
+#define WEBMON_DNS_CHECK_TARGET_OPTIONS(D, B)                                                    \
+  {.name = "type",                                                                               \
+   .type = OptionType::string,                                                                   \
+   .default_value = D("A"),                                                                      \
+   .required = false,                                                                            \
    .description = "record type: A, AAAA, CNAME, MX, TXT, NS or SOA",                             \
-   .choices = "A|AAAA|CNAME|MX|TXT|NS|SOA", .assign = B(type)},                                   \
-      {.name = "server", .type = OptionType::string, .default_value = nullptr, .required = false, \
-       .description = "DNS server as IP, IP:port or [IPv6]:port (default: the first "            \
-                      "nameserver of /etc/resolv.conf)",                                         \
-       .assign = B(server)},                                                                      \
-      {.name = "interval", .type = OptionType::duration, .default_value = D("30s"),              \
-       .required = false, .description = "time between two checks of a target", .min = "1ms",   \
-       .max = "1d", .assign = B(interval)},                                                       \
-      {.name = "timeout", .type = OptionType::duration, .default_value = D("5s"),                \
-       .required = false, .description = "time to wait for the reply", .min = "1ms",            \
-       .max = "1m", .assign = B(timeout)},                                                        \
-      {.name = "expect", .type = OptionType::string_list, .default_value = nullptr,              \
+   .choices = "A|AAAA|CNAME|MX|TXT|NS|SOA",                                                      \
+   .assign = B(type)},                                                                           \
+      {.name = "server",                                                                         \
+       .type = OptionType::string,                                                               \
+       .default_value = nullptr,                                                                 \
        .required = false,                                                                        \
-       .description = "answers that must all be present (exact text, e.g. 10.0.0.1 or "         \
-                      "\"10 mail.example.com\")",                                                \
-       .assign = B(expect)},                                                                      \
-      {.name = "expect_regex", .type = OptionType::string, .default_value = nullptr,             \
-       .required = false, .description = "PCRE2 regular expression one answer must match",      \
-       .assign = B(expect_regex)},                                                                \
-      {.name = "expect_rcode", .type = OptionType::string, .default_value = D("NOERROR"),        \
-       .required = false, .description = "response code the reply must carry",                  \
-       .choices = "NOERROR|FORMERR|SERVFAIL|NXDOMAIN|NOTIMP|REFUSED", .assign = B(expect_rcode)}, \
-      {.name = "min_answers", .type = OptionType::integer, .default_value = nullptr,             \
+       .description =                                                                            \
+           "DNS server as IP, IP:port or [IPv6]:port (default: the first "                       \
+           "nameserver of /etc/resolv.conf)",                                                    \
+       .assign = B(server)},                                                                     \
+      {.name = "interval",                                                                       \
+       .type = OptionType::duration,                                                             \
+       .default_value = D("30s"),                                                                \
        .required = false,                                                                        \
-       .description = "answers of the type required (default 1 with expect_rcode NOERROR, "     \
-                      "else 0)",                                                                 \
-       .min = "0", .max = "1000", .assign = B(min_answers)},                                      \
-      {.name = "recursion", .type = OptionType::boolean, .default_value = D("true"),             \
-       .required = false, .description = "ask the server to recurse (RD flag)",                 \
-       .assign = B(recursion)},                                                                   \
-      {.name = "max_response_time", .type = OptionType::duration, .default_value = nullptr,     \
+       .description = "time between two checks of a target",                                     \
+       .min = "1ms",                                                                             \
+       .max = "1d",                                                                              \
+       .assign = B(interval)},                                                                   \
+      {.name = "timeout",                                                                        \
+       .type = OptionType::duration,                                                             \
+       .default_value = D("5s"),                                                                 \
        .required = false,                                                                        \
-       .description = "a slower reply (query_time_ms) fails with error slow", .min = "1ms",     \
-       .assign = B(max_response_time)},                                                           \
-      {.name = "labels", .type = OptionType::string_map, .default_value = nullptr,               \
+       .description = "time to wait for the reply",                                              \
+       .min = "1ms",                                                                             \
+       .max = "1m",                                                                              \
+       .assign = B(timeout)},                                                                    \
+      {.name = "expect",                                                                         \
+       .type = OptionType::string_list,                                                          \
+       .default_value = nullptr,                                                                 \
+       .required = false,                                                                        \
+       .description =                                                                            \
+           "answers that must all be present (exact text, e.g. 10.0.0.1 or "                     \
+           "\"10 mail.example.com\")",                                                           \
+       .assign = B(expect)},                                                                     \
+      {.name = "expect_regex",                                                                   \
+       .type = OptionType::string,                                                               \
+       .default_value = nullptr,                                                                 \
+       .required = false,                                                                        \
+       .description = "PCRE2 regular expression one answer must match",                          \
+       .assign = B(expect_regex)},                                                               \
+      {.name = "expect_rcode",                                                                   \
+       .type = OptionType::string,                                                               \
+       .default_value = D("NOERROR"),                                                            \
+       .required = false,                                                                        \
+       .description = "response code the reply must carry",                                      \
+       .choices = "NOERROR|FORMERR|SERVFAIL|NXDOMAIN|NOTIMP|REFUSED",                            \
+       .assign = B(expect_rcode)},                                                               \
+      {.name = "min_answers",                                                                    \
+       .type = OptionType::integer,                                                              \
+       .default_value = nullptr,                                                                 \
+       .required = false,                                                                        \
+       .description =                                                                            \
+           "answers of the type required (default 1 with expect_rcode NOERROR, "                 \
+           "else 0)",                                                                            \
+       .min = "0",                                                                               \
+       .max = "1000",                                                                            \
+       .assign = B(min_answers)},                                                                \
+      {.name = "recursion",                                                                      \
+       .type = OptionType::boolean,                                                              \
+       .default_value = D("true"),                                                               \
+       .required = false,                                                                        \
+       .description = "ask the server to recurse (RD flag)",                                     \
+       .assign = B(recursion)},                                                                  \
+      {.name = "max_response_time",                                                              \
+       .type = OptionType::duration,                                                             \
+       .default_value = nullptr,                                                                 \
+       .required = false,                                                                        \
+       .description = "a slower reply (query_time_ms) fails with error slow",                    \
+       .min = "1ms",                                                                             \
+       .assign = B(max_response_time)},                                                          \
+      {.name = "labels",                                                                         \
+       .type = OptionType::string_map,                                                           \
+       .default_value = nullptr,                                                                 \
        .required = false,                                                                        \
        .description = "labels on every record; target labels are merged over plugin-level ones", \
        .assign = B(labels)},
@@ -114,40 +163,73 @@ void assign_default(void* target, const sdk::ConfigNode& value) {
 #define WEBMON_DNS_CHECK_BIND_DEFAULT(m) &assign_default<&TargetOptions::m>
 
 inline constexpr OptionSpec kTargetOptions[] = {
-    {.name = "query", .type = OptionType::string, .default_value = nullptr, .required = true,
-     .description = "the name to look up", .assign = sdk::bind<&TargetOptions::query>()},
-    {.name = "name", .type = OptionType::string, .default_value = nullptr, .required = false,
+    {.name = "query",
+     .type = OptionType::string,
+     .default_value = nullptr,
+     .required = true,
+     .description = "the name to look up",
+     .assign = sdk::bind<&TargetOptions::query>()},
+    {.name = "name",
+     .type = OptionType::string,
+     .default_value = nullptr,
+     .required = false,
      .description = "target name in records (default: query/TYPE); unique",
      .assign = sdk::bind<&TargetOptions::name>()},
     WEBMON_DNS_CHECK_TARGET_OPTIONS(WEBMON_DNS_CHECK_NO_DEFAULT, WEBMON_DNS_CHECK_BIND_TARGET)};
 
 inline constexpr OptionSpec kOptions[] = {
-    {.name = "targets", .type = OptionType::object_list, .default_value = nullptr,
+    {.name = "targets",
+     .type = OptionType::object_list,
+     .default_value = nullptr,
      .required = false,
      .description = "targets to check: query (required), name and any per-target option below",
      .children = kTargetOptions,
      .child_count = sizeof(kTargetOptions) / sizeof(kTargetOptions[0]),
      .assign = sdk::bind_each<&Options::targets, kTargetOptions>()},
-    {.name = "targets_file", .type = OptionType::string, .default_value = nullptr,
+    {.name = "targets_file",
+     .type = OptionType::string,
+     .default_value = nullptr,
      .required = false,
      .description = "YAML file holding a list of targets (same keys as targets); relative to "
                     "the pipeline file",
      .assign = sdk::bind<&Options::targets_file>()},
-    {.name = "shard", .type = OptionType::object, .default_value = nullptr, .required = false,
+    {.name = "shard",
+     .type = OptionType::object,
+     .default_value = nullptr,
+     .required = false,
      .description = "{index, count}: check only the targets whose name hashes to this shard",
-     .children = kShardOptions, .child_count = sizeof(kShardOptions) / sizeof(kShardOptions[0]),
+     .children = kShardOptions,
+     .child_count = sizeof(kShardOptions) / sizeof(kShardOptions[0]),
      .assign = sdk::bind_object<&Options::shard, kShardOptions>()},
-    WEBMON_DNS_CHECK_TARGET_OPTIONS(WEBMON_DNS_CHECK_DEFAULT, WEBMON_DNS_CHECK_BIND_DEFAULT)
-    {.name = "max_concurrency", .type = OptionType::integer, .default_value = "500",
-     .required = false, .description = "queries in flight at once; due checks wait beyond it",
-     .min = "1", .max = "100000", .assign = sdk::bind<&Options::max_concurrency>()},
-    {.name = "batch_size", .type = OptionType::integer, .default_value = "500", .required = false,
-     .description = "records per emitted batch (at most)", .min = "1", .max = "100000",
+    WEBMON_DNS_CHECK_TARGET_OPTIONS(WEBMON_DNS_CHECK_DEFAULT, WEBMON_DNS_CHECK_BIND_DEFAULT){
+        .name = "max_concurrency",
+        .type = OptionType::integer,
+        .default_value = "500",
+        .required = false,
+        .description = "queries in flight at once; due checks wait beyond it",
+        .min = "1",
+        .max = "100000",
+        .assign = sdk::bind<&Options::max_concurrency>()},
+    {.name = "batch_size",
+     .type = OptionType::integer,
+     .default_value = "500",
+     .required = false,
+     .description = "records per emitted batch (at most)",
+     .min = "1",
+     .max = "100000",
      .assign = sdk::bind<&Options::batch_size>()},
-    {.name = "flush_interval", .type = OptionType::duration, .default_value = "100ms",
-     .required = false, .description = "longest time a result waits for its batch to fill",
-     .min = "0", .max = "1m", .assign = sdk::bind<&Options::flush_interval>()},
-    {.name = "once", .type = OptionType::boolean, .default_value = "false", .required = false,
+    {.name = "flush_interval",
+     .type = OptionType::duration,
+     .default_value = "100ms",
+     .required = false,
+     .description = "longest time a result waits for its batch to fill",
+     .min = "0",
+     .max = "1m",
+     .assign = sdk::bind<&Options::flush_interval>()},
+    {.name = "once",
+     .type = OptionType::boolean,
+     .default_value = "false",
+     .required = false,
      .description = "check every target once, immediately, then finish",
      .assign = sdk::bind<&Options::once>()},
 };

@@ -62,53 +62,84 @@ struct Options {
 // Declared once: the host checks types, bounds and choices and fills the defaults;
 // load_options() binds.
 constexpr OptionSpec kOptions[] = {
-    {.name = "url", .type = OptionType::string, .default_value = nullptr, .required = true,
+    {.name = "url",
+     .type = OptionType::string,
+     .default_value = nullptr,
+     .required = true,
      .description = "SMTP server: smtp://host:587 (STARTTLS per `starttls`) or smtps://host:465 "
                     "(implicit TLS)",
      .assign = sdk::bind<&Options::url>()},
-    {.name = "starttls", .type = OptionType::string, .default_value = "try", .required = false,
+    {.name = "starttls",
+     .type = OptionType::string,
+     .default_value = "try",
+     .required = false,
      .description = "with smtp://: required (fail without STARTTLS), try, or never",
-     .choices = "required|try|never", .assign = sdk::bind<&Options::starttls>()},
-    {.name = "username", .type = OptionType::string, .default_value = nullptr, .required = false,
+     .choices = "required|try|never",
+     .assign = sdk::bind<&Options::starttls>()},
+    {.name = "username",
+     .type = OptionType::string,
+     .default_value = nullptr,
+     .required = false,
      .description = "SMTP AUTH user name (no AUTH when unset)",
      .assign = sdk::bind<&Options::username>()},
-    {.name = "password", .type = OptionType::string, .default_value = nullptr, .required = false,
-     .description = "SMTP AUTH password (use ${VAR})", .secret = true,
+    {.name = "password",
+     .type = OptionType::string,
+     .default_value = nullptr,
+     .required = false,
+     .description = "SMTP AUTH password (use ${VAR})",
+     .secret = true,
      .assign = sdk::bind<&Options::password>()},
-    {.name = "from", .type = OptionType::string, .default_value = nullptr, .required = true,
+    {.name = "from",
+     .type = OptionType::string,
+     .default_value = nullptr,
+     .required = true,
      .description = "sender address, e.g. webmon@example.com",
      .assign = sdk::bind<&Options::from>()},
-    {.name = "to", .type = OptionType::string_list, .default_value = nullptr, .required = true,
-     .description = "recipient addresses", .min = "1", .max = "100",
+    {.name = "to",
+     .type = OptionType::string_list,
+     .default_value = nullptr,
+     .required = true,
+     .description = "recipient addresses",
+     .min = "1",
+     .max = "100",
      .assign = sdk::bind<&Options::to>()},
-    {.name = "subject_template", .type = OptionType::string, .default_value = "{{summary}}",
-     .required = false, .description = "subject with {{placeholders}}",
+    {.name = "subject_template",
+     .type = OptionType::string,
+     .default_value = "{{summary}}",
+     .required = false,
+     .description = "subject with {{placeholders}}",
      .assign = sdk::bind<&Options::subject_template>()},
-    {.name = "body_template", .type = OptionType::string, .default_value = nullptr,
+    {.name = "body_template",
+     .type = OptionType::string,
+     .default_value = nullptr,
      .required = false,
      .description = "body with {{placeholders}} (default: a summary and every alert field)",
      .assign = sdk::bind<&Options::body_template>()},
     WEBMON_NOTIFY_TLS_OPTIONS(Options),
-    {.name = "timeout", .type = OptionType::duration, .default_value = "30s", .required = false,
-     .description = "whole SMTP session of one message", .min = "1ms", .max = "10m",
+    {.name = "timeout",
+     .type = OptionType::duration,
+     .default_value = "30s",
+     .required = false,
+     .description = "whole SMTP session of one message",
+     .min = "1ms",
+     .max = "10m",
      .assign = sdk::bind<&Options::timeout>()},
 };
 
 std::string one_line(std::string s) {
-  std::replace_if(s.begin(), s.end(), [](char c) { return c == '\r' || c == '\n'; }, ' ');
+  std::replace_if(
+      s.begin(), s.end(), [](char c) { return c == '\r' || c == '\n'; }, ' ');
   return s;
 }
 
 /// RFC 2047 encoded-word when the text is not plain ASCII.
 std::string header_text(const std::string& s) {
-  const bool ascii = std::all_of(s.begin(), s.end(), [](char c) {
-    return static_cast<unsigned char>(c) < 0x80;
-  });
+  const bool ascii =
+      std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
   if (ascii) {
     return s;
   }
-  static constexpr char kB64[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out = "=?UTF-8?B?";
   std::size_t i = 0;
   for (; i + 2 < s.size(); i += 3) {
@@ -121,8 +152,8 @@ std::string header_text(const std::string& s) {
     const unsigned v = static_cast<unsigned char>(s[i]) << 16;
     out += {kB64[(v >> 18) & 63], kB64[(v >> 12) & 63], '=', '='};
   } else if (i + 2 == s.size()) {
-    const unsigned v = (static_cast<unsigned char>(s[i]) << 16) |
-                       (static_cast<unsigned char>(s[i + 1]) << 8);
+    const unsigned v =
+        (static_cast<unsigned char>(s[i]) << 16) | (static_cast<unsigned char>(s[i + 1]) << 8);
     out += {kB64[(v >> 18) & 63], kB64[(v >> 12) & 63], kB64[(v >> 6) & 63], '='};
   }
   return out + "?=";
@@ -170,8 +201,8 @@ class EmailSink final : public sdk::Sink {
       use_ssl_ = CURLUSESSL_ALL;
     }
     for (const auto& address : o_.to) {
-      if (address.find('@') == std::string::npos || address.find_first_of("\r\n<> ") !=
-                                                        std::string::npos) {
+      if (address.find('@') == std::string::npos ||
+          address.find_first_of("\r\n<> ") != std::string::npos) {
         config.find("to")->fail("option 'to': '" + address + "' is not an email address");
       }
     }
@@ -250,8 +281,7 @@ class EmailSink final : public sdk::Sink {
     m += "From: " + o_.from + "\r\n";
     m += "To: " + to + "\r\n";
     m += "Subject: " + header_text(one_line(subject_.render(r))) + "\r\n";
-    m += "Message-ID: <" + (r.id.empty() ? std::to_string(now) : r.id) + "@" + hostname_ +
-         ">\r\n";
+    m += "Message-ID: <" + (r.id.empty() ? std::to_string(now) : r.id) + "@" + hostname_ + ">\r\n";
     m += "MIME-Version: 1.0\r\n";
     m += "Content-Type: text/plain; charset=utf-8\r\n";
     m += "Content-Transfer-Encoding: 8bit\r\n";

@@ -25,13 +25,22 @@ struct Options {
 
 // Declared once: the host checks the types and fills the defaults; load_options() binds.
 constexpr OptionSpec kOptions[] = {
-    {.name = "path", .type = OptionType::string, .default_value = nullptr, .required = true,
+    {.name = "path",
+     .type = OptionType::string,
+     .default_value = nullptr,
+     .required = true,
      .description = "output file, or - for standard output",
      .assign = sdk::bind<&Options::path>()},
-    {.name = "append", .type = OptionType::boolean, .default_value = "true", .required = false,
+    {.name = "append",
+     .type = OptionType::boolean,
+     .default_value = "true",
+     .required = false,
      .description = "append to an existing file (false truncates it at start)",
      .assign = sdk::bind<&Options::append>()},
-    {.name = "fsync", .type = OptionType::boolean, .default_value = "false", .required = false,
+    {.name = "fsync",
+     .type = OptionType::boolean,
+     .default_value = "false",
+     .required = false,
      .description = "fsync after every batch before acknowledging it (durable, slower)",
      .assign = sdk::bind<&Options::fsync>()},
 };
@@ -61,7 +70,8 @@ class FileSink final : public sdk::Sink {
     const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (o_.append ? O_APPEND : O_TRUNC);
     fd_ = ::open(o_.path.c_str(), flags, 0644);
     if (fd_ < 0) {
-      return sdk::Status::error("cannot open '" + o_.path + "' for writing: " + std::strerror(errno));
+      return sdk::Status::error("cannot open '" + o_.path +
+                                "' for writing: " + std::strerror(errno));
     }
     return sdk::Status::ok();
   }

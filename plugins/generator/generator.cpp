@@ -31,26 +31,51 @@ struct Options {
 
 // Declared once: the host checks the bounds and fills the defaults; load_options() binds.
 constexpr OptionSpec kOptions[] = {
-    {.name = "count", .type = OptionType::integer, .default_value = "0", .required = false,
-     .description = "records to emit, then finish; 0 = endless", .min = "0",
+    {.name = "count",
+     .type = OptionType::integer,
+     .default_value = "0",
+     .required = false,
+     .description = "records to emit, then finish; 0 = endless",
+     .min = "0",
      .assign = sdk::bind<&Options::count>()},
-    {.name = "rate", .type = OptionType::number, .default_value = "0", .required = false,
-     .description = "records per second; 0 = as fast as possible", .min = "0",
+    {.name = "rate",
+     .type = OptionType::number,
+     .default_value = "0",
+     .required = false,
+     .description = "records per second; 0 = as fast as possible",
+     .min = "0",
      .assign = sdk::bind<&Options::rate>()},
-    {.name = "targets", .type = OptionType::integer, .default_value = "10", .required = false,
-     .description = "number of distinct target names", .min = "1", .max = "10000000",
+    {.name = "targets",
+     .type = OptionType::integer,
+     .default_value = "10",
+     .required = false,
+     .description = "number of distinct target names",
+     .min = "1",
+     .max = "10000000",
      .assign = sdk::bind<&Options::targets>()},
-    {.name = "batch_size", .type = OptionType::integer, .default_value = "500", .required = false,
-     .description = "records per emitted batch (at most)", .min = "1", .max = "1000000",
+    {.name = "batch_size",
+     .type = OptionType::integer,
+     .default_value = "500",
+     .required = false,
+     .description = "records per emitted batch (at most)",
+     .min = "1",
+     .max = "1000000",
      .assign = sdk::bind<&Options::batch_size>()},
-    {.name = "failure_every", .type = OptionType::integer, .default_value = "20",
-     .required = false, .description = "every Nth record is a failed check (HTTP 500); 0 = never",
-     .min = "0", .assign = sdk::bind<&Options::failure_every>()},
-    {.name = "kind", .type = OptionType::string, .default_value = "http_check",
+    {.name = "failure_every",
+     .type = OptionType::integer,
+     .default_value = "20",
+     .required = false,
+     .description = "every Nth record is a failed check (HTTP 500); 0 = never",
+     .min = "0",
+     .assign = sdk::bind<&Options::failure_every>()},
+    {.name = "kind",
+     .type = OptionType::string,
+     .default_value = "http_check",
      .required = false,
      .description = "record kind: http_check, or synthetic_tcp_check (a tcp_check-shaped kind, "
                     "registered at start, for benchmarks of kinds no sink has compiled in)",
-     .choices = "http_check|synthetic_tcp_check", .assign = sdk::bind<&Options::kind>()},
+     .choices = "http_check|synthetic_tcp_check",
+     .assign = sdk::bind<&Options::kind>()},
 };
 
 // The tcp_check-shaped kind of `kind: synthetic_tcp_check` (13 fields and labels). Named so it
@@ -112,14 +137,14 @@ class Generator final : public sdk::Source {
     // With a rate, batches are sized for about 100 emits per second.
     std::int64_t batch = o_.batch_size;
     if (o_.rate > 0) {
-      batch =
-          std::clamp<std::int64_t>(static_cast<std::int64_t>(o_.rate / 100), 1, o_.batch_size);
+      batch = std::clamp<std::int64_t>(static_cast<std::int64_t>(o_.rate / 100), 1, o_.batch_size);
     }
     while (!ctx().stop_requested() && (o_.count == 0 || emitted < o_.count)) {
       const std::int64_t n = o_.count == 0 ? batch : std::min(batch, o_.count - emitted);
       if (o_.rate > 0) {
-        const auto due = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                     std::chrono::duration<double>(static_cast<double>(emitted) / o_.rate));
+        const auto due =
+            start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                        std::chrono::duration<double>(static_cast<double>(emitted) / o_.rate));
         const auto now = std::chrono::steady_clock::now();
         if (due > now &&
             ctx().wait_for_stop(std::chrono::duration_cast<std::chrono::milliseconds>(due - now))) {
@@ -132,7 +157,7 @@ class Generator final : public sdk::Source {
       const sdk::Timestamp now = sdk::now();
       for (std::int64_t i = 0; i < n; ++i) {
         b.records.push_back(tcp() ? make_tcp_record(emitted + i, now)
-                                 : make_record(emitted + i, now));
+                                  : make_record(emitted + i, now));
       }
       // A load generator honours backpressure: on `full` it waits for room before the next
       // batch; a refused batch is emitted again once there is room.

@@ -445,9 +445,9 @@ Regex::~Regex() {
 }
 
 bool Regex::search(std::string_view text) const {
-  const int rc = pcre2_match(static_cast<const pcre2_code*>(code_),
-                             reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0, 0,
-                             static_cast<pcre2_match_data*>(match_data_), nullptr);
+  const int rc =
+      pcre2_match(static_cast<const pcre2_code*>(code_), reinterpret_cast<PCRE2_SPTR>(text.data()),
+                  text.size(), 0, 0, static_cast<pcre2_match_data*>(match_data_), nullptr);
   return rc >= 0;
 }
 
@@ -657,8 +657,8 @@ std::vector<Network> parse_networks(const std::vector<std::string>& items) {
         }
       } else if (item == "private") {
         // RFC 1918, shared address space (RFC 6598), unique local (RFC 4193).
-        for (const char* c : {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
-                              "fc00::/7"}) {
+        for (const char* c :
+             {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"}) {
           add_network(out, c);
         }
       } else if (item == "link_local") {

@@ -5,9 +5,15 @@
 // grid never drifts. A due check starts at once unless max_concurrency checks are in flight; it
 // then waits in FIFO order (lateness_ms shows the wait). A target is never checked twice at the
 // same time: grid slots that pass while its check runs are skipped and counted.
+#include "http_check.hpp"
+
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <malloc.h>
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <poll.h>
 #include <pthread.h>
 #include <strings.h>
@@ -16,25 +22,20 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <openssl/asn1.h>
-#include <openssl/bio.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <ctime>
-#include <atomic>
 #include <deque>
+#include <map>
 #include <queue>
 #include <thread>
 #include <utility>
 
 #include "check_common.hpp"
-#include "http_check.hpp"
 
 namespace webmon::plugins::http_check {
 namespace {
@@ -76,9 +77,8 @@ bool reserved_name(std::string_view host) {
   if (!host.empty() && host.back() == '.') {
     host.remove_suffix(1);
   }
-  return host == kInvalid ||
-         (host.size() > kInvalid.size() && host.ends_with(kInvalid) &&
-          host[host.size() - kInvalid.size() - 1] == '.');
+  return host == kInvalid || (host.size() > kInvalid.size() && host.ends_with(kInvalid) &&
+                              host[host.size() - kInvalid.size() - 1] == '.');
 }
 
 const char* http_version_text(long v) {
@@ -149,8 +149,8 @@ struct HttpCheckSource::Engine {
         add(headers, "Authorization: Bearer " + *tg.bearer_token);
       }
       origin = origin_of(tg.url);
-      proxied = tg.proxy ? !tg.proxy->empty()
-                         : proxied_by_environment(origin.rfind("https:", 0) == 0);
+      proxied =
+          tg.proxy ? !tg.proxy->empty() : proxied_by_environment(origin.rfind("https:", 0) == 0);
     }
     ~Prepared() {
       curl_slist_free_all(headers);
@@ -163,10 +163,10 @@ struct HttpCheckSource::Engine {
   // Timestamps of one request (hop) of a check; unset = not reached.
   struct Hop {
     Clock::time_point start{};
-    Clock::time_point socket{};     // an address is known and a socket opened: DNS done
-    Clock::time_point tls_start{};  // TCP connected, TLS handshake starts
-    Clock::time_point tls_done{};   // handshake finished
-    Clock::time_point prereq{};     // connection ready, request about to be sent
+    Clock::time_point socket{};      // an address is known and a socket opened: DNS done
+    Clock::time_point tls_start{};   // TCP connected, TLS handshake starts
+    Clock::time_point tls_done{};    // handshake finished
+    Clock::time_point prereq{};      // connection ready, request about to be sent
     Clock::time_point first_byte{};  // the status line of the response arrived
   };
 
@@ -215,7 +215,7 @@ struct HttpCheckSource::Engine {
 
   struct Slot {
     std::shared_ptr<Prepared> prepared;  // null: free
-    Clock::time_point base{};  // start + offset: the grid origin
+    Clock::time_point base{};            // start + offset: the grid origin
     std::chrono::microseconds interval{};
     std::uint64_t gen = 0;  // heap entries of an older generation are stale
     bool running = false;
@@ -295,9 +295,9 @@ struct HttpCheckSource::Engine {
     if (multi == nullptr) {
       throw std::runtime_error("curl_multi_init failed");
     }
-    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, settings.reuse_connections
-                                                       ? std::max(64L, static_cast<long>(max_in_flight))
-                                                       : 0L);
+    curl_multi_setopt(
+        multi, CURLMOPT_MAXCONNECTS,
+        settings.reuse_connections ? std::max(64L, static_cast<long>(max_in_flight)) : 0L);
     checks_counter = &ctx.counter("checks");
     failed_counter = &ctx.counter("checks_failed");
     skipped_counter = &ctx.counter("checks_skipped_overlap");
@@ -424,8 +424,7 @@ struct HttpCheckSource::Engine {
 
   sdk::Timestamp wall_of(Clock::time_point t) const {
     return sdk::Timestamp{
-        wall0.micros +
-        std::chrono::duration_cast<std::chrono::microseconds>(t - steady0).count()};
+        wall0.micros + std::chrono::duration_cast<std::chrono::microseconds>(t - steady0).count()};
   }
 
   std::unique_ptr<Check> acquire() {
@@ -475,8 +474,8 @@ struct HttpCheckSource::Engine {
   // TLS: record the leaf certificate while OpenSSL verifies it, so that a check failing
   // verification (e.g. an expired certificate) still reports the expiry and issuer.
   static int on_verify(int preverify_ok, X509_STORE_CTX* store) {
-    auto* ssl = static_cast<SSL*>(
-        X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+    auto* ssl =
+        static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
     X509* leaf = X509_STORE_CTX_get0_cert(store);
     if (ssl != nullptr && leaf != nullptr) {
       if (auto* c = static_cast<Check*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ssl_ctx_index()));
@@ -634,10 +633,11 @@ struct HttpCheckSource::Engine {
     c.hop = Hop{};
     c.hop.start = now;
     // A redirect to another scheme may use another environment proxy.
-    c.proxied = c.on_redirect ? (t.proxy ? !t.proxy->empty()
-                                         : proxied_by_environment(strncasecmp(
-                                               c.url.c_str(), "https:", 6) == 0))
-                              : c.prepared->proxied;
+    c.proxied =
+        c.on_redirect
+            ? (t.proxy ? !t.proxy->empty()
+                       : proxied_by_environment(strncasecmp(c.url.c_str(), "https:", 6) == 0))
+            : c.prepared->proxied;
     reset_response(c);
   }
 
@@ -682,7 +682,7 @@ struct HttpCheckSource::Engine {
     curl_easy_setopt(e, CURLOPT_USERAGENT, settings.user_agent.c_str());
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);  // a proxy's 200 is no first byte
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  // followed hop by hop in collect()
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);            // followed hop by hop in collect()
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, t.accept_encoding.c_str());
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, t.tls_verify ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, t.tls_verify ? 2L : 0L);
@@ -912,8 +912,7 @@ struct HttpCheckSource::Engine {
   void finish(Check& c, CURLcode result, bool transferred, Clock::time_point end) {
     const Target& t = *c.prepared->target;
     const sdk::Timestamp scheduled = wall_of(c.due);
-    const double lateness_ms =
-        std::chrono::duration<double, std::milli>(c.started - c.due).count();
+    const double lateness_ms = std::chrono::duration<double, std::milli>(c.started - c.due).count();
     if (forced_error_.empty()) {
       account_hop(c, end);
     }
@@ -965,14 +964,13 @@ struct HttpCheckSource::Engine {
       } else if (error == "other" && code == 0 &&
                  (c.client_cert_requested || !c.tls_alert.empty())) {
         error = "tls";
-        message = (!c.tls_alert.empty() ? "the server sent TLS alert '" + c.tls_alert + "'"
-                                        : std::string("the server closed the connection")) +
-                  (c.client_cert_requested
-                       ? std::string(" after requesting a client certificate")
-                       : std::string()) +
-                  (t.cert_file.empty() && c.client_cert_requested ? " (no cert_file configured)"
-                                                                  : "") +
-                  ": " + message;
+        message =
+            (!c.tls_alert.empty() ? "the server sent TLS alert '" + c.tls_alert + "'"
+                                  : std::string("the server closed the connection")) +
+            (c.client_cert_requested ? std::string(" after requesting a client certificate")
+                                     : std::string()) +
+            (t.cert_file.empty() && c.client_cert_requested ? " (no cert_file configured)" : "") +
+            ": " + message;
       }
     }
     const bool have_body = result == CURLE_OK && code > 0 && forced_error_.empty();
@@ -1004,8 +1002,8 @@ struct HttpCheckSource::Engine {
     }
     // The conditions on a response that arrived, in the order of the README's error classes:
     // transport, http_status, body_mismatch (above), then json_*, slow, cert_expiring.
-    const bool transport_failure = !error.empty() && error != "http_status" &&
-                                error != "body_mismatch";
+    const bool transport_failure =
+        !error.empty() && error != "http_status" && error != "body_mismatch";
     if (error.empty() && have_body) {
       if (auto failed = check_json(t.json, c.body)) {
         error = failed->first;
@@ -1130,7 +1128,8 @@ struct HttpCheckSource::Engine {
         b.records.assign(std::make_move_iterator(pending.begin()),
                          std::make_move_iterator(pending.begin() +
                                                  static_cast<std::ptrdiff_t>(settings.batch_size)));
-        pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(settings.batch_size));
+        pending.erase(pending.begin(),
+                      pending.begin() + static_cast<std::ptrdiff_t>(settings.batch_size));
       }
       // emit() never blocks, so no check in flight waits for a sink. A batch a full buffer
       // refuses stays pending (and new checks wait, see downstream_blocked()).
@@ -1380,8 +1379,8 @@ struct HttpCheckSource::Reloader {
     } catch (const std::exception& e) {
       refused->add();
       owner.ctx().error(std::string("targets_file reload (") + why +
-                        ") refused, still checking the previous " +
-                        std::to_string(current.size()) + " targets: " + e.what());
+                        ") refused, still checking the previous " + std::to_string(current.size()) +
+                        " targets: " + e.what());
       return;
     }
     std::vector<std::vector<TargetChange>> per(owner.engines_.size());
@@ -1392,8 +1391,8 @@ struct HttpCheckSource::Reloader {
     for (auto& t : next.targets) {
       auto it = current.find(t.name);
       if (it == current.end()) {
-        const auto least = static_cast<std::size_t>(
-            std::min_element(counts.begin(), counts.end()) - counts.begin());
+        const auto least = static_cast<std::size_t>(std::min_element(counts.begin(), counts.end()) -
+                                                    counts.begin());
         ++counts[least];
         std::string name = t.name;
         seen.emplace(name, Entry{least, t.fingerprint});
@@ -1434,10 +1433,10 @@ struct HttpCheckSource::Reloader {
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     char took[32];
     std::snprintf(took, sizeof took, "%.1f", ms);
-    owner.ctx().info(std::string("targets_file reloaded (") + why + "): " +
-                     std::to_string(current.size()) + " targets, " + std::to_string(added) +
-                     " added, " + std::to_string(removed) + " removed, " +
-                     std::to_string(changed) + " changed, in " + took + " ms");
+    owner.ctx().info(std::string("targets_file reloaded (") + why +
+                     "): " + std::to_string(current.size()) + " targets, " + std::to_string(added) +
+                     " added, " + std::to_string(removed) + " removed, " + std::to_string(changed) +
+                     " changed, in " + took + " ms");
   }
 
   HttpCheckSource& owner;
@@ -1472,9 +1471,8 @@ sdk::Status HttpCheckSource::on_reload() {
 sdk::Status HttpCheckSource::on_start() {
   shared_ = std::make_unique<Shared>();
   for (int i = 0; i < settings_.threads; ++i) {
-    engines_.push_back(
-        std::make_unique<Engine>(settings_, ctx(), emitter(), *shared_,
-                                 static_cast<std::size_t>(i)));
+    engines_.push_back(std::make_unique<Engine>(settings_, ctx(), emitter(), *shared_,
+                                                static_cast<std::size_t>(i)));
     engines_.back()->init();
   }
   if (!settings_.targets_file.empty() && !settings_.once) {
@@ -1513,8 +1511,8 @@ sdk::Status HttpCheckSource::on_run() {
       try {
         results[i] = engines_[i]->run();
       } catch (const std::exception& e) {
-        results[i] = sdk::Status::error(std::string("check loop ") + std::to_string(i) + ": " +
-                                        e.what());
+        results[i] =
+            sdk::Status::error(std::string("check loop ") + std::to_string(i) + ": " + e.what());
         on_stop_requested();
       }
     });

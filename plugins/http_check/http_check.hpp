@@ -129,7 +129,7 @@ struct Target {
 };
 
 struct Settings {
-  std::vector<Target> targets;  // after sharding
+  std::vector<Target> targets;    // after sharding
   std::size_t targets_total = 0;  // before sharding
   long max_concurrency = 500;
   int threads = 1;  // check loops; target i belongs to loop i % threads
@@ -139,7 +139,7 @@ struct Settings {
   std::size_t batch_size = 500;
   std::chrono::milliseconds flush_interval{100};
   bool once = false;
-  std::string targets_file;  // resolved path; "" without targets_file
+  std::string targets_file;                           // resolved path; "" without targets_file
   std::chrono::milliseconds targets_file_poll{1000};  // 0: reload on SIGHUP only
 };
 

@@ -2,7 +2,10 @@
 // through the real host (http_check -> file sink) against servers inside this process on
 // 127.0.0.1 ephemeral ports. Test suites are named http_check_* so `ctest -R http_check`
 // selects them.
+#include "http_check.hpp"
+
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -15,9 +18,6 @@
 #include <sstream>
 #include <thread>
 
-#include <unistd.h>
-
-#include "http_check.hpp"
 #include "options.hpp"
 #include "pipeline_runner.hpp"
 #include "test_servers.hpp"
@@ -102,9 +102,8 @@ std::vector<json> records_in(const std::string& path) {
 }
 
 std::size_t count_of(const std::vector<json>& records, const std::string& target) {
-  return static_cast<std::size_t>(std::count_if(records.begin(), records.end(), [&](const json& r) {
-    return r["target"] == target;
-  }));
+  return static_cast<std::size_t>(std::count_if(
+      records.begin(), records.end(), [&](const json& r) { return r["target"] == target; }));
 }
 
 // Waits (polling, every 20 ms) until `done()` holds; the deadline only bounds a hang.
@@ -170,8 +169,7 @@ Result once(const std::string& targets, const std::string& extra = "") {
   return run("    once: true\n" + extra + "    targets:\n" + targets);
 }
 
-std::string target(const std::string& name, const std::string& url,
-                   const std::string& more = "") {
+std::string target(const std::string& name, const std::string& url, const std::string& more = "") {
   return "      - { name: " + yaml_quote(name) + ", url: " + yaml_quote(url) +
          (more.empty() ? "" : ", " + more) + " }\n";
 }
@@ -182,18 +180,36 @@ std::string validate(const std::string& source_options) {
 
 // Every field of DESIGN.md's http_check table with its JSON type.
 void expect_schema(const json& r) {
-  static const std::map<std::string, std::string> kTypes = {
-      {"target", "string"},        {"url", "string"},          {"method", "string"},
-      {"agent", "string"},         {"success", "bool"},        {"status_code", "int?"},
-      {"error", "string?"},        {"error_message", "string?"}, {"response_time_ms", "double"},
-      {"dns_ms", "double?"},       {"connect_ms", "double?"},  {"tls_ms", "double?"},
-      {"ttfb_ms", "double?"},      {"transfer_ms", "double?"}, {"body_bytes", "int"},
-      {"body_bytes_wire", "int"},  {"failed_url", "string?"},
-      {"http_version", "string?"}, {"remote_ip", "string?"},   {"redirects", "int"},
-      {"regex_matched", "bool?"},  {"tls_cert_not_after", "string?"},
-      {"tls_cert_issuer", "string?"}, {"lateness_ms", "double"}, {"tls_version", "string?"},
-      {"labels", "object"},        {"id", "string"},           {"time", "string"},
-      {"kind", "string"},          {"schema", "int"}};
+  static const std::map<std::string, std::string> kTypes = {{"target", "string"},
+                                                            {"url", "string"},
+                                                            {"method", "string"},
+                                                            {"agent", "string"},
+                                                            {"success", "bool"},
+                                                            {"status_code", "int?"},
+                                                            {"error", "string?"},
+                                                            {"error_message", "string?"},
+                                                            {"response_time_ms", "double"},
+                                                            {"dns_ms", "double?"},
+                                                            {"connect_ms", "double?"},
+                                                            {"tls_ms", "double?"},
+                                                            {"ttfb_ms", "double?"},
+                                                            {"transfer_ms", "double?"},
+                                                            {"body_bytes", "int"},
+                                                            {"body_bytes_wire", "int"},
+                                                            {"failed_url", "string?"},
+                                                            {"http_version", "string?"},
+                                                            {"remote_ip", "string?"},
+                                                            {"redirects", "int"},
+                                                            {"regex_matched", "bool?"},
+                                                            {"tls_cert_not_after", "string?"},
+                                                            {"tls_cert_issuer", "string?"},
+                                                            {"lateness_ms", "double"},
+                                                            {"tls_version", "string?"},
+                                                            {"labels", "object"},
+                                                            {"id", "string"},
+                                                            {"time", "string"},
+                                                            {"kind", "string"},
+                                                            {"schema", "int"}};
   for (const auto& [name, type] : kTypes) {
     ASSERT_TRUE(r.contains(name)) << "missing field " << name;
     const json& v = r[name];
@@ -378,7 +394,8 @@ TEST(http_check_config, TargetsFileLoadedAndValidated) {
   const std::string e = validate("    targets_file: " + yaml_quote(unknown) + "\n");
   EXPECT_NE(e.find(unknown + ":2:"), std::string::npos) << e;
   EXPECT_NE(e.find("unknown option 'colour'"), std::string::npos) << e;
-  const std::string bad = dir.write("bad.yaml", "- url: http://h/\n- url: gopher://h/\n  name: g\n");
+  const std::string bad =
+      dir.write("bad.yaml", "- url: http://h/\n- url: gopher://h/\n  name: g\n");
   const std::string e2 = validate("    targets_file: " + yaml_quote(bad) + "\n");
   EXPECT_NE(e2.find(bad + ":2:"), std::string::npos) << e2;
   EXPECT_NE(e2.find("target 'g' (targets_file[1]): option 'url'"), std::string::npos) << e2;
@@ -393,23 +410,21 @@ TEST(http_check_config, TargetsFileLoadedAndValidated) {
 TEST(http_check_config, TableChecksNameTheFullPathInTargetsAndTargetsFile) {
   TempDir dir;
   // Inline targets: the host checks bounds and choices, naming targets[i].option.
-  const std::string inline_error =
-      validate("    targets:\n" + target("a", "http://h/") +
-               target("b", "http://h/b", "max_redirects: 5000"));
+  const std::string inline_error = validate("    targets:\n" + target("a", "http://h/") +
+                                            target("b", "http://h/b", "max_redirects: 5000"));
   EXPECT_NE(inline_error.find("pipeline.yaml:"), std::string::npos) << inline_error;
   EXPECT_NE(inline_error.find("option 'targets[1].max_redirects' must be at most 1000"),
             std::string::npos)
       << inline_error;
   // targets_file items: the same table, through load_options(), naming targets_file[i].option
   // at the file's line and column.
-  const std::string bounds = dir.write(
-      "bounds.yaml", "- url: http://h/a\n- url: http://h/b\n  timeout: 0s\n");
+  const std::string bounds =
+      dir.write("bounds.yaml", "- url: http://h/a\n- url: http://h/b\n  timeout: 0s\n");
   const std::string e = validate("    targets_file: " + yaml_quote(bounds) + "\n");
   EXPECT_NE(e.find(bounds + ":3:"), std::string::npos) << e;
   EXPECT_NE(e.find("option 'targets_file[1].timeout' must be at least 1ms"), std::string::npos)
       << e;
-  const std::string choice =
-      dir.write("choice.yaml", "- url: http://h/a\n  ip_version: '5'\n");
+  const std::string choice = dir.write("choice.yaml", "- url: http://h/a\n  ip_version: '5'\n");
   const std::string e2 = validate("    targets_file: " + yaml_quote(choice) + "\n");
   EXPECT_NE(e2.find("option 'targets_file[0].ip_version' must be one of 'any', '4', '6'"),
             std::string::npos)
@@ -417,8 +432,7 @@ TEST(http_check_config, TableChecksNameTheFullPathInTargetsAndTargetsFile) {
   const std::string nested = dir.write(
       "nested.yaml", "- url: http://h/a\n  json:\n    - { pointer: /a }\n    - { equals: x }\n");
   const std::string e3 = validate("    targets_file: " + yaml_quote(nested) + "\n");
-  EXPECT_NE(e3.find("missing required option 'targets_file[0].json[1].pointer'"),
-            std::string::npos)
+  EXPECT_NE(e3.find("missing required option 'targets_file[0].json[1].pointer'"), std::string::npos)
       << e3;
   const std::string unknown_nested = dir.write(
       "unknown_nested.yaml", "- url: http://h/a\n  json: [{ pointer: /a, colour: red }]\n");
@@ -432,8 +446,9 @@ TEST(http_check_config, TableChecksNameTheFullPathInTargetsAndTargetsFile) {
   EXPECT_NE(e5.find(duplicate + ":3:"), std::string::npos) << e5;
   EXPECT_NE(e5.find("duplicate key 'timeout'"), std::string::npos) << e5;
   // Targets of the file inherit the plugin-level options like inline ones.
-  const std::string good = dir.write("good.yaml", "- url: http://h/a\n- url: http://h/b\n"
-                                                  "  timeout: 3s\n  json: [{pointer: /x}]\n");
+  const std::string good = dir.write("good.yaml",
+                                     "- url: http://h/a\n- url: http://h/b\n"
+                                     "  timeout: 3s\n  json: [{pointer: /x}]\n");
   sdk::ConfigNode cfg = sdk::ConfigNode::make_map();
   cfg.set("targets_file", sdk::ConfigNode(good));
   cfg.set("timeout", sdk::ConfigNode("7s"));
@@ -464,18 +479,16 @@ TEST(http_check_config, TargetsFileWithNestedAliasesIsRefused) {
   const std::string file = dir.write("laughs.yaml", text);
   const std::string e = validate("    targets_file: " + yaml_quote(file) + "\n");
   EXPECT_NE(e.find(file + ":1:"), std::string::npos) << e;
-  EXPECT_NE(e.find("expands to more than 1000000 nodes (nested aliases?)"), std::string::npos)
-      << e;
+  EXPECT_NE(e.find("expands to more than 1000000 nodes (nested aliases?)"), std::string::npos) << e;
 }
 
 TEST(http_check_config, AgentExitsWithTwoOnBadConfiguration) {
   TempDir dir;
-  const std::string file =
-      dir.write("p.yaml", pipeline("    targets:\n" +
-                                       target("api", "http://127.0.0.1/", "body_regex: '(('"),
-                                   "-"));
-  const auto r = webmon::testing::run_process(
-      {webmon::testing::agent_binary(), "--pipeline", file}, 30s);
+  const std::string file = dir.write(
+      "p.yaml",
+      pipeline("    targets:\n" + target("api", "http://127.0.0.1/", "body_regex: '(('"), "-"));
+  const auto r =
+      webmon::testing::run_process({webmon::testing::agent_binary(), "--pipeline", file}, 30s);
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("target 'api'"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("option 'body_regex'"), std::string::npos) << r.err;
@@ -583,10 +596,10 @@ class http_check_http : public ::testing::Test {
 t::HttpServer* http_check_http::server_ = nullptr;
 
 TEST_F(http_check_http, StatusCodesWithDefaultExpectations) {
-  const Result r = once(target("ok", server().url("/ok")) +
-                        target("404", server().url("/status/404")) +
-                        target("500", server().url("/status/500")) +
-                        target("301", server().url("/status/301"), "follow_redirects: false"));
+  const Result r =
+      once(target("ok", server().url("/ok")) + target("404", server().url("/status/404")) +
+           target("500", server().url("/status/500")) +
+           target("301", server().url("/status/301"), "follow_redirects: false"));
   ASSERT_EQ(r.records.size(), 4U);
   for (const auto& rec : r.records) {
     expect_schema(rec);
@@ -633,8 +646,7 @@ TEST_F(http_check_http, CustomExpectStatus) {
 
 TEST_F(http_check_http, Redirects) {
   const Result r =
-      once(target("chain", server().url("/redirect/3")) +
-           target("loop", server().url("/loop")) +
+      once(target("chain", server().url("/redirect/3")) + target("loop", server().url("/loop")) +
            target("nofollow", server().url("/redirect/3"), "follow_redirects: false") +
            target("limited", server().url("/redirect/3"), "max_redirects: 2"));
   const json chain = r.one("chain");
@@ -681,17 +693,16 @@ TEST_F(http_check_http, ClosedPortIsConnectAndInvalidNameIsDns) {
   const json nx = r.one("nxdomain");
   expect_schema(nx);
   EXPECT_EQ(nx["error"], "dns");
-  EXPECT_NE(nx["error_message"].get<std::string>().find("no-such-host.invalid"),
-            std::string::npos);
+  EXPECT_NE(nx["error_message"].get<std::string>().find("no-such-host.invalid"), std::string::npos);
 }
 
 TEST_F(http_check_http, BodyRegex) {
-  const Result r = once(
-      target("match", server().url("/ok"), "body_regex: 'hello\\s+webmon'") +
-      target("mismatch", server().url("/ok"), "body_regex: '^goodbye'") +
-      target("absent_ok", server().url("/ok"), "body_regex_absent: 'error|exception'") +
-      target("absent_bad", server().url("/ok"), "body_regex_absent: 'webmon'") +
-      target("status_first", server().url("/status/500"), "body_regex: 'status'"));
+  const Result r =
+      once(target("match", server().url("/ok"), "body_regex: 'hello\\s+webmon'") +
+           target("mismatch", server().url("/ok"), "body_regex: '^goodbye'") +
+           target("absent_ok", server().url("/ok"), "body_regex_absent: 'error|exception'") +
+           target("absent_bad", server().url("/ok"), "body_regex_absent: 'webmon'") +
+           target("status_first", server().url("/status/500"), "body_regex: 'status'"));
   EXPECT_TRUE(r.one("match")["success"].get<bool>());
   EXPECT_EQ(r.one("match")["regex_matched"], true);
   EXPECT_EQ(r.one("mismatch")["error"], "body_mismatch");
@@ -707,14 +718,14 @@ TEST_F(http_check_http, BodyRegex) {
 
 TEST_F(http_check_http, MaxResponseTimeFailsASlowCheckWithSlow) {
   // The server delays its answer 300 ms: far beyond 50 ms, far below 10 s.
-  const Result r = once(
-      target("slow", server().url("/slow?ms=300"), "max_response_time: 50ms") +
-      target("fast_enough", server().url("/ok"), "max_response_time: 10s") +
-      target("inherits", server().url("/slow?ms=300")) +
-      target("json_first", server().url("/slow?ms=300"),
-             "max_response_time: 50ms, json: [{pointer: /a}]") +
-      target("status_first", server().url("/status/500"), "max_response_time: 10s"),
-      "    max_response_time: 60ms\n");
+  const Result r =
+      once(target("slow", server().url("/slow?ms=300"), "max_response_time: 50ms") +
+               target("fast_enough", server().url("/ok"), "max_response_time: 10s") +
+               target("inherits", server().url("/slow?ms=300")) +
+               target("json_first", server().url("/slow?ms=300"),
+                      "max_response_time: 50ms, json: [{pointer: /a}]") +
+               target("status_first", server().url("/status/500"), "max_response_time: 10s"),
+           "    max_response_time: 60ms\n");
   const json slow = r.one("slow");
   expect_schema(slow);
   EXPECT_FALSE(slow["success"].get<bool>());
@@ -747,16 +758,16 @@ TEST_F(http_check_http, JsonBodyAssertions) {
              "{pointer: /items/0/id, equals: a/1}, {pointer: /a~1b, equals: slash}, "
              "{pointer: /text, equals: 'x\"y'}, {pointer: /db}, "
              "{pointer: /db, equals: '{\"latency\":\"12\"}'}]") +
-      target("differs", url,
-             "json: [{pointer: /status, equals: UP}, {pointer: /code, equals: 201}]") +
-      target("regex_fails", url, "json: [{pointer: /db/latency, regex: '^[a-z]+$'}]") +
-      target("missing", url, "json: [{pointer: /db/size}]") +
-      target("index_out_of_range", url, "json: [{pointer: /items/3/id}]") +
-      target("not_json", server().url("/ok"), "json: [{pointer: /status, equals: UP}]") +
-      target("status_first", server().url("/status/500"),
-             "expect_status: [200], json: [{pointer: /status}]") +
-      target("regex_first", url, "body_regex: nomatch, json: [{pointer: /nomatch}]") +
-      target("inherited", url) + target("replaced", url, "json: [{pointer: /ok}]"),
+          target("differs", url,
+                 "json: [{pointer: /status, equals: UP}, {pointer: /code, equals: 201}]") +
+          target("regex_fails", url, "json: [{pointer: /db/latency, regex: '^[a-z]+$'}]") +
+          target("missing", url, "json: [{pointer: /db/size}]") +
+          target("index_out_of_range", url, "json: [{pointer: /items/3/id}]") +
+          target("not_json", server().url("/ok"), "json: [{pointer: /status, equals: UP}]") +
+          target("status_first", server().url("/status/500"),
+                 "expect_status: [200], json: [{pointer: /status}]") +
+          target("regex_first", url, "body_regex: nomatch, json: [{pointer: /nomatch}]") +
+          target("inherited", url) + target("replaced", url, "json: [{pointer: /ok}]"),
       "    json: [{pointer: /status, equals: DOWN}]\n");
   const json ok = r.one("all_hold");
   expect_schema(ok);
@@ -830,23 +841,21 @@ TEST(http_check_config, ConditionOptionErrorsNameTheTargetAndOption) {
   expect_error("    targets:\n" + target("a", u, "json: [{pointer: /s, equal: UP}]"), "equal");
   expect_error("    targets:\n" + target("a", u, "json: {pointer: /s}"), "json");
   expect_error("    targets:\n" + target("a", u, "max_response_time: 0s"), "max_response_time");
-  expect_error("    targets:\n" + target("a", u, "max_response_time: fast"),
-               "max_response_time");
-  expect_error("    min_cert_validity: soon\n    targets:\n" + target("a", u),
-               "min_cert_validity");
+  expect_error("    targets:\n" + target("a", u, "max_response_time: fast"), "max_response_time");
+  expect_error("    min_cert_validity: soon\n    targets:\n" + target("a", u), "min_cert_validity");
 }
 
 TEST_F(http_check_http, HeadAndPostReachTheServerAsConfigured) {
   const std::size_t before = server().requests().size();
-  const Result r = once(
-      target("head", server().url("/echo"), "method: HEAD, headers: { X-Probe: head-1 }") +
-      target("post", server().url("/echo"),
-             "method: POST, body: '{\"a\":1}', headers: { Content-Type: application/json, "
-             "X-Probe: post-1 }") +
-      target("put", server().url("/echo"), "method: PUT, body: 'put-body'") +
-      target("basic", server().url("/echo"), "username: alice, password: s3cret") +
-      target("bearer", server().url("/echo"), "bearer_token: tok-123"),
-      "    user_agent: webmon-test/1\n    headers: { X-Global: g }\n");
+  const Result r =
+      once(target("head", server().url("/echo"), "method: HEAD, headers: { X-Probe: head-1 }") +
+               target("post", server().url("/echo"),
+                      "method: POST, body: '{\"a\":1}', headers: { Content-Type: application/json, "
+                      "X-Probe: post-1 }") +
+               target("put", server().url("/echo"), "method: PUT, body: 'put-body'") +
+               target("basic", server().url("/echo"), "username: alice, password: s3cret") +
+               target("bearer", server().url("/echo"), "bearer_token: tok-123"),
+           "    user_agent: webmon-test/1\n    headers: { X-Global: g }\n");
   for (const char* n : {"head", "post", "put", "basic", "bearer"}) {
     EXPECT_TRUE(r.one(n)["success"].get<bool>()) << n << ": " << r.one(n);
   }
@@ -882,9 +891,9 @@ TEST_F(http_check_http, HeadAndPostReachTheServerAsConfigured) {
 }
 
 TEST_F(http_check_http, LargeBodyAndMaxBodySize) {
-  const Result r = once(
-      target("large", server().url("/large?bytes=3145728"), "body_regex: 'END-MARKER$'") +
-      target("capped", server().url("/large?bytes=3145728"), "max_body_size: 1MiB"));
+  const Result r =
+      once(target("large", server().url("/large?bytes=3145728"), "body_regex: 'END-MARKER$'") +
+           target("capped", server().url("/large?bytes=3145728"), "max_body_size: 1MiB"));
   const json large = r.one("large");
   EXPECT_TRUE(large["success"].get<bool>()) << large;
   EXPECT_EQ(large["body_bytes"], 3145728);
@@ -933,8 +942,8 @@ class http_check_tls : public ::testing::Test {
     good_not_after_ = pki_->last_not_after();
     expired_ = new t::HttpServer(pki_->issue("expired", "IP:127.0.0.1", -30 * day, -day));
     wrong_host_ = new t::HttpServer(pki_->issue("wrong", "DNS:other.example", -day, 30 * day));
-    self_signed_ =
-        new t::HttpServer(pki_->issue("self", "IP:127.0.0.1", -day, 30 * day, /*self_signed=*/true));
+    self_signed_ = new t::HttpServer(
+        pki_->issue("self", "IP:127.0.0.1", -day, 30 * day, /*self_signed=*/true));
     soon_ = new t::HttpServer(pki_->issue("soon", "IP:127.0.0.1", -day, 5 * day));
     soon_not_after_ = pki_->last_not_after();
   }
@@ -968,14 +977,14 @@ long long http_check_tls::good_not_after_ = 0;
 long long http_check_tls::soon_not_after_ = 0;
 
 TEST_F(http_check_tls, TrustedCertificateAndItsDetails) {
-  const Result r = once(target("good", good_->url("/ok"), "ca_file: " + yaml_quote(pki_->ca_file())));
+  const Result r =
+      once(target("good", good_->url("/ok"), "ca_file: " + yaml_quote(pki_->ca_file())));
   const json good = r.one("good");
   expect_schema(good);
   EXPECT_TRUE(good["success"].get<bool>()) << good;
   ASSERT_TRUE(good["tls_ms"].is_number_float());
   EXPECT_GT(good["tls_ms"].get<double>(), 0.0);
-  EXPECT_NE(good["tls_cert_issuer"].get<std::string>().find("CN=webmon Test CA"),
-            std::string::npos)
+  EXPECT_NE(good["tls_cert_issuer"].get<std::string>().find("CN=webmon Test CA"), std::string::npos)
       << good["tls_cert_issuer"];
   const std::string not_after = good["tls_cert_not_after"];
   std::tm tm{};
@@ -996,8 +1005,7 @@ TEST_F(http_check_tls, BadCertificatesFailWithTls) {
     EXPECT_EQ(rec["error"], "tls") << n << ": " << rec;
     EXPECT_TRUE(rec["status_code"].is_null()) << n;
   }
-  EXPECT_NE(r.one("expired")["error_message"].get<std::string>().find("expired"),
-            std::string::npos)
+  EXPECT_NE(r.one("expired")["error_message"].get<std::string>().find("expired"), std::string::npos)
       << r.one("expired");
   // A failed handshake still reports the certificate it was offered.
   const json expired = r.one("expired");
@@ -1033,15 +1041,15 @@ std::string utc_text(long long seconds) {
 
 TEST_F(http_check_tls, MinCertValidityFailsACertificateThatExpiresSoon) {
   const std::string ca = "ca_file: " + yaml_quote(pki_->ca_file());
-  const Result r = once(
-      target("soon_14d", soon_->url("/ok"), ca + ", min_cert_validity: 14d") +
-      target("soon_1d", soon_->url("/ok"), ca + ", min_cert_validity: 1d") +
-      target("good_14d", good_->url("/ok"), ca + ", min_cert_validity: 14d") +
-      target("expired_unverified", expired_->url("/ok"),
-             "tls_verify: false, min_cert_validity: 1d") +
-      target("status_first", soon_->url("/status/503"), ca + ", min_cert_validity: 14d") +
-      target("plain_http", "http://127.0.0.1:" + std::to_string(good_->port()) + "/ok",
-             "min_cert_validity: 14d, timeout: 2s"));
+  const Result r =
+      once(target("soon_14d", soon_->url("/ok"), ca + ", min_cert_validity: 14d") +
+           target("soon_1d", soon_->url("/ok"), ca + ", min_cert_validity: 1d") +
+           target("good_14d", good_->url("/ok"), ca + ", min_cert_validity: 14d") +
+           target("expired_unverified", expired_->url("/ok"),
+                  "tls_verify: false, min_cert_validity: 1d") +
+           target("status_first", soon_->url("/status/503"), ca + ", min_cert_validity: 14d") +
+           target("plain_http", "http://127.0.0.1:" + std::to_string(good_->port()) + "/ok",
+                  "min_cert_validity: 14d, timeout: 2s"));
   const json soon = r.one("soon_14d");
   expect_schema(soon);
   EXPECT_FALSE(soon["success"].get<bool>());
@@ -1094,8 +1102,7 @@ TEST_F(http_check_tls, ClientCertificateRequiredByTheServer) {
     EXPECT_FALSE(rec["success"].get<bool>()) << n;
     EXPECT_EQ(rec["error"], "tls") << n << ": " << rec;
     EXPECT_TRUE(rec["status_code"].is_null()) << n << ": " << rec;
-    EXPECT_NE(rec["error_message"].get<std::string>().find("client certificate"),
-              std::string::npos)
+    EXPECT_NE(rec["error_message"].get<std::string>().find("client certificate"), std::string::npos)
         << n << ": " << rec;
   }
   // Only the check with the certificate got through (counted after the answer: wait for it).
@@ -1113,11 +1120,11 @@ TEST(http_check_proxy, HttpAndHttpsThroughAForwardProxy) {
   t::HttpServer tls_origin(pki.issue("origin", "IP:127.0.0.1", -86400, 86400));
   t::ForwardProxy proxy;
   const std::string via = "proxy: " + yaml_quote(proxy.url());
-  const Result r = once(
-      target("http", origin.url("/ok"), via + ", body_regex: 'hello webmon'") +
-      target("https", tls_origin.url("/ok"), via + ", ca_file: " + yaml_quote(pki.ca_file())) +
-      target("dead_proxy", origin.url("/status/204"),
-             "proxy: 'http://127.0.0.1:" + std::to_string(t::closed_port()) + "'"));
+  const Result r =
+      once(target("http", origin.url("/ok"), via + ", body_regex: 'hello webmon'") +
+           target("https", tls_origin.url("/ok"), via + ", ca_file: " + yaml_quote(pki.ca_file())) +
+           target("dead_proxy", origin.url("/status/204"),
+                  "proxy: 'http://127.0.0.1:" + std::to_string(t::closed_port()) + "'"));
   const json http = r.one("http");
   expect_schema(http);
   EXPECT_TRUE(http["success"].get<bool>()) << http;
@@ -1159,11 +1166,11 @@ TEST(http_check_ip_version, SixReachesAnIpv6OnlyServerAndFourDoesNot) {
   }
   const std::string by_name = "http://localhost:" + std::to_string(v6->port()) + "/ok";
   // [::1] has only an IPv6 address; localhost has both, and the server listens on ::1 only.
-  const Result r = once(target("literal_6", v6->url("/ok"), "ip_version: 6") +
-                        target("literal_4", v6->url("/ok"), "ip_version: 4") +
-                        target("name_6", by_name, "ip_version: 6") +
-                        target("name_4", by_name, "ip_version: 4") +
-                        target("name_any", by_name, "ip_version: any"));
+  const Result r =
+      once(target("literal_6", v6->url("/ok"), "ip_version: 6") +
+           target("literal_4", v6->url("/ok"), "ip_version: 4") +
+           target("name_6", by_name, "ip_version: 6") + target("name_4", by_name, "ip_version: 4") +
+           target("name_any", by_name, "ip_version: any"));
   for (const char* n : {"literal_6", "name_6", "name_any"}) {
     const json rec = r.one(n);
     expect_schema(rec);
@@ -1201,8 +1208,9 @@ TEST(http_check_http2, NegotiatedOverTlsWithAnHttp2Server) {
   const t::CertFiles cert = pki.issue("h2", "IP:127.0.0.1", -86400, 86400);
   const int port = t::closed_port();
   const std::string& d = dir.path();
-  std::string conf = "daemon off;\nmaster_process off;\npid " + d + "/nginx.pid;\nerror_log " + d +
-                     "/error.log warn;\nevents { worker_connections 64; }\nhttp {\n  access_log off;\n";
+  std::string conf =
+      "daemon off;\nmaster_process off;\npid " + d + "/nginx.pid;\nerror_log " + d +
+      "/error.log warn;\nevents { worker_connections 64; }\nhttp {\n  access_log off;\n";
   for (const char* temp : {"client_body", "proxy", "fastcgi", "uwsgi", "scgi"}) {
     conf += "  " + std::string(temp) + "_temp_path " + d + ";\n";
   }
@@ -1222,8 +1230,8 @@ TEST(http_check_http2, NegotiatedOverTlsWithAnHttp2Server) {
   ASSERT_TRUE(up) << webmon::testing::read_file(d + "/error.log")
                   << webmon::testing::read_file(d + "/nginx.err");
   const std::string url = "https://127.0.0.1:" + std::to_string(port) + "/";
-  const Result r = once(target("h2", url, "ca_file: " + yaml_quote(pki.ca_file()) +
-                                              ", body_regex: 'h2 ok'"));
+  const Result r =
+      once(target("h2", url, "ca_file: " + yaml_quote(pki.ca_file()) + ", body_regex: 'h2 ok'"));
   const json h2 = r.one("h2");
   expect_schema(h2);
   EXPECT_TRUE(h2["success"].get<bool>()) << h2;
@@ -1242,8 +1250,8 @@ TEST(http_check_bad_targets, GarbageResetAndEndlessBodyFailWithoutStallingOthers
   t::RawServer reset(&t::RawServer::reset);
   // The good target keeps its schedule (nine checks) while the others fail, each at least once.
   const Result r = run_until(
-      "    interval: 200ms\n    timeout: 3s\n    targets:\n" +
-          target("garbage", garbage.url("/")) + target("reset", reset.url("/")) +
+      "    interval: 200ms\n    timeout: 3s\n    targets:\n" + target("garbage", garbage.url("/")) +
+          target("reset", reset.url("/")) +
           // identity: cpp-httplib would otherwise gzip the endless stream of 'x' into a trickle
           target("endless", http.url("/endless"),
                  "max_body_size: 4MiB, accept_encoding: identity") +
@@ -1338,12 +1346,12 @@ TEST(http_check_schedule, ThousandTargetsAllCheckedOnSchedule) {
 
 TEST(http_check_schedule, SlowTargetNeverOverlapsItself) {
   t::HttpServer http;
-  const Result r = run_until(
-      "    interval: 100ms\n    timeout: 5s\n    targets:\n" +
-          target("slow", http.url("/slow?ms=450")) + target("fast", http.url("/ok")),
-      [](const std::vector<json>& recs) {
-        return count_of(recs, "slow") >= 3 && count_of(recs, "fast") >= 15;
-      });
+  const Result r =
+      run_until("    interval: 100ms\n    timeout: 5s\n    targets:\n" +
+                    target("slow", http.url("/slow?ms=450")) + target("fast", http.url("/ok")),
+                [](const std::vector<json>& recs) {
+                  return count_of(recs, "slow") >= 3 && count_of(recs, "fast") >= 15;
+                });
   EXPECT_EQ(http.max_concurrent_slow(), 1);
   // Each slow check (450 ms) overran four 100 ms slots, which were skipped, not queued.
   EXPECT_GE(r.run.counter("checks", "checks_skipped_overlap"), 3U * 4U);
@@ -1357,8 +1365,8 @@ TEST_P(http_check_threads, ConcurrencyCapIsRespected) {
   for (int i = 0; i < 12; ++i) {
     targets += target("s" + std::to_string(i), http.url("/slow?ms=200"));
   }
-  const Result r = once(targets, "    max_concurrency: 4\n    threads: " +
-                                     std::to_string(GetParam()) + "\n");
+  const Result r =
+      once(targets, "    max_concurrency: 4\n    threads: " + std::to_string(GetParam()) + "\n");
   EXPECT_EQ(r.records.size(), 12U);
   EXPECT_LE(http.max_concurrent_slow(), 4);
   EXPECT_GE(http.max_concurrent_slow(), 2);
@@ -1423,14 +1431,14 @@ TEST(http_check_schedule, DnsCacheKeepsNameChecksWorking) {
     EXPECT_TRUE(rec["dns_ms"].is_number_float()) << rec;
     EXPECT_TRUE(rec["connect_ms"].is_number_float()) << rec;  // still a new connection each time
   }
-  EXPECT_TRUE(wait_until(
-      [&] { return http.requests_to("/ok") >= static_cast<int>(recs.size()); }));
+  EXPECT_TRUE(wait_until([&] { return http.requests_to("/ok") >= static_cast<int>(recs.size()); }));
   EXPECT_LE(static_cast<std::uint64_t>(http.requests_to("/ok")),
             recs.size() + r.run.counter("checks", "checks_aborted"));
 }
 
 TEST(http_check_config, ThreadsValidated) {
-  EXPECT_NE(validate("    threads: -1\n    targets:\n" + target("a", "http://127.0.0.1/")).find("threads"),
+  EXPECT_NE(validate("    threads: -1\n    targets:\n" + target("a", "http://127.0.0.1/"))
+                .find("threads"),
             std::string::npos);
   EXPECT_EQ(validate("    threads: 0\n    targets:\n" + target("a", "http://127.0.0.1/")), "");
   EXPECT_NE(validate("    threads: 8\n    max_concurrency: 4\n    targets:\n" +
@@ -1454,10 +1462,9 @@ TEST(http_check_schedule, FreshConnectionPerCheckUnlessReuseConnections) {
   }
   {
     t::RawServer server(&t::RawServer::keep_alive_ok);
-    const Result r = run_until(
-        "    interval: 100ms\n    reuse_connections: true\n    targets:\n" +
-            target("k", server.url("/")),
-        [](const std::vector<json>& recs) { return recs.size() >= 5; });
+    const Result r = run_until("    interval: 100ms\n    reuse_connections: true\n    targets:\n" +
+                                   target("k", server.url("/")),
+                               [](const std::vector<json>& recs) { return recs.size() >= 5; });
     ASSERT_GE(r.of("k").size(), 5U);
     EXPECT_EQ(server.accepted(), 1);
   }
@@ -1521,11 +1528,9 @@ TEST(http_check_phases, AddUpOnEveryRecordOfEveryErrorClass) {
       target("too_large", http.url("/large?bytes=300000"), "max_body_size: 100KiB") +
       target("hop_connect", http.url("/redirect-to?url=" + query_escape(closed))) +
       target("hop_dns", http.url("/redirect-to?url=" + query_escape("http://x.invalid/"))) +
-      target("hop_timeout", http.url("/redirect-to?url=" +
-                                     query_escape(http.url("/slow?ms=3000"))),
+      target("hop_timeout", http.url("/redirect-to?url=" + query_escape(http.url("/slow?ms=3000"))),
              "timeout: 300ms") +
-      target("hop_tls", http.url("/redirect-to?url=" + query_escape(tls_expired.url("/ok"))),
-             ca));
+      target("hop_tls", http.url("/redirect-to?url=" + query_escape(tls_expired.url("/ok"))), ca));
   std::set<std::string> classes;
   for (const auto& rec : r.records) {
     expect_schema(rec);
@@ -1533,9 +1538,9 @@ TEST(http_check_phases, AddUpOnEveryRecordOfEveryErrorClass) {
     classes.insert(rec["error"].is_null() ? "success" : rec["error"].get<std::string>());
   }
   EXPECT_EQ(r.records.size(), 18U);
-  EXPECT_EQ(classes, (std::set<std::string>{"success", "http_status", "body_mismatch",
-                                            "too_many_redirects", "dns", "connect", "timeout",
-                                            "tls", "other"}));
+  EXPECT_EQ(classes,
+            (std::set<std::string>{"success", "http_status", "body_mismatch", "too_many_redirects",
+                                   "dns", "connect", "timeout", "tls", "other"}));
   // A TLS failure: TCP connected, so connect_ms is there; the handshake's time until it
   // failed is tls_ms; no request was sent.
   const json tls = r.one("tls");
@@ -1548,8 +1553,8 @@ TEST(http_check_phases, AddUpOnEveryRecordOfEveryErrorClass) {
   // server is slow to accept, connect_ms: the phase the check was in holds the time).
   const json timeout = r.one("timeout");
   EXPECT_EQ(timeout["error"], "timeout");
-  const json& waited = timeout["ttfb_ms"].is_number_float() ? timeout["ttfb_ms"]
-                                                             : timeout["connect_ms"];
+  const json& waited =
+      timeout["ttfb_ms"].is_number_float() ? timeout["ttfb_ms"] : timeout["connect_ms"];
   ASSERT_TRUE(waited.is_number_float()) << timeout;
   EXPECT_GE(waited.get<double>(), 250.0) << timeout;
   EXPECT_TRUE(timeout["transfer_ms"].is_null());
@@ -1579,12 +1584,12 @@ TEST(http_check_redirects, AFailingHopHasNoStatusAndIsNamed) {
   t::HttpServer http;
   const std::string closed = "http://127.0.0.1:" + std::to_string(t::closed_port()) + "/x";
   const std::string slow = http.url("/slow?ms=3000");
-  const Result r = once(
-      target("connect", http.url("/redirect-to?url=" + query_escape(closed))) +
-      target("dns", http.url("/redirect-to?url=" + query_escape("http://a.b.invalid/p"))) +
-      target("timeout", http.url("/redirect-to?url=" + query_escape(slow)), "timeout: 400ms") +
-      target("chain_ok", http.url("/redirect/2")) +
-      target("ftp", http.url("/redirect-to?url=" + query_escape("ftp://127.0.0.1/"))));
+  const Result r =
+      once(target("connect", http.url("/redirect-to?url=" + query_escape(closed))) +
+           target("dns", http.url("/redirect-to?url=" + query_escape("http://a.b.invalid/p"))) +
+           target("timeout", http.url("/redirect-to?url=" + query_escape(slow)), "timeout: 400ms") +
+           target("chain_ok", http.url("/redirect/2")) +
+           target("ftp", http.url("/redirect-to?url=" + query_escape("ftp://127.0.0.1/"))));
   const json connect = r.one("connect");
   EXPECT_EQ(connect["error"], "connect") << connect;
   EXPECT_TRUE(connect["status_code"].is_null()) << connect;
@@ -1619,19 +1624,18 @@ TEST(http_check_redirects, SameHostAndMethodsAndCredentials) {
   t::HttpServer b;
   const std::string to_b = a.url("/redirect-to?url=" + query_escape(b.url("/echo")));
   const std::string to_a = a.url("/redirect-to?url=" + query_escape(a.url("/echo")));
-  const std::string by_name =
-      "http://localhost:" + std::to_string(a.port()) + "/redirect-to?url=" +
-      query_escape("http://127.0.0.1:" + std::to_string(a.port()) + "/ok");
-  const Result r = once(
-      target("same_host_port", to_b, "follow_redirects: same_host") +
-      target("same_host_name", by_name, "follow_redirects: same_host, ip_version: 4") +
-      target("all", by_name, "ip_version: 4") +
-      target("bearer_elsewhere", to_b, "bearer_token: secret-1, headers: { X-Trace: b }") +
-      target("bearer_same", to_a, "bearer_token: secret-2") +
-      target("post_303", a.url("/redirect-to?status=303&url=" + query_escape(b.url("/echo"))),
-             "method: POST, body: 'x=1'") +
-      target("post_307", a.url("/redirect-to?status=307&url=" + query_escape(b.url("/echo"))),
-             "method: POST, body: 'x=2'"));
+  const std::string by_name = "http://localhost:" + std::to_string(a.port()) + "/redirect-to?url=" +
+                              query_escape("http://127.0.0.1:" + std::to_string(a.port()) + "/ok");
+  const Result r =
+      once(target("same_host_port", to_b, "follow_redirects: same_host") +
+           target("same_host_name", by_name, "follow_redirects: same_host, ip_version: 4") +
+           target("all", by_name, "ip_version: 4") +
+           target("bearer_elsewhere", to_b, "bearer_token: secret-1, headers: { X-Trace: b }") +
+           target("bearer_same", to_a, "bearer_token: secret-2") +
+           target("post_303", a.url("/redirect-to?status=303&url=" + query_escape(b.url("/echo"))),
+                  "method: POST, body: 'x=1'") +
+           target("post_307", a.url("/redirect-to?status=307&url=" + query_escape(b.url("/echo"))),
+                  "method: POST, body: 'x=2'"));
   // same_host: another port of the same host is followed; another host name is not: the
   // 302 is the final response (accepted by the default expect_status).
   EXPECT_EQ(r.one("same_host_port")["redirects"], 1);
@@ -1683,11 +1687,10 @@ TEST(http_check_redirects, FromAPublicAddressNotToAnInternalOne) {
   const std::string to_internal =
       site.url("/redirect-to?url=" + query_escape(internal->url("/ok")));
   const std::string internal_only = "internal_networks: ['127.0.0.2/32']";
-  const Result r = once(
-      target("refused", to_internal, internal_only) +
-      target("default", to_internal) +  // 127.0.0.1 is itself internal by default
-      target("none", to_internal, "internal_networks: none") +
-      target("public_to_public", site.url("/redirect/1"), internal_only));
+  const Result r = once(target("refused", to_internal, internal_only) +
+                        target("default", to_internal) +  // 127.0.0.1 is itself internal by default
+                        target("none", to_internal, "internal_networks: none") +
+                        target("public_to_public", site.url("/redirect/1"), internal_only));
   const json refused = r.one("refused");
   EXPECT_FALSE(refused["success"].get<bool>());
   EXPECT_EQ(refused["error"], "other") << refused;
@@ -1737,9 +1740,10 @@ TEST(http_check_config, RedirectPolicyAndEncodingOptionsValidated) {
   expect_error("    targets:\n" + target("a", "http://h/", "accept_encoding: lzma"),
                "'lzma' is not an encoding this libcurl decodes");
   EXPECT_EQ(validate("    follow_redirects: false\n    targets:\n" +
-                     target("a", "http://h/", "follow_redirects: same_host, accept_encoding: "
-                                              "'gzip, br', internal_networks: [private, "
-                                              "'fd00::/8', 192.0.2.1]")),
+                     target("a", "http://h/",
+                            "follow_redirects: same_host, accept_encoding: "
+                            "'gzip, br', internal_networks: [private, "
+                            "'fd00::/8', 192.0.2.1]")),
             "");
   const auto nets = parse_networks({"loopback", "192.0.2.0/24"});
   EXPECT_TRUE(address_in(nets, "127.8.9.1"));
@@ -1818,7 +1822,8 @@ TEST(http_check_reload, FileChangeAddsRemovesAndChangesTargets) {
   t::RawServer server(&t::RawServer::ok_close);
   TempDir dir;
   const std::string file = dir.path() + "/targets.yaml";
-  replace_file(file, targets_yaml({{"keep", server.url("/keep")}, {"gone", server.url("/gone")},
+  replace_file(file, targets_yaml({{"keep", server.url("/keep")},
+                                   {"gone", server.url("/gone")},
                                    {"edit", server.url("/edit")}}));
   std::size_t gone_at_reload = 0;
   const Result r = run_until(
@@ -1840,10 +1845,10 @@ TEST(http_check_reload, FileChangeAddsRemovesAndChangesTargets) {
           const auto recs = records_in(out);
           return count_of(recs, "gone") >= 2 && count_of(recs, "edit") >= 2;
         }));
-        replace_file(file, targets_yaml({{"keep", server.url("/keep")},
-                                         {"added", server.url("/added")}}) +
-                               "- { name: edit, url: " + yaml_quote(server.url("/edit")) +
-                               ", labels: { v: '2' } }\n");
+        replace_file(
+            file, targets_yaml({{"keep", server.url("/keep")}, {"added", server.url("/added")}}) +
+                      "- { name: edit, url: " + yaml_quote(server.url("/edit")) +
+                      ", labels: { v: '2' } }\n");
       });
   EXPECT_EQ(r.run.counter("checks", "reloads"), 1U);
   EXPECT_EQ(r.run.counter("checks", "reloads_refused"), 0U);
@@ -1855,11 +1860,11 @@ TEST(http_check_reload, FileChangeAddsRemovesAndChangesTargets) {
   auto grid = [&](const std::string& name) {
     std::set<std::int64_t> phases;
     for (const auto& rec : r.of(name)) {
-      phases.insert(((micros_of(rec["time"]) - static_cast<std::int64_t>(
-                                                  stable_hash(name) % interval)) %
-                         interval +
-                     interval) %
-                    interval);
+      phases.insert(
+          ((micros_of(rec["time"]) - static_cast<std::int64_t>(stable_hash(name) % interval)) %
+               interval +
+           interval) %
+          interval);
     }
     return phases;
   };

@@ -14,9 +14,9 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <string_view>
 #include <ctime>
 #include <stdexcept>
+#include <string_view>
 
 namespace webmon::plugins::http_check::testing {
 namespace {
@@ -146,8 +146,8 @@ CertFiles TestPki::issue(const std::string& name, const std::string& san, long f
 HttpServer::HttpServer() : server_(std::make_unique<httplib::Server>()) { start(); }
 
 HttpServer::HttpServer(const CertFiles& certificate)
-    : server_(std::make_unique<httplib::SSLServer>(certificate.cert.c_str(),
-                                                   certificate.key.c_str())),
+    : server_(
+          std::make_unique<httplib::SSLServer>(certificate.cert.c_str(), certificate.key.c_str())),
       tls_(true) {
   if (!server_->is_valid()) {
     throw std::runtime_error("httplib::SSLServer refused the test certificate");
@@ -234,15 +234,15 @@ void HttpServer::install_routes() {
   };
   s.Get("/redirect-to", redirect_to);
   s.Post("/redirect-to", redirect_to);
-  s.Get("/loop", [](const httplib::Request&, httplib::Response& res) {
-    res.set_redirect("/loop", 302);
-  });
+  s.Get("/loop",
+        [](const httplib::Request&, httplib::Response& res) { res.set_redirect("/loop", 302); });
   s.Get("/slow", [this](const httplib::Request& req, httplib::Response& res) {
     const int now = ++concurrent_;
     int prev = max_concurrent_.load();
     while (now > prev && !max_concurrent_.compare_exchange_weak(prev, now)) {
     }
-    const int ms = std::min(5000, req.has_param("ms") ? std::stoi(req.get_param_value("ms")) : 1000);
+    const int ms =
+        std::min(5000, req.has_param("ms") ? std::stoi(req.get_param_value("ms")) : 1000);
     const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
     while (!stopping_ && std::chrono::steady_clock::now() < until) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -281,18 +281,18 @@ void HttpServer::install_routes() {
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     const auto pace = std::chrono::milliseconds(
         req.has_param("pace_ms") ? std::stoul(req.get_param_value("pace_ms")) : 0);
-    res.set_chunked_content_provider(
-        "text/plain", [this, until, pace](std::size_t, httplib::DataSink& sink) {
-          static const std::string chunk(64 * 1024, 'x');
-          if (pace.count() > 0) {
-            std::this_thread::sleep_for(pace);
-          }
-          if (stopping_ || std::chrono::steady_clock::now() > until) {
-            sink.done();
-            return true;
-          }
-          return sink.write(chunk.data(), chunk.size());
-        });
+    res.set_chunked_content_provider("text/plain",
+                                     [this, until, pace](std::size_t, httplib::DataSink& sink) {
+                                       static const std::string chunk(64 * 1024, 'x');
+                                       if (pace.count() > 0) {
+                                         std::this_thread::sleep_for(pace);
+                                       }
+                                       if (stopping_ || std::chrono::steady_clock::now() > until) {
+                                         sink.done();
+                                         return true;
+                                       }
+                                       return sink.write(chunk.data(), chunk.size());
+                                     });
   });
 }
 

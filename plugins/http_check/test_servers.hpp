@@ -80,7 +80,7 @@ struct ServerOptions {
 ///   /endless             chunked body that never ends (until the client leaves, or 30 s)
 class HttpServer {
  public:
-  HttpServer();                                        // HTTP
+  HttpServer();                                       // HTTP
   explicit HttpServer(const CertFiles& certificate);  // HTTPS
   explicit HttpServer(const ServerOptions& options);
   ~HttpServer();

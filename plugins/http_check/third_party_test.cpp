@@ -47,10 +47,11 @@ std::string target(const std::string& name, const std::string& url, const std::s
 std::map<std::string, json> check_once(const std::string& targets) {
   TempDir dir;
   const std::string out = dir.path() + "/out.jsonl";
-  const std::string yaml = "sources:\n  checks:\n    plugin: http_check\n    proxy: \"\"\n"
-                           "    once: true\n    targets:\n" +
-                           targets + "sinks:\n  out:\n    plugin: file\n    inputs: [checks]\n" +
-                           "    path: " + quoted(out) + "\n";
+  const std::string yaml =
+      "sources:\n  checks:\n    plugin: http_check\n    proxy: \"\"\n"
+      "    once: true\n    targets:\n" +
+      targets + "sinks:\n  out:\n    plugin: file\n    inputs: [checks]\n" +
+      "    path: " + quoted(out) + "\n";
   const auto run = webmon::testing::run_pipeline(yaml);
   EXPECT_EQ(run.config_error, "");
   EXPECT_EQ(run.exit_code, 0);
@@ -75,8 +76,8 @@ struct CurlResult {
 CurlResult curl(const std::string& url, const std::vector<std::string>& extra = {}) {
   TempDir dir;
   const std::string body = dir.path() + "/body";
-  std::vector<std::string> argv = {"/usr/bin/curl", "-s",  "-L", "--max-redirs", "10",
-                                   "--noproxy",     "*",   "-o", body,          "-w",
+  std::vector<std::string> argv = {"/usr/bin/curl", "-s", "-L", "--max-redirs", "10", "--noproxy",
+                                   "*", "-o", body, "-w",
                                    "%{http_code} %{size_download} %{num_redirects} "
                                    "%{time_pretransfer} %{time_starttransfer}",
                                    // http_check's default, so that echoed requests match
@@ -175,9 +176,13 @@ TEST_F(http_check_go_httpbin, RecordsAgreeWithCurl) {
       {"html", "/html", "body_regex: 'Herman Melville'", {}},
       {"gzip", "/gzip", "body_regex: '\"gzipped\": true'", {}},
       {"deflate", "/deflate", "body_regex: '\"deflated\": true'", {}},
-      {"basic_auth", "/basic-auth/alice/s3cret", "username: alice, password: s3cret",
+      {"basic_auth",
+       "/basic-auth/alice/s3cret",
+       "username: alice, password: s3cret",
        {"-u", "alice:s3cret"}},
-      {"basic_auth_wrong", "/basic-auth/alice/s3cret", "username: alice, password: nope",
+      {"basic_auth_wrong",
+       "/basic-auth/alice/s3cret",
+       "username: alice, password: nope",
        {"-u", "alice:nope"}},
       {"post", "/post", "method: POST, body: 'a=1'", {"-d", "a=1"}},
   };
@@ -231,8 +236,8 @@ TEST_F(http_check_go_httpbin, RecordsAgreeWithCurl) {
   const json echoed = json::parse(curl(url("/headers"), {"-H", "Accept-Encoding: " + all}).body);
   ASSERT_TRUE(echoed["headers"].contains("Accept-Encoding")) << echoed;
   EXPECT_EQ(echoed["headers"]["Accept-Encoding"][0], all);
-  const auto mine = check_once(target(
-      "echo", url("/headers"), "body_regex: '\"Accept-Encoding\": \\[\\s*\"" + all + "\"'"));
+  const auto mine = check_once(
+      target("echo", url("/headers"), "body_regex: '\"Accept-Encoding\": \\[\\s*\"" + all + "\"'"));
   EXPECT_TRUE(mine.at("echo")["success"].get<bool>()) << mine.at("echo");
 }
 
@@ -243,8 +248,7 @@ TEST_F(http_check_go_httpbin, ServerCompressesUnaskedAndRedirectHopsFail) {
       target("unasked", url("/gzip"),
              "accept_encoding: identity, body_regex: '\"gzipped\": true'") +
       target("to_invalid", url("/redirect-to?url=http://host.invalid/")) +
-      target("to_closed", url("/redirect-to?url=" + closed)) +
-      target("delay", url("/delay/0.2")));
+      target("to_closed", url("/redirect-to?url=" + closed)) + target("delay", url("/delay/0.2")));
   const json& unasked = records.at("unasked");
   EXPECT_TRUE(unasked["success"].get<bool>()) << unasked;
   EXPECT_EQ(unasked["regex_matched"], true);
@@ -293,8 +297,8 @@ class http_check_nginx_compression : public ::testing::Test {
       std::ofstream(d + "/www/" + name) << page;
     }
     webmon::testing::run_process({"/usr/bin/gzip", "-k", "-9", d + "/www/static.txt"});
-    webmon::testing::run_process({"/usr/bin/zstd", "-q", "-19", d + "/www/zst.txt", "-o",
-                                  d + "/www/zst.txt.zst"});
+    webmon::testing::run_process(
+        {"/usr/bin/zstd", "-q", "-19", d + "/www/zst.txt", "-o", d + "/www/zst.txt.zst"});
     port_ = t::closed_port();
     std::string conf = "load_module " + std::string(kBrotli) +
                        ";\ndaemon off;\nmaster_process off;\npid " + d + "/nginx.pid;\n" +
@@ -308,12 +312,14 @@ class http_check_nginx_compression : public ::testing::Test {
             "    location = /page.txt { gzip on; gzip_types text/plain; gzip_min_length 0;\n"
             "      brotli on; brotli_types text/plain; }\n"
             "    location = /static.txt { gzip_static on; }\n"
-            "    location = /zst.txt { alias " + d + "/www/zst.txt.zst;\n"
+            "    location = /zst.txt { alias " +
+            d +
+            "/www/zst.txt.zst;\n"
             "      add_header Content-Encoding zstd; }\n  }\n}\n";
     const std::string conf_path = dir_->write("nginx.conf", conf);
-    server_ = new webmon::testing::Child({"/usr/sbin/nginx", "-p", d, "-c", conf_path, "-e",
-                                          d + "/error.log"},
-                                         d + "/nginx.out", d + "/nginx.err");
+    server_ = new webmon::testing::Child(
+        {"/usr/sbin/nginx", "-p", d, "-c", conf_path, "-e", d + "/error.log"}, d + "/nginx.out",
+        d + "/nginx.err");
     up_ = wait_for_port(port_);
   }
   static void TearDownTestSuite() {

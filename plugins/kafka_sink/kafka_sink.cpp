@@ -129,8 +129,8 @@ KafkaSink::KafkaSink(const sdk::ConfigNode& config, sdk::Context& ctx) : hooks_(
 std::int32_t KafkaSink::partition_cb(const rd_kafka_topic_t* rkt, const void* key,
                                      std::size_t keylen, std::int32_t partition_cnt,
                                      void* rkt_opaque, void* msg_opaque) {
-  static_cast<KafkaSink*>(rkt_opaque)->partition_count_.store(partition_cnt,
-                                                              std::memory_order_relaxed);
+  static_cast<KafkaSink*>(rkt_opaque)
+      ->partition_count_.store(partition_cnt, std::memory_order_relaxed);
   return rd_kafka_msg_partitioner_murmur2_random(rkt, key, keylen, partition_cnt, rkt_opaque,
                                                  msg_opaque);
 }
@@ -155,10 +155,10 @@ void KafkaSink::group_by_partition(const std::vector<sdk::Record>& records) {
   bucket_.assign(static_cast<std::size_t>(count) + 2, 0);
   for (std::size_t i = 0; i < n; ++i) {
     const std::string* key = keys_[i];
-    const std::int32_t p =
-        key != nullptr ? rd_kafka_msg_partitioner_murmur2(rkt_.get(), key->data(), key->size(),
-                                                          count, nullptr, nullptr)
-                       : count;
+    const std::int32_t p = key != nullptr
+                               ? rd_kafka_msg_partitioner_murmur2(
+                                     rkt_.get(), key->data(), key->size(), count, nullptr, nullptr)
+                               : count;
     partition_of_[i] = p;
     ++bucket_[static_cast<std::size_t>(p) + 1];
   }
@@ -278,8 +278,7 @@ const KafkaSink::KindWire& KafkaSink::kind_wire(const std::string& kind) {
   if (spec != nullptr) {
     w.version = std::to_string(spec->version);
     w.fields = common::format_kind_fields(*spec);
-    w.key_field = key_override_ ? key_field_
-                                : (spec->key_field != nullptr ? spec->key_field : "");
+    w.key_field = key_override_ ? key_field_ : (spec->key_field != nullptr ? spec->key_field : "");
     ctx().debug("kind '" + kind + "' version " + w.version + ": webmon-fields " + w.fields +
                 (w.key_field.empty() ? ", no key" : ", key field '" + w.key_field + "'"));
   } else {
@@ -287,9 +286,10 @@ const KafkaSink::KindWire& KafkaSink::kind_wire(const std::string& kind) {
     w.fields.clear();
     w.key_field = key_override_ ? key_field_ : "";
     limiter_.log(ctx(), sdk::LogLevel::warn, "undeclared:" + kind,
-                 "kind '" + kind + "' has no declaration in this agent: its records are sent "
-                 "without webmon-fields (a consumer that does not know the kind sends them to "
-                 "its dead-letter topic)" +
+                 "kind '" + kind +
+                     "' has no declaration in this agent: its records are sent "
+                     "without webmon-fields (a consumer that does not know the kind sends them to "
+                     "its dead-letter topic)" +
                      (w.key_field.empty() ? std::string(" and without a key") : std::string()));
   }
   return w;
@@ -401,8 +401,8 @@ sdk::Status KafkaSink::on_flush(std::chrono::milliseconds timeout) {
   const auto start = Clock::now();
   const auto deadline = start + timeout;
   // Keep a share of the timeout for the purge's delivery reports (they come at once).
-  const auto purge_at = deadline - std::min<std::chrono::milliseconds>(
-                                       timeout / 10, std::chrono::milliseconds(1000));
+  const auto purge_at =
+      deadline - std::min<std::chrono::milliseconds>(timeout / 10, std::chrono::milliseconds(1000));
   rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
   for (;;) {
     const auto left =
@@ -428,8 +428,8 @@ sdk::Status KafkaSink::on_flush(std::chrono::milliseconds timeout) {
   stop_poller();
   const std::int64_t unresolved = outstanding_batches_.load();
   return sdk::Status::error(
-      "flush timed out after " + std::to_string(timeout.count()) + " ms: " +
-      std::to_string(left) + " records not confirmed by Kafka were purged and reported retryable" +
+      "flush timed out after " + std::to_string(timeout.count()) + " ms: " + std::to_string(left) +
+      " records not confirmed by Kafka were purged and reported retryable" +
       (unresolved > 0 ? "; " + std::to_string(unresolved) + " batches still unresolved"
                       : std::string()));
 }

@@ -46,33 +46,55 @@ struct Options {
 // load_options() fills Options; the constructor checks only what the table cannot express.
 inline constexpr sdk::OptionSpec kOptions[] = {
     WEBMON_KAFKA_CONNECTION_OPTIONS(Options),
-    {.name = "topic", .type = sdk::OptionType::string, .default_value = nullptr, .required = true,
-     .description = "topic the records are written to", .assign = sdk::bind<&Options::topic>()},
-    {.name = "compression", .type = sdk::OptionType::string, .default_value = "none",
+    {.name = "topic",
+     .type = sdk::OptionType::string,
+     .default_value = nullptr,
+     .required = true,
+     .description = "topic the records are written to",
+     .assign = sdk::bind<&Options::topic>()},
+    {.name = "compression",
+     .type = sdk::OptionType::string,
+     .default_value = "none",
      .required = false,
      .description = "compression of produced batches: none, gzip, snappy, lz4 or zstd (lower or "
                     "upper case)",
      .choices = "none|gzip|snappy|lz4|zstd|NONE|GZIP|SNAPPY|LZ4|ZSTD",
      .assign = sdk::bind<&Options::compression>()},
-    {.name = "linger", .type = sdk::OptionType::duration, .default_value = "5ms",
+    {.name = "linger",
+     .type = sdk::OptionType::duration,
+     .default_value = "5ms",
      .required = false,
      .description = "how long the producer waits to fill a request (librdkafka linger.ms)",
-     .max = "15m", .assign = sdk::bind<&Options::linger>()},
-    {.name = "queue_max_records", .type = sdk::OptionType::integer, .default_value = "10000",
+     .max = "15m",
+     .assign = sdk::bind<&Options::linger>()},
+    {.name = "queue_max_records",
+     .type = sdk::OptionType::integer,
+     .default_value = "10000",
      .required = false,
      .description = "records held locally while waiting for the broker; when full, writes block "
                     "(backpressure)",
-     .min = "1", .max = "10000000", .assign = sdk::bind<&Options::queue_max_records>()},
-    {.name = "queue_max_size", .type = sdk::OptionType::size, .default_value = "256MiB",
+     .min = "1",
+     .max = "10000000",
+     .assign = sdk::bind<&Options::queue_max_records>()},
+    {.name = "queue_max_size",
+     .type = sdk::OptionType::size,
+     .default_value = "256MiB",
      .required = false,
      .description = "bytes held locally while waiting for the broker; when full, writes block",
-     .min = "1KiB", .max = "2147483647KiB", .assign = sdk::bind<&Options::queue_max_size>()},
-    {.name = "delivery_timeout", .type = sdk::OptionType::duration, .default_value = "0",
+     .min = "1KiB",
+     .max = "2147483647KiB",
+     .assign = sdk::bind<&Options::queue_max_size>()},
+    {.name = "delivery_timeout",
+     .type = sdk::OptionType::duration,
+     .default_value = "0",
      .required = false,
      .description = "give up on a record not confirmed in this time and report its batch "
                     "retryable; 0 = never (keep retrying while Kafka is unreachable)",
-     .max = "2147483647ms", .assign = sdk::bind<&Options::delivery_timeout>()},
-    {.name = "key_field", .type = sdk::OptionType::string, .default_value = nullptr,
+     .max = "2147483647ms",
+     .assign = sdk::bind<&Options::delivery_timeout>()},
+    {.name = "key_field",
+     .type = sdk::OptionType::string,
+     .default_value = nullptr,
      .required = false,
      .description = "field whose value is the message key, for every kind; default: each kind's "
                     "declared key field (the target); \"\" = no key",
@@ -95,9 +117,8 @@ class KafkaSink final : public sdk::Sink {
 
  private:
   static void dr_msg_cb(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
-  static std::int32_t partition_cb(const rd_kafka_topic_t* rkt, const void* key,
-                                   std::size_t keylen, std::int32_t partition_cnt,
-                                   void* rkt_opaque, void* msg_opaque);
+  static std::int32_t partition_cb(const rd_kafka_topic_t* rkt, const void* key, std::size_t keylen,
+                                   std::int32_t partition_cnt, void* rkt_opaque, void* msg_opaque);
   /// Fills order_ with the batch's record indexes grouped by the partition each will go to
   /// (stable: records of one partition, hence of one key, keep their order), or in batch order
   /// while the partition count is not known.
@@ -136,14 +157,14 @@ class KafkaSink final : public sdk::Sink {
   const std::string* last_kind_name_ = nullptr;
   const KindWire* last_kind_ = nullptr;
   std::uint64_t batch_seq_ = 0;
-  std::vector<const std::string*> keys_;   // per record of the batch: its key or nullptr
-  std::vector<const KindWire*> wires_;     // per record of the batch
+  std::vector<const std::string*> keys_;  // per record of the batch: its key or nullptr
+  std::vector<const KindWire*> wires_;    // per record of the batch
   sdk::LogLimiter limiter_;
   std::vector<std::uint32_t> order_;        // produce order of the batch's records
   std::vector<std::int32_t> partition_of_;  // per record, while grouping
   std::vector<std::uint32_t> bucket_;       // counting sort
-  std::vector<std::size_t> ends_;     // end of each record's value in BatchState::values
-  std::size_t value_size_hint_ = 512;  // average value size of the last batch
+  std::vector<std::size_t> ends_;           // end of each record's value in BatchState::values
+  std::size_t value_size_hint_ = 512;       // average value size of the last batch
   sdk::Counter* rejected_records_ = nullptr;
   sdk::Counter* failed_records_ = nullptr;
   sdk::Counter* queue_full_waits_ = nullptr;

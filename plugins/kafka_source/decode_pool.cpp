@@ -36,8 +36,7 @@ DecodePool::~DecodePool() {
 }
 
 void DecodePool::run(std::size_t n, const Job& job) {
-  const std::size_t shares =
-      std::clamp<std::size_t>(n / kMinShare, 1, decoders_.size());
+  const std::size_t shares = std::clamp<std::size_t>(n / kMinShare, 1, decoders_.size());
   if (shares == 1) {
     job(*decoders_[0], 0, n);
     return;

@@ -51,8 +51,7 @@ FetchWaker::~FetchWaker() {
   }
 }
 
-void FetchWaker::observe(std::size_t queued, std::size_t batch_messages,
-                         std::size_t batch_bytes) {
+void FetchWaker::observe(std::size_t queued, std::size_t batch_messages, std::size_t batch_bytes) {
   if (!thread_.joinable() || !policy_.observe(queued, batch_messages, batch_bytes)) {
     return;
   }
@@ -74,8 +73,8 @@ void FetchWaker::loop() {
     wanted_ = false;
     lock.unlock();
     rd_kafka_topic_partition_list_t* parts = nullptr;
-    if (rd_kafka_assignment(consumer_, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-        parts != nullptr && parts->cnt > 0) {
+    if (rd_kafka_assignment(consumer_, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts != nullptr &&
+        parts->cnt > 0) {
       for (int i = 0; i < parts->cnt; ++i) {
         parts->elems[i].offset = RD_KAFKA_OFFSET_END;  // as a timestamp: "the latest offset"
       }

@@ -38,11 +38,9 @@ std::vector<std::pair<std::string, std::string>> managed_properties() {
 
 /// Kafka accepts 1 to 249 of [a-zA-Z0-9._-] in a group.instance.id.
 bool valid_instance_id(const std::string& id) {
-  return !id.empty() && id.size() <= 249 &&
-         std::all_of(id.begin(), id.end(), [](char c) {
-           return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' ||
-                  c == '-';
-         });
+  return !id.empty() && id.size() <= 249 && std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' || c == '-';
+  });
 }
 
 /// <agent name>.<component id>, with other characters replaced by '_' (at most 249).
@@ -231,9 +229,8 @@ sdk::Status KafkaSource::subscribe() {
 
 bool KafkaSource::fenced() const {
   char reason[256];
-  return !instance_id_.empty() &&
-         rd_kafka_fatal_error(consumer_.get(), reason, sizeof reason) ==
-             RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID;
+  return !instance_id_.empty() && rd_kafka_fatal_error(consumer_.get(), reason, sizeof reason) ==
+                                      RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID;
 }
 
 sdk::Status KafkaSource::rejoin_as_dynamic_member() {
@@ -783,29 +780,29 @@ void KafkaSource::handle_messages(rd_kafka_message_t** msgs, std::size_t n) {
     d.part = *p;
   }
   // Decoding is the hot path: shared between this thread and the pool's helpers.
-  decode_pool_->run(n, [this, msgs](common::JsonDecoder& decoder, std::size_t begin,
-                                    std::size_t end) {
-    WireKinds::Slot& slot = *slots_[decode_pool_->index_of(decoder)];
-    for (std::size_t i = begin; i < end; ++i) {
-      Decoded& d = decoded_[i];
-      if (d.skip) {
-        continue;
-      }
-      const rd_kafka_message_t* m = msgs[i];
-      if (m->payload == nullptr) {
-        d.ok = false;
-        d.error = "empty message (null value)";
-      } else if (!slot.begin(m, d.error)) {
-        d.ok = false;  // its declaration is malformed or incompatible
-      } else {
-        d.ok = decoder.decode(std::string_view(static_cast<const char*>(m->payload), m->len),
-                              d.record, d.error, slot);
-        if (!d.ok && !d.record.kind.empty() && d.error.rfind("field '", 0) == 0) {
-          d.error = "kind '" + d.record.kind + "': " + d.error;
+  decode_pool_->run(
+      n, [this, msgs](common::JsonDecoder& decoder, std::size_t begin, std::size_t end) {
+        WireKinds::Slot& slot = *slots_[decode_pool_->index_of(decoder)];
+        for (std::size_t i = begin; i < end; ++i) {
+          Decoded& d = decoded_[i];
+          if (d.skip) {
+            continue;
+          }
+          const rd_kafka_message_t* m = msgs[i];
+          if (m->payload == nullptr) {
+            d.ok = false;
+            d.error = "empty message (null value)";
+          } else if (!slot.begin(m, d.error)) {
+            d.ok = false;  // its declaration is malformed or incompatible
+          } else {
+            d.ok = decoder.decode(std::string_view(static_cast<const char*>(m->payload), m->len),
+                                  d.record, d.error, slot);
+            if (!d.ok && !d.record.kind.empty() && d.error.rfind("field '", 0) == 0) {
+              d.error = "kind '" + d.record.kind + "': " + d.error;
+            }
+          }
         }
-      }
-    }
-  });
+      });
 
   std::lock_guard lock(mu_);
   for (std::size_t i = 0; i < n; ++i) {
@@ -835,8 +832,8 @@ void KafkaSource::handle_messages(rd_kafka_message_t** msgs, std::size_t n) {
                  "message " + tracker_.topic(d.part) + "/" + std::to_string(m->partition) + "@" +
                      std::to_string(m->offset) + " goes to the dead-letter topic: " + d.error);
     ctx().counter("decode_errors").add();
-    dlq_work_.push_back(make_dlq(ref, dlq_topic_for(tracker_.topic(d.part)), key,
-                                 m->key != nullptr, value, hdrs, m->partition, d.error));
+    dlq_work_.push_back(make_dlq(ref, dlq_topic_for(tracker_.topic(d.part)), key, m->key != nullptr,
+                                 value, hdrs, m->partition, d.error));
   }
 }
 
@@ -857,8 +854,9 @@ sdk::Status KafkaSource::on_run() {
     // A fatal error reaches the application as a consumed message (the error callback's events
     // are forwarded to the consumer queue): ask librdkafka directly.
     char fatal_reason[256];
-    if (hooks_->fatal() || rd_kafka_fatal_error(consumer_.get(), fatal_reason,
-                                                sizeof fatal_reason) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (hooks_->fatal() ||
+        rd_kafka_fatal_error(consumer_.get(), fatal_reason, sizeof fatal_reason) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
       if (!fenced()) {
         return sdk::Status::error("the Kafka consumer hit a fatal error");
       }
@@ -908,7 +906,7 @@ sdk::Status KafkaSource::on_run() {
     std::size_t room = batch_size_ - current_.records.size();
     {
       room = std::min<std::size_t>(
-        room, static_cast<std::size_t>(std::max<std::int64_t>(1, max_in_flight_ - in_flight)));
+          room, static_cast<std::size_t>(std::max<std::int64_t>(1, max_in_flight_ - in_flight)));
     }
     room = std::clamp<std::size_t>(room, 1, msgs_.size());
     int timeout_ms = 100;
@@ -916,7 +914,8 @@ sdk::Status KafkaSource::on_run() {
       // Rounded up: a deadline less than 1 ms away must not become a busy loop of 0 ms waits.
       const auto left_us = std::chrono::duration_cast<std::chrono::microseconds>(
           current_since_ + batch_timeout_ - Clock::now());
-      timeout_ms = static_cast<int>(std::clamp<std::int64_t>((left_us.count() + 999) / 1000, 0, 100));
+      timeout_ms =
+          static_cast<int>(std::clamp<std::int64_t>((left_us.count() + 999) / 1000, 0, 100));
     }
     const ssize_t n = rd_kafka_consume_batch_queue(queue_, timeout_ms, msgs_.data(), room);
     if (n > 0) {
@@ -933,9 +932,8 @@ sdk::Status KafkaSource::on_run() {
         }
       }
     }
-    if (!current_.records.empty() &&
-        (current_.records.size() >= batch_size_ ||
-         Clock::now() - current_since_ >= batch_timeout_)) {
+    if (!current_.records.empty() && (current_.records.size() >= batch_size_ ||
+                                      Clock::now() - current_since_ >= batch_timeout_)) {
       if (!emit_current()) {
         aborted = true;
         break;

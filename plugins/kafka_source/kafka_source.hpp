@@ -40,13 +40,13 @@
 #include "decode_pool.hpp"
 #include "fetch_waker.hpp"
 #include "offset_tracker.hpp"
-#include "wire_kinds.hpp"
 #include "webmon/common/wire.hpp"
 #include "webmon/kafka/client.hpp"
 #include "webmon/kafka/connection.hpp"
 #include "webmon/sdk/log_limit.hpp"
 #include "webmon/sdk/options.hpp"
 #include "webmon/sdk/plugin.hpp"
+#include "wire_kinds.hpp"
 
 namespace webmon::plugins::kafka_source {
 
@@ -79,65 +79,113 @@ struct Options {
 // load_options() fills Options; the constructor checks only what the table cannot express.
 inline constexpr sdk::OptionSpec kOptions[] = {
     WEBMON_KAFKA_CONNECTION_OPTIONS(Options),
-    {.name = "topics", .type = sdk::OptionType::string_list, .default_value = nullptr,
-     .required = true, .description = "topics to consume", .min = "1",
+    {.name = "topics",
+     .type = sdk::OptionType::string_list,
+     .default_value = nullptr,
+     .required = true,
+     .description = "topics to consume",
+     .min = "1",
      .assign = sdk::bind<&Options::topics>()},
-    {.name = "group_id", .type = sdk::OptionType::string, .default_value = "webmon",
-     .required = false, .description = "consumer group; committed offsets belong to it",
+    {.name = "group_id",
+     .type = sdk::OptionType::string,
+     .default_value = "webmon",
+     .required = false,
+     .description = "consumer group; committed offsets belong to it",
      .assign = sdk::bind<&Options::group_id>()},
-    {.name = "start_from", .type = sdk::OptionType::string, .default_value = "earliest",
+    {.name = "start_from",
+     .type = sdk::OptionType::string,
+     .default_value = "earliest",
      .required = false,
      .description = "where a group without committed offsets starts: earliest or latest",
-     .choices = "earliest|latest", .assign = sdk::bind<&Options::start_from>()},
-    {.name = "dead_letter_topic", .type = sdk::OptionType::string, .default_value = nullptr,
+     .choices = "earliest|latest",
+     .assign = sdk::bind<&Options::start_from>()},
+    {.name = "dead_letter_topic",
+     .type = sdk::OptionType::string,
+     .default_value = nullptr,
      .required = false,
      .description = "topic for messages that cannot be decoded or were rejected by a sink; "
                     "default <topic>.dlq (per consumed topic)",
      .assign = sdk::bind<&Options::dead_letter_topic>()},
-    {.name = "max_in_flight", .type = sdk::OptionType::integer, .default_value = "20000",
+    {.name = "max_in_flight",
+     .type = sdk::OptionType::integer,
+     .default_value = "20000",
      .required = false,
      .description = "records emitted and not yet acknowledged (or waiting for the DLQ) at most",
-     .min = "1", .max = "10000000", .assign = sdk::bind<&Options::max_in_flight>()},
-    {.name = "batch_size", .type = sdk::OptionType::integer, .default_value = "1000",
-     .required = false, .description = "records per emitted batch at most", .min = "1",
-     .max = "100000", .assign = sdk::bind<&Options::batch_size>()},
-    {.name = "prefetch_max_size", .type = sdk::OptionType::size, .default_value = "64MiB",
+     .min = "1",
+     .max = "10000000",
+     .assign = sdk::bind<&Options::max_in_flight>()},
+    {.name = "batch_size",
+     .type = sdk::OptionType::integer,
+     .default_value = "1000",
+     .required = false,
+     .description = "records per emitted batch at most",
+     .min = "1",
+     .max = "100000",
+     .assign = sdk::bind<&Options::batch_size>()},
+    {.name = "prefetch_max_size",
+     .type = sdk::OptionType::size,
+     .default_value = "64MiB",
      .required = false,
      .description = "messages fetched ahead of the pipeline, at most (librdkafka's local "
                     "queue); the memory a consumer catching up a backlog holds",
-     .min = "1MiB", .max = "2097151KiB", .assign = sdk::bind<&Options::prefetch_max_size>()},
-    {.name = "decode_threads", .type = sdk::OptionType::integer, .default_value = "2",
+     .min = "1MiB",
+     .max = "2097151KiB",
+     .assign = sdk::bind<&Options::prefetch_max_size>()},
+    {.name = "decode_threads",
+     .type = sdk::OptionType::integer,
+     .default_value = "2",
      .required = false,
      .description = "threads decoding messages into records, the consuming thread included",
-     .min = "1", .max = "16", .assign = sdk::bind<&Options::decode_threads>()},
-    {.name = "batch_timeout", .type = sdk::OptionType::duration, .default_value = "100ms",
+     .min = "1",
+     .max = "16",
+     .assign = sdk::bind<&Options::decode_threads>()},
+    {.name = "batch_timeout",
+     .type = sdk::OptionType::duration,
+     .default_value = "100ms",
      .required = false,
      .description = "how long a partial batch waits for more records before it is emitted",
-     .min = "1ms", .assign = sdk::bind<&Options::batch_timeout>()},
-    {.name = "commit_interval", .type = sdk::OptionType::duration, .default_value = "1s",
+     .min = "1ms",
+     .assign = sdk::bind<&Options::batch_timeout>()},
+    {.name = "commit_interval",
+     .type = sdk::OptionType::duration,
+     .default_value = "1s",
      .required = false,
      .description = "how often delivered offsets are committed (also on rebalance and on stop)",
-     .min = "1ms", .assign = sdk::bind<&Options::commit_interval>()},
-    {.name = "max_message_size", .type = sdk::OptionType::size, .default_value = "1MiB",
-     .required = false, .description = "larger messages go to the dead-letter topic", .min = "64",
-     .max = "1GiB", .assign = sdk::bind<&Options::max_message_size>()},
-    {.name = "drain_timeout", .type = sdk::OptionType::duration, .default_value = "10s",
+     .min = "1ms",
+     .assign = sdk::bind<&Options::commit_interval>()},
+    {.name = "max_message_size",
+     .type = sdk::OptionType::size,
+     .default_value = "1MiB",
+     .required = false,
+     .description = "larger messages go to the dead-letter topic",
+     .min = "64",
+     .max = "1GiB",
+     .assign = sdk::bind<&Options::max_message_size>()},
+    {.name = "drain_timeout",
+     .type = sdk::OptionType::duration,
+     .default_value = "10s",
      .required = false,
      .description = "on stop or rebalance, how long to wait for in-flight records to be "
                     "acknowledged before the final commit",
      .assign = sdk::bind<&Options::drain_timeout>()},
-    {.name = "retry_backoff", .type = sdk::OptionType::duration, .default_value = "1s",
+    {.name = "retry_backoff",
+     .type = sdk::OptionType::duration,
+     .default_value = "1s",
      .required = false,
      .description = "after a batch is acknowledged retryable, wait this long before reading it "
                     "again",
      .assign = sdk::bind<&Options::retry_backoff>()},
-    {.name = "static_membership", .type = sdk::OptionType::boolean, .default_value = "true",
+    {.name = "static_membership",
+     .type = sdk::OptionType::boolean,
+     .default_value = "true",
      .required = false,
      .description = "join the group as a static member (group.instance.id), so a restarted "
                     "consumer takes its partitions back at once instead of after the session "
                     "timeout",
      .assign = sdk::bind<&Options::static_membership>()},
-    {.name = "group_instance_id", .type = sdk::OptionType::string, .default_value = nullptr,
+    {.name = "group_instance_id",
+     .type = sdk::OptionType::string,
+     .default_value = nullptr,
      .required = false,
      .description = "the static member's id, unique per consumer in the group; default <agent "
                     "name>.<component id>",
@@ -217,8 +265,7 @@ class KafkaSource final : public sdk::Source {
   void commit(bool sync, const std::vector<std::uint32_t>* only);
   void send_to_dlq(std::unique_ptr<DlqMessage> m);
   std::unique_ptr<DlqMessage> make_dlq(const Ref& ref, const std::string& topic,
-                                       std::string_view key, bool has_key,
-                                       std::string_view value,
+                                       std::string_view key, bool has_key, std::string_view value,
                                        const rd_kafka_headers_t* original, std::int32_t partition,
                                        const std::string& reason);
   std::string dlq_topic_for(const std::string& topic) const;
@@ -257,8 +304,8 @@ class KafkaSource final : public sdk::Source {
   kafka::ClientPtr consumer_;
   kafka::ClientPtr dlq_;
   rd_kafka_queue_t* queue_ = nullptr;
-  std::unique_ptr<DecodePool> decode_pool_;  // created by on_run
-  std::unique_ptr<WireKinds> wire_kinds_;    // created by on_start
+  std::unique_ptr<DecodePool> decode_pool_;              // created by on_run
+  std::unique_ptr<WireKinds> wire_kinds_;                // created by on_start
   std::vector<std::unique_ptr<WireKinds::Slot>> slots_;  // one per decoder of the pool
   unsigned decode_threads_ = 2;
   std::size_t prefetch_bytes_ = 0;

@@ -31,8 +31,7 @@ bool WireKinds::Slot::begin(const rd_kafka_message_t* m, std::string& error) {
     return true;  // no declaration in the headers: the kind's known one (find)
   }
   const std::string_view kind = header(hdrs, "webmon-kind").value_or(std::string_view());
-  const std::string_view version =
-      header(hdrs, "webmon-kind-version").value_or(std::string_view());
+  const std::string_view version = header(hdrs, "webmon-kind-version").value_or(std::string_view());
   // The hot path: the same declaration as the previous message (a string compare).
   if (last_ != nullptr && last_->fields == *fields && last_->kind == kind &&
       last_->version == version) {
@@ -87,7 +86,11 @@ const WireKinds::Entry* WireKinds::lookup(std::string_view kind, std::string_vie
   if (entries_.size() >= kMaxDeclarations) {
     // Not kept: answer with a shared entry that refuses.
     static const Entry overflow{
-        "", "", "", nullptr, nullptr,
+        "",
+        "",
+        "",
+        nullptr,
+        nullptr,
         "more than " + std::to_string(kMaxDeclarations) +
             " distinct kind declarations seen in message headers; this one is not learned"};
     return &overflow;
@@ -113,8 +116,7 @@ const WireKinds::Entry* WireKinds::lookup(std::string_view kind, std::string_vie
         const sdk::Status s = ctx_.register_kind(e->decl->spec());
         if (!s) {
           e->error = "kind '" + e->kind +
-                     "': the agent refused the declaration in the message headers: " +
-                     s.message();
+                     "': the agent refused the declaration in the message headers: " + s.message();
         } else {
           e->schema = std::make_unique<common::OwnedKindSchema>(e->decl->spec());
           generation_.fetch_add(1, std::memory_order_acq_rel);

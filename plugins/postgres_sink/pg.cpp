@@ -48,11 +48,10 @@ FailureKind classify_sqlstate(std::string_view s) noexcept {
 bool connect_error_is_transient(std::string_view m) noexcept {
   for (const char* needle :
        {"Connection refused", "starting up", "shutting down", "too many clients",
-        "too many connections",
-        "remaining connection slots", "timeout expired", "recovery mode", "No route to host",
-        "Network is unreachable", "server closed the connection", "Connection reset",
-        "could not receive data", "could not send data", "Resource temporarily unavailable",
-        "not yet accepting connections", "in recovery"}) {
+        "too many connections", "remaining connection slots", "timeout expired", "recovery mode",
+        "No route to host", "Network is unreachable", "server closed the connection",
+        "Connection reset", "could not receive data", "could not send data",
+        "Resource temporarily unavailable", "not yet accepting connections", "in recovery"}) {
     if (m.find(needle) != std::string_view::npos) {
       return true;
     }
@@ -147,8 +146,9 @@ void Connection::fail(const PGresult* r, std::string_view what) {
   if (PQstatus(conn_) != CONNECTION_OK) {
     kind = FailureKind::transient;
   }
-  throw PgError(std::string(what) + ": " + msg + (sqlstate.empty() ? "" : " (SQLSTATE " + sqlstate + ")"),
-                sqlstate, kind);
+  throw PgError(
+      std::string(what) + ": " + msg + (sqlstate.empty() ? "" : " (SQLSTATE " + sqlstate + ")"),
+      sqlstate, kind);
 }
 
 Result Connection::check(PGresult* raw_result, std::string_view what) {

@@ -78,8 +78,8 @@ class Connection {
   /// COPY ... FROM STDIN, streaming: `fill` appends the next part of the data to the (cleared)
   /// buffer and returns false after the last part; each part is sent while the next is made,
   /// so the server works while the client encodes. Returns the number of rows copied.
-  std::uint64_t copy_in(const std::string& copy_sql,
-                        const std::function<bool(std::string&)>& fill, std::string& buffer);
+  std::uint64_t copy_in(const std::string& copy_sql, const std::function<bool(std::string&)>& fill,
+                        std::string& buffer);
 
   /// Asks the server to cancel the running statement. Thread-safe.
   void cancel() noexcept;

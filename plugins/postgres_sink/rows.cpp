@@ -86,7 +86,6 @@ void append_json_value(const Value& v, std::string& out) {
   }
 }
 
-
 /// The record's values by column, plus the fields the layout has no column for.
 struct Row {
   std::vector<const Value*> v;
@@ -163,7 +162,7 @@ std::optional<std::string> validate_http_check(const Row& row, const Layout& lay
   auto at = [&](std::string_view name) -> const Value* {
     const int i = column_index(layout, name);
     return i < 0 || row.is_null(static_cast<std::size_t>(i)) ? nullptr
-                                                              : row.v[static_cast<std::size_t>(i)];
+                                                             : row.v[static_cast<std::size_t>(i)];
   };
   if (const Value* v = at("status_code")) {
     const std::int64_t sc = std::get<std::int64_t>(*v);
@@ -265,8 +264,12 @@ Layout layout_for(const sdk::KindSpec& kind) {
       }
       continue;
     }
-    Column c{name, f.type, f.nullable, std::string(sql_type_of(f.type)),
-             std::string(sql_type_of(f.type)), Encoding::text};
+    Column c{name,
+             f.type,
+             f.nullable,
+             std::string(sql_type_of(f.type)),
+             std::string(sql_type_of(f.type)),
+             Encoding::text};
     switch (f.type) {
       case FieldType::boolean:
         c.encoding = Encoding::boolean;
@@ -409,8 +412,7 @@ std::optional<std::string> validate(const sdk::Record& r, const Layout& layout,
         }
         if (c.encoding == Encoding::inet) {
           unsigned char buf[16];
-          if (inet_pton(AF_INET, s.c_str(), buf) != 1 &&
-              inet_pton(AF_INET6, s.c_str(), buf) != 1) {
+          if (inet_pton(AF_INET, s.c_str(), buf) != 1 && inet_pton(AF_INET6, s.c_str(), buf) != 1) {
             return "field '" + c.name + "': '" + s + "' is not an IP address";
           }
         }
@@ -456,9 +458,8 @@ std::optional<std::string> validate(const sdk::Record& r, const Layout& layout,
     }
   }
   for (const sdk::Field* f : row.extra) {
-    if (!is_storable_text(f->name) ||
-        (std::holds_alternative<std::string>(f->value) &&
-         !is_storable_text(std::get<std::string>(f->value)))) {
+    if (!is_storable_text(f->name) || (std::holds_alternative<std::string>(f->value) &&
+                                       !is_storable_text(std::get<std::string>(f->value)))) {
       return "field '" + f->name + "': not valid UTF-8 or contains a NUL byte";
     }
     if (std::holds_alternative<sdk::Timestamp>(f->value)) {
@@ -498,9 +499,7 @@ void put_timestamp(std::int64_t unix_micros, std::string& out) {
   put32(8, out);
   put64(static_cast<std::uint64_t>(unix_micros - kPgEpochMicros), out);
 }
-int hex(char c) {
-  return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-}
+int hex(char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; }
 void put_uuid(std::string_view id, std::string& out) {
   put32(16, out);
   int hi = -1;

@@ -24,11 +24,11 @@ enum class Encoding : std::uint8_t { boolean, int4, int8, float8, text, timestam
 
 /// One column of a kind's table that holds a declared field.
 struct Column {
-  std::string name;           ///< field and column name
-  sdk::FieldType type;        ///< declared type
-  bool nullable;              ///< declared nullability (NOT NULL in a new table otherwise)
-  std::string sql_type;       ///< type in DDL: "double precision"
-  std::string catalog_type;   ///< the same as format_type() prints it: "timestamp with time zone"
+  std::string name;          ///< field and column name
+  sdk::FieldType type;       ///< declared type
+  bool nullable;             ///< declared nullability (NOT NULL in a new table otherwise)
+  std::string sql_type;      ///< type in DDL: "double precision"
+  std::string catalog_type;  ///< the same as format_type() prints it: "timestamp with time zone"
   Encoding encoding;
 };
 
@@ -38,17 +38,15 @@ struct Layout {
   std::string kind;
   std::uint32_t version = 0;
   std::vector<Column> columns;
-  std::string column_list;  ///< "\"time\", \"id\", \"target\", …, \"labels\", \"extra\""
-  std::string key_field;    ///< declared key field ("" when none)
+  std::string column_list;     ///< "\"time\", \"id\", \"target\", …, \"labels\", \"extra\""
+  std::string key_field;       ///< declared key field ("" when none)
   std::string duration_field;  ///< field of the uptime/percentile views ("" when none)
   bool has_success = false;    ///< declares a boolean field `success`
   bool http_check = false;     ///< http_check's value rules apply (status code range, …)
   /// Why this declaration cannot be a table (bad field name, …); empty when it can.
   std::string invalid;
 
-  [[nodiscard]] bool has_views() const noexcept {
-    return has_success && !duration_field.empty();
-  }
+  [[nodiscard]] bool has_views() const noexcept { return has_success && !duration_field.empty(); }
 };
 
 /// The SQL type of a declared field type (int64 → bigint …), as in DDL.

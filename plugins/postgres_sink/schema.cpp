@@ -43,7 +43,8 @@ std::string literal_time(std::int64_t micros) {
 
 std::string v1_sql(const std::string& schema) {
   const std::string s = quote_ident(schema);
-  return "CREATE TABLE " + s + ".rejected (\n"
+  return "CREATE TABLE " + s +
+         ".rejected (\n"
          "  rejected_at timestamptz NOT NULL DEFAULT now(),\n"
          "  kind text,\n"
          "  id text,\n"
@@ -53,7 +54,8 @@ std::string v1_sql(const std::string& schema) {
          "  raw_md5 uuid GENERATED ALWAYS AS (md5(raw)::uuid) STORED,\n"
          "  CONSTRAINT rejected_raw_md5_key UNIQUE (raw_md5)\n"
          ");\n"
-         "CREATE INDEX rejected_rejected_at_idx ON " + s + ".rejected (rejected_at);\n" +
+         "CREATE INDEX rejected_rejected_at_idx ON " +
+         s + ".rejected (rejected_at);\n" +
          create_table_sql(schema, layout_for(common::kHttpCheckKind));
 }
 
@@ -71,9 +73,8 @@ std::map<std::string, CatalogColumn> table_columns(Connection& conn, const std::
       {schema.c_str(), table.c_str()});
   std::map<std::string, CatalogColumn> cols;
   for (int i = 0; i < PQntuples(r.get()); ++i) {
-    cols[PQgetvalue(r.get(), i, 0)] =
-        CatalogColumn{PQgetvalue(r.get(), i, 1),
-                      std::string_view(PQgetvalue(r.get(), i, 2)) == "t"};
+    cols[PQgetvalue(r.get(), i, 0)] = CatalogColumn{
+        PQgetvalue(r.get(), i, 1), std::string_view(PQgetvalue(r.get(), i, 2)) == "t"};
   }
   return cols;
 }
@@ -130,10 +131,11 @@ std::string create_table_sql(const std::string& schema, const Layout& layout) {
   for (const Column& c : layout.columns) {
     sql += "  " + quote_ident(c.name) + " " + c.sql_type + (c.nullable ? "" : " NOT NULL") + ",\n";
   }
-  sql += "  labels jsonb NOT NULL DEFAULT '{}',\n"
-         "  extra jsonb,\n"
-         "  PRIMARY KEY (\"time\", id)\n"
-         ") PARTITION BY RANGE (\"time\");\n";
+  sql +=
+      "  labels jsonb NOT NULL DEFAULT '{}',\n"
+      "  extra jsonb,\n"
+      "  PRIMARY KEY (\"time\", id)\n"
+      ") PARTITION BY RANGE (\"time\");\n";
   if (!layout.key_field.empty()) {
     sql += "CREATE INDEX " + quote_ident(layout.kind + "_" + layout.key_field + "_time_idx") +
            " ON " + t + " (" + quote_ident(layout.key_field) + ", \"time\");\n";
@@ -152,34 +154,44 @@ std::string views_sql(const std::string& schema, const Layout& layout) {
   const std::string s = quote_ident(schema);
   const std::string t = s + "." + quote_ident(layout.kind);
   const std::string d = quote_ident(layout.duration_field);
-  const std::string target =
-      layout.key_field.empty() ? std::string("NULL::text")
-                               : quote_ident(layout.key_field) + "::text";
+  const std::string target = layout.key_field.empty() ? std::string("NULL::text")
+                                                      : quote_ident(layout.key_field) + "::text";
   const std::string stats =
       "  count(*) AS checks,\n"
       "  count(*) FILTER (WHERE NOT success) AS failures,\n"
       "  round(100.0 * count(*) FILTER (WHERE success) / count(*), 3) AS uptime_pct,\n"
-      "  percentile_cont(0.50) WITHIN GROUP (ORDER BY " + d + ") AS p50_ms,\n"
-      "  percentile_cont(0.95) WITHIN GROUP (ORDER BY " + d + ") AS p95_ms,\n"
-      "  percentile_cont(0.99) WITHIN GROUP (ORDER BY " + d + ") AS p99_ms,\n"
-      "  avg(" + d + ") AS avg_ms,\n"
-      "  max(" + d + ") AS max_ms\n";
+      "  percentile_cont(0.50) WITHIN GROUP (ORDER BY " +
+      d +
+      ") AS p50_ms,\n"
+      "  percentile_cont(0.95) WITHIN GROUP (ORDER BY " +
+      d +
+      ") AS p95_ms,\n"
+      "  percentile_cont(0.99) WITHIN GROUP (ORDER BY " +
+      d +
+      ") AS p99_ms,\n"
+      "  avg(" +
+      d +
+      ") AS avg_ms,\n"
+      "  max(" +
+      d + ") AS max_ms\n";
   auto view = [&](const char* suffix, const char* unit) {
     return "CREATE OR REPLACE VIEW " + s + "." + quote_ident(layout.kind + suffix) +
            " AS\nSELECT " + target + " AS target,\n  date_trunc('" + unit +
            "', \"time\", 'UTC') AS bucket,\n" + stats + "FROM " + t + " GROUP BY 1, 2;\n";
   };
-  return view("_hourly", "hour") + view("_daily", "day") +
-         "CREATE OR REPLACE FUNCTION " + s + "." + quote_ident(layout.kind + "_summary") +
+  return view("_hourly", "hour") + view("_daily", "day") + "CREATE OR REPLACE FUNCTION " + s + "." +
+         quote_ident(layout.kind + "_summary") +
          "(\n    p_from timestamptz, p_to timestamptz, p_bucket interval DEFAULT '1 hour')\n"
          "  RETURNS TABLE (target text, bucket timestamptz, checks bigint, failures bigint,\n"
          "                 uptime_pct numeric, p50_ms double precision, p95_ms double precision,\n"
          "                 p99_ms double precision, avg_ms double precision,\n"
          "                 max_ms double precision)\n"
          "  LANGUAGE sql STABLE AS $fn$\n"
-         "SELECT " + target +
+         "SELECT " +
+         target +
          ", date_bin(p_bucket, \"time\", TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,\n" +
-         stats + "FROM " + t + " WHERE \"time\" >= p_from AND \"time\" < p_to\n"
+         stats + "FROM " + t +
+         " WHERE \"time\" >= p_from AND \"time\" < p_to\n"
          "GROUP BY 1, 2 ORDER BY 1, 2\n$fn$;\n";
 }
 
@@ -268,8 +280,7 @@ std::vector<int> migrate(Connection& conn, const std::string& schema) {
   std::vector<int> applied;
   Transaction tx(conn);
   conn.exec(advisory_lock_sql(schema));
-  Result exists =
-      conn.exec_params("SELECT count(*) FROM pg_namespace WHERE nspname = $1", params);
+  Result exists = conn.exec_params("SELECT count(*) FROM pg_namespace WHERE nspname = $1", params);
   if (std::string_view(PQgetvalue(exists.get(), 0, 0)) == "0") {
     conn.exec("CREATE SCHEMA " + s);
   }
@@ -304,12 +315,13 @@ std::string Partitions::name_for(const std::string& table, std::int64_t lower) {
 void Partitions::load(Connection& conn) {
   const std::string parent = quote_ident(schema_) + "." + quote_ident(table_);
   Result r = conn.exec(
-      "SELECT (extract(epoch FROM lo) * 1000000)::bigint, (extract(epoch FROM hi) * 1000000)::bigint "
+      "SELECT (extract(epoch FROM lo) * 1000000)::bigint, (extract(epoch FROM hi) * "
+      "1000000)::bigint "
       "FROM (SELECT (regexp_match(b, 'FROM \\(''([^'']+)''\\)'))[1]::timestamptz AS lo, "
       "(regexp_match(b, 'TO \\(''([^'']+)''\\)'))[1]::timestamptz AS hi "
       "FROM (SELECT pg_get_expr(c.relpartbound, c.oid) AS b FROM pg_inherits i "
-      "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = '" + parent +
-      "'::regclass) x) y WHERE lo IS NOT NULL AND hi IS NOT NULL");
+      "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = '" +
+      parent + "'::regclass) x) y WHERE lo IS NOT NULL AND hi IS NOT NULL");
   ranges_.clear();
   for (int i = 0; i < PQntuples(r.get()); ++i) {
     ranges_[std::strtoll(PQgetvalue(r.get(), i, 0), nullptr, 10)] =
@@ -351,8 +363,8 @@ bool Partitions::ensure(Connection& conn, std::int64_t micros) {
     }
   }
   conn.exec("CREATE TABLE " + quote_ident(schema_) + "." + quote_ident(name_for(table_, lower)) +
-            " PARTITION OF " + quote_ident(schema_) + "." + quote_ident(table_) + " FOR VALUES FROM (" +
-            literal_time(lower) + ") TO (" + literal_time(upper) + ")");
+            " PARTITION OF " + quote_ident(schema_) + "." + quote_ident(table_) +
+            " FOR VALUES FROM (" + literal_time(lower) + ") TO (" + literal_time(upper) + ")");
   tx.commit();
   ranges_[lower] = upper;
   return true;
@@ -374,9 +386,11 @@ std::vector<std::string> Partitions::drop_older_than(Connection& conn, std::int6
   const std::string cutoff_text = rfc3339(sdk::Timestamp{cutoff});
   Result r = conn.exec_params(
       "SELECT relname FROM (SELECT c.relname, "
-      "(regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \\(''([^'']+)''\\)'))[1]::timestamptz AS hi "
+      "(regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \\(''([^'']+)''\\)'))[1]::timestamptz "
+      "AS hi "
       "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-      "WHERE i.inhparent = '" + parent + "'::regclass) x WHERE hi <= $1::timestamptz ORDER BY hi",
+      "WHERE i.inhparent = '" +
+          parent + "'::regclass) x WHERE hi <= $1::timestamptz ORDER BY hi",
       {cutoff_text.c_str()});
   std::vector<std::string> dropped;
   for (int i = 0; i < PQntuples(r.get()); ++i) {

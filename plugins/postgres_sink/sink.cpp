@@ -15,7 +15,7 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr auto kMaintenanceEvery = 10min;
-constexpr auto kStartBackoff = 100ms;     // first delay while start-up waits for the server
+constexpr auto kStartBackoff = 100ms;  // first delay while start-up waits for the server
 constexpr auto kStartBackoffMax = 5s;
 constexpr std::int64_t kYear2000 = 946'684'800'000'000LL;
 constexpr std::size_t kMaxLatencySamples = 1'000'000;
@@ -96,8 +96,9 @@ Options parse_options(const sdk::ConfigNode& config, const std::string& applicat
     o.conn.set("password", *o.password);
   }
   // Without sslmode, verify-full unless the conninfo chose one.
-  const std::string sslmode =
-      o.sslmode ? *o.sslmode : conninfo_sslmode.empty() ? "verify-full" : conninfo_sslmode;
+  const std::string sslmode = o.sslmode                  ? *o.sslmode
+                              : conninfo_sslmode.empty() ? "verify-full"
+                                                         : conninfo_sslmode;
   if (o.sslmode || conninfo_sslmode.empty()) {
     o.conn.set("sslmode", sslmode);
   }
@@ -123,8 +124,10 @@ Options parse_options(const sdk::ConfigNode& config, const std::string& applicat
   static const std::regex kIdent("[a-z_][a-z0-9_]{0,62}");
   if (!std::regex_match(o.schema, kIdent)) {
     at(config, "schema")
-        .fail("option 'schema' must be a lower-case identifier ([a-z_][a-z0-9_]*, at most 63 "
-              "characters); got '" + o.schema + "'");
+        .fail(
+            "option 'schema' must be a lower-case identifier ([a-z_][a-z0-9_]*, at most 63 "
+            "characters); got '" +
+            o.schema + "'");
   }
   if (o.partition_interval % 1h != 0ms) {
     at(config, "partition_interval")
@@ -218,16 +221,16 @@ sdk::Status PostgresSink::on_start() {
       const std::string& st = e.sqlstate();
       // Mistakes in the settings will not fix themselves: fail at once, naming the options.
       const std::string hint = settings_hint(e.what());
-      const bool retry = hint.empty() && e.kind() == FailureKind::transient &&
-                         (st.empty() || st.starts_with("08") || st.starts_with("57P") ||
-                          st.starts_with("53"));
+      const bool retry =
+          hint.empty() && e.kind() == FailureKind::transient &&
+          (st.empty() || st.starts_with("08") || st.starts_with("57P") || st.starts_with("53"));
       if (!retry || Clock::now() + delay >= deadline) {
         return sdk::Status::error("cannot use PostgreSQL at " + options_.target + ": " + e.what() +
                                   hint);
       }
-      limiter_.log(ctx(), sdk::LogLevel::warn, "start",
-                   "PostgreSQL at " + options_.target +
-                       " not available yet, retrying: " + e.what());
+      limiter_.log(
+          ctx(), sdk::LogLevel::warn, "start",
+          "PostgreSQL at " + options_.target + " not available yet, retrying: " + e.what());
       if (ctx().wait_for_stop(delay)) {
         return sdk::Status::error("stopped while waiting for PostgreSQL at " + options_.target);
       }
@@ -454,10 +457,12 @@ void PostgresSink::sync(KindState& k, const sdk::KindSpec& spec) {
     const TableSync r = sync_kind_table(*conn_, options_.schema, k.layout);
     if (r.created) {
       c_tables_created_->add();
-      ctx().info("created table " + options_.schema + "." + k.layout.kind + " (kind version " +
-                 std::to_string(spec.version) + ", " + std::to_string(k.layout.columns.size()) +
-                 " field columns" + (k.layout.has_views() ? ", uptime views on " +
-                 k.layout.duration_field : std::string()) + ")");
+      ctx().info(
+          "created table " + options_.schema + "." + k.layout.kind + " (kind version " +
+          std::to_string(spec.version) + ", " + std::to_string(k.layout.columns.size()) +
+          " field columns" +
+          (k.layout.has_views() ? ", uptime views on " + k.layout.duration_field : std::string()) +
+          ")");
     }
     if (!r.added.empty()) {
       c_columns_added_->add(r.added.size());
@@ -584,9 +589,8 @@ void PostgresSink::store_reject_alone(const Reject& reject) {
     }
     // Cannot happen with the raw JSON text, but never silently: say which record was lost.
     ctx().counter("rows_lost").add();
-    ctx().error("record " + reject.record->id + " could not be stored even in " +
-                options_.schema + ".rejected (" + e.what() + "); reason it was rejected: " +
-                reject.reason);
+    ctx().error("record " + reject.record->id + " could not be stored even in " + options_.schema +
+                ".rejected (" + e.what() + "); reason it was rejected: " + reject.reason);
   }
 }
 
@@ -670,9 +674,9 @@ void PostgresSink::commit_once(const std::vector<Row>& rows, const std::vector<R
       const std::string kind = storable_text(rec.kind);
       const std::string id = storable_text(rec.id);
       const std::string reason = storable_text(rej.reason);
-      conn.exec_params(reject_sql_, {kind.c_str(), id.c_str(),
-                                     time_ok ? time_text.c_str() : nullptr, reason.c_str(),
-                                     raw.c_str()});
+      conn.exec_params(reject_sql_,
+                       {kind.c_str(), id.c_str(), time_ok ? time_text.c_str() : nullptr,
+                        reason.c_str(), raw.c_str()});
     }
     conn.exec("COMMIT");
   } catch (const PgError&) {

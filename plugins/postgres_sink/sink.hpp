@@ -77,8 +77,7 @@ class PostgresSink final : public sdk::Sink {
   void isolate(const std::vector<Row>& rows, std::vector<Reject>& out);
   /// One transaction: rows (fast COPY, or staging + ON CONFLICT after a duplicate) + rejects.
   void commit(const std::vector<Row>& rows, const std::vector<Reject>& rejects);
-  void commit_once(const std::vector<Row>& rows, const std::vector<Reject>& rejects,
-                   bool staging);
+  void commit_once(const std::vector<Row>& rows, const std::vector<Reject>& rejects, bool staging);
   void store_reject_alone(const Reject& reject);
   void ensure_connected();
   void maintenance();

@@ -24,8 +24,8 @@ std::int64_t hour_of(std::int64_t time_us) noexcept {
   return time_us >= 0 ? time_us / kHourMicros : -((-time_us + kHourMicros - 1) / kHourMicros);
 }
 
-std::optional<double> uptime(const std::array<Bucket, kBucketCount>& buckets,
-                             std::int64_t now_hour, std::int64_t hours) noexcept {
+std::optional<double> uptime(const std::array<Bucket, kBucketCount>& buckets, std::int64_t now_hour,
+                             std::int64_t hours) noexcept {
   std::uint64_t checks = 0;
   std::uint64_t failures = 0;
   for (const auto& b : buckets) {

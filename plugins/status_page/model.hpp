@@ -144,8 +144,8 @@ std::int64_t hour_of(std::int64_t time_us) noexcept;
 
 /// Uptime percent over the hours (now_hour - hours, now_hour] of the buckets, or nullopt
 /// when no check falls in that window.
-std::optional<double> uptime(const std::array<Bucket, kBucketCount>& buckets,
-                             std::int64_t now_hour, std::int64_t hours) noexcept;
+std::optional<double> uptime(const std::array<Bucket, kBucketCount>& buckets, std::int64_t now_hour,
+                             std::int64_t hours) noexcept;
 
 /// `url` without user name and password ("https://u:p@host/" → "https://host/"); also
 /// applied to free text (error messages may quote URLs).

@@ -40,8 +40,8 @@ Result query(PGconn* conn, const std::string& sql, const std::vector<std::string
   for (const auto& p : params) {
     values.push_back(p.c_str());
   }
-  Result r(PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                        values.data(), nullptr, nullptr, 0));
+  Result r(PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
+                        nullptr, nullptr, 0));
   if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
     throw HistoryError("query failed: " + one_line(PQerrorMessage(conn)));
   }
@@ -53,8 +53,7 @@ std::int64_t to_i64(const PGresult* r, int row, int col) {
 }
 
 std::string to_str(const PGresult* r, int row, int col) {
-  return std::string(PQgetvalue(r, row, col),
-                     static_cast<std::size_t>(PQgetlength(r, row, col)));
+  return std::string(PQgetvalue(r, row, col), static_cast<std::size_t>(PQgetlength(r, row, col)));
 }
 
 std::string quote_ident(std::string_view name) {
@@ -106,21 +105,25 @@ std::size_t load_history(const HistorySource& source, std::int64_t now_us, Statu
 
   // The targets: a loose index scan over the (target, time) index, fast whatever the size;
   // then per target an index scan for its latest check, last failure and last N checks.
-  const std::string targets_cte =
-      "WITH RECURSIVE t AS ((SELECT target FROM " + s + ".http_check ORDER BY target LIMIT 1) "
-      "UNION ALL SELECT (SELECT h.target FROM " + s + ".http_check h WHERE h.target > t.target "
-      "ORDER BY h.target LIMIT 1) FROM t WHERE t.target IS NOT NULL) ";
-  const std::string window = "h.target = t.target AND h.\"time\" >= " + from_expr +
-                             " AND h.\"time\" < " + to_expr;
+  const std::string targets_cte = "WITH RECURSIVE t AS ((SELECT target FROM " + s +
+                                  ".http_check ORDER BY target LIMIT 1) "
+                                  "UNION ALL SELECT (SELECT h.target FROM " +
+                                  s +
+                                  ".http_check h WHERE h.target > t.target "
+                                  "ORDER BY h.target LIMIT 1) FROM t WHERE t.target IS NOT NULL) ";
+  const std::string window =
+      "h.target = t.target AND h.\"time\" >= " + from_expr + " AND h.\"time\" < " + to_expr;
 
-  Result latest = query(
-      conn.get(),
-      targets_cte + "SELECT t.target, l.* FROM t CROSS JOIN LATERAL (SELECT " +
-          epoch_us("h.\"time\"") + ", h.success, coalesce(h.status_code, 0), "
-          "h.response_time_ms, h.url, coalesce(" + epoch_us("h.tls_cert_not_after") +
-          ", 0), coalesce(h.labels ->> $3, '') FROM " + s + ".http_check h WHERE " + window +
-          " ORDER BY h.\"time\" DESC LIMIT 1) l WHERE t.target IS NOT NULL",
-      {from, to, source.group_label});
+  Result latest =
+      query(conn.get(),
+            targets_cte + "SELECT t.target, l.* FROM t CROSS JOIN LATERAL (SELECT " +
+                epoch_us("h.\"time\"") +
+                ", h.success, coalesce(h.status_code, 0), "
+                "h.response_time_ms, h.url, coalesce(" +
+                epoch_us("h.tls_cert_not_after") + ", 0), coalesce(h.labels ->> $3, '') FROM " + s +
+                ".http_check h WHERE " + window +
+                " ORDER BY h.\"time\" DESC LIMIT 1) l WHERE t.target IS NOT NULL",
+            {from, to, source.group_label});
   for (int i = 0; i < PQntuples(latest.get()); ++i) {
     TargetState& t = target(to_str(latest.get(), i, 0));
     t.last_time_us = to_i64(latest.get(), i, 1);
@@ -133,12 +136,13 @@ std::size_t load_history(const HistorySource& source, std::int64_t now_us, Statu
   }
 
   // Hourly buckets for 7 days (counts only: cheaper than the summary's percentiles).
-  Result buckets = query(
-      conn.get(),
-      "SELECT target, floor(extract(epoch FROM \"time\") / 3600)::bigint AS hour, count(*), "
-      "count(*) FILTER (WHERE NOT success) FROM " + s + ".http_check WHERE \"time\" >= " +
-          from_expr + " AND \"time\" < " + to_expr + " GROUP BY 1, 2",
-      {from, to});
+  Result buckets =
+      query(conn.get(),
+            "SELECT target, floor(extract(epoch FROM \"time\") / 3600)::bigint AS hour, count(*), "
+            "count(*) FILTER (WHERE NOT success) FROM " +
+                s + ".http_check WHERE \"time\" >= " + from_expr + " AND \"time\" < " + to_expr +
+                " GROUP BY 1, 2",
+            {from, to});
   for (int i = 0; i < PQntuples(buckets.get()); ++i) {
     auto it = targets.find(to_str(buckets.get(), i, 0));
     if (it == targets.end()) {
@@ -146,8 +150,7 @@ std::size_t load_history(const HistorySource& source, std::int64_t now_us, Statu
     }
     TargetState& t = it->second;
     const std::int64_t hour = to_i64(buckets.get(), i, 1);
-    Bucket& b =
-        t.buckets[static_cast<std::size_t>(hour % static_cast<std::int64_t>(kBucketCount))];
+    Bucket& b = t.buckets[static_cast<std::size_t>(hour % static_cast<std::int64_t>(kBucketCount))];
     b.hour = static_cast<std::int32_t>(hour);
     b.checks = static_cast<std::uint32_t>(to_i64(buckets.get(), i, 2));
     b.failures = static_cast<std::uint32_t>(to_i64(buckets.get(), i, 3));
@@ -155,13 +158,15 @@ std::size_t load_history(const HistorySource& source, std::int64_t now_us, Statu
   }
 
   // The last failure of each target (the partial index on failures).
-  Result errors = query(
-      conn.get(),
-      targets_cte + "SELECT t.target, e.* FROM t CROSS JOIN LATERAL (SELECT " +
-          epoch_us("h.\"time\"") + ", coalesce(h.error, 'failed'), "
-          "coalesce(h.error_message, '') FROM " + s + ".http_check h WHERE " + window +
-          " AND NOT h.success ORDER BY h.\"time\" DESC LIMIT 1) e WHERE t.target IS NOT NULL",
-      {from, to});
+  Result errors =
+      query(conn.get(),
+            targets_cte + "SELECT t.target, e.* FROM t CROSS JOIN LATERAL (SELECT " +
+                epoch_us("h.\"time\"") +
+                ", coalesce(h.error, 'failed'), "
+                "coalesce(h.error_message, '') FROM " +
+                s + ".http_check h WHERE " + window +
+                " AND NOT h.success ORDER BY h.\"time\" DESC LIMIT 1) e WHERE t.target IS NOT NULL",
+            {from, to});
   for (int i = 0; i < PQntuples(errors.get()); ++i) {
     auto it = targets.find(to_str(errors.get(), i, 0));
     if (it == targets.end()) {
@@ -178,22 +183,24 @@ std::size_t load_history(const HistorySource& source, std::int64_t now_us, Statu
   }
 
   // The last N response times of each target, oldest first.
-  Result samples = query(
-      conn.get(),
-      targets_cte + "SELECT t.target, x.success, x.response_time_ms FROM t CROSS JOIN LATERAL "
-          "(SELECT h.\"time\", h.success, h.response_time_ms FROM " + s + ".http_check h WHERE " +
-          window + " ORDER BY h.\"time\" DESC LIMIT $3::int) x WHERE t.target IS NOT NULL "
-          "ORDER BY t.target, x.\"time\"",
-      {from, to, std::to_string(model.options().sample_capacity)});
+  Result samples =
+      query(conn.get(),
+            targets_cte +
+                "SELECT t.target, x.success, x.response_time_ms FROM t CROSS JOIN LATERAL "
+                "(SELECT h.\"time\", h.success, h.response_time_ms FROM " +
+                s + ".http_check h WHERE " + window +
+                " ORDER BY h.\"time\" DESC LIMIT $3::int) x WHERE t.target IS NOT NULL "
+                "ORDER BY t.target, x.\"time\"",
+            {from, to, std::to_string(model.options().sample_capacity)});
   for (int i = 0; i < PQntuples(samples.get()); ++i) {
     auto it = targets.find(to_str(samples.get(), i, 0));
     if (it == targets.end()) {
       continue;
     }
     TargetState& t = it->second;
-    t.samples.push_back(Sample{static_cast<float>(std::strtod(PQgetvalue(samples.get(), i, 2),
-                                                              nullptr)),
-                               std::string_view(PQgetvalue(samples.get(), i, 1)) == "t"});
+    t.samples.push_back(
+        Sample{static_cast<float>(std::strtod(PQgetvalue(samples.get(), i, 2), nullptr)),
+               std::string_view(PQgetvalue(samples.get(), i, 1)) == "t"});
     t.sample_count = static_cast<std::uint32_t>(t.samples.size());
   }
 

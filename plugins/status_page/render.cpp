@@ -76,8 +76,7 @@ void append_sparkline(std::string& out, const std::vector<Sample>& samples) {
                                                      static_cast<double>(n - 1)));
   };
   auto y_of = [&](float ms) {
-    return kSparkHeight - 2 -
-           static_cast<int>(std::lround((ms - lo) / span * (kSparkHeight - 4)));
+    return kSparkHeight - 2 - static_cast<int>(std::lround((ms - lo) / span * (kSparkHeight - 4)));
   };
   out += "<polyline points=\"";
   for (std::size_t i = 0; i < n; ++i) {
@@ -242,7 +241,7 @@ void append_json_escaped(std::string& out, std::string_view s) {
 
 std::string format_time(std::int64_t time_us) {
   const auto secs = static_cast<std::time_t>(time_us >= 0 ? time_us / 1'000'000
-                                                           : (time_us - 999'999) / 1'000'000);
+                                                          : (time_us - 999'999) / 1'000'000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[40];
@@ -439,8 +438,9 @@ std::string render_html(const std::vector<Group>& groups, std::int64_t now_us,
   }
   out += "</main><footer>Generated ";
   out += format_time(now_us);
-  out += " by webmon. Uptime counts whole UTC hours; the bar shows one hour per mark. "
-         "<a href=\"status.json\">JSON</a></footer></body></html>\n";
+  out +=
+      " by webmon. Uptime counts whole UTC hours; the bar shows one hour per mark. "
+      "<a href=\"status.json\">JSON</a></footer></body></html>\n";
   return out;
 }
 

@@ -119,8 +119,8 @@ void StatusService::start() {
       if (read_file(options_.state_file, data)) {
         std::unique_lock lock(mutex_);
         const std::size_t n = decode_snapshot(data, model_);
-        log_(false, "restored " + std::to_string(n) + " targets from '" + options_.state_file +
-                        "'");
+        log_(false,
+             "restored " + std::to_string(n) + " targets from '" + options_.state_file + "'");
       }
     } catch (const SnapshotError& e) {
       const std::string bad = options_.state_file + ".bad";
@@ -228,13 +228,9 @@ std::vector<Group> StatusService::groups() const {
   return group_targets(std::move(views), options_.page);
 }
 
-std::string StatusService::html() const {
-  return render_html(groups(), clock_(), options_.page);
-}
+std::string StatusService::html() const { return render_html(groups(), clock_(), options_.page); }
 
-std::string StatusService::json() const {
-  return render_json(groups(), clock_(), options_.page);
-}
+std::string StatusService::json() const { return render_json(groups(), clock_(), options_.page); }
 
 std::size_t StatusService::targets() const {
   std::shared_lock lock(mutex_);

@@ -38,7 +38,7 @@ std::optional<ListenAddress> parse_listen(std::string_view text, std::string& er
 
 struct ServiceOptions {
   ListenAddress listen{"127.0.0.1", 8080};
-  std::string state_file;  ///< "" = no snapshot
+  std::string state_file;                ///< "" = no snapshot
   std::optional<HistorySource> history;  ///< rebuild the history from PostgreSQL at start
   std::chrono::milliseconds snapshot_interval{60'000};
   ModelOptions model;

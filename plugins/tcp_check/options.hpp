@@ -54,59 +54,108 @@ struct Options {
 };
 
 inline constexpr OptionSpec kShardOptions[] = {
-    {.name = "index", .type = OptionType::integer, .default_value = nullptr, .required = true,
-     .description = "this agent's shard, 0 <= index < count", .min = "0",
+    {.name = "index",
+     .type = OptionType::integer,
+     .default_value = nullptr,
+     .required = true,
+     .description = "this agent's shard, 0 <= index < count",
+     .min = "0",
      .assign = sdk::bind<&sdk::Shard::index>()},
-    {.name = "count", .type = OptionType::integer, .default_value = nullptr, .required = true,
-     .description = "number of shards the target list is split into", .min = "1",
+    {.name = "count",
+     .type = OptionType::integer,
+     .default_value = nullptr,
+     .required = true,
+     .description = "number of shards the target list is split into",
+     .min = "1",
      .assign = sdk::bind<&sdk::Shard::count>()},
 };
 
 // D(x): the default at plugin level, nullptr at target level.
-#define WEBMON_TCP_CHECK_TARGET_OPTIONS(D, B)                                                      \
-  {.name = "interval", .type = OptionType::duration, .default_value = D("30s"),                  \
-   .required = false, .description = "time between two checks of a target", .min = "1ms",       \
-   .max = "1d", .assign = B(interval)},                                \
-      {.name = "timeout", .type = OptionType::duration, .default_value = D("10s"),               \
+#define WEBMON_TCP_CHECK_TARGET_OPTIONS(D, B)                                                    \
+  {.name = "interval",                                                                           \
+   .type = OptionType::duration,                                                                 \
+   .default_value = D("30s"),                                                                    \
+   .required = false,                                                                            \
+   .description = "time between two checks of a target",                                         \
+   .min = "1ms",                                                                                 \
+   .max = "1d",                                                                                  \
+   .assign = B(interval)},                                                                       \
+      {.name = "timeout",                                                                        \
+       .type = OptionType::duration,                                                             \
+       .default_value = D("10s"),                                                                \
        .required = false,                                                                        \
-       .description = "limit for a whole check (DNS, connect, TLS, send, reply)", .min = "1ms",  \
-       .max = "10m", .assign = B(timeout)},                            \
-      {.name = "ip_version", .type = OptionType::string, .default_value = D("any"),              \
-       .required = false, .description = "address family: any, 4 or 6", .choices = "any|4|6",   \
-       .assign = B(ip_version)},                                       \
-      {.name = "send", .type = OptionType::string, .default_value = nullptr, .required = false,  \
-       .description = "payload sent after connecting (and after TLS)",\
-       .assign = B(send)},                                             \
-      {.name = "expect", .type = OptionType::string, .default_value = nullptr,                   \
-       .required = false, .description = "PCRE2 regular expression the reply must match",       \
-       .assign = B(expect)},                                           \
-      {.name = "max_reply_size", .type = OptionType::size, .default_value = D("64KiB"),          \
+       .description = "limit for a whole check (DNS, connect, TLS, send, reply)",                \
+       .min = "1ms",                                                                             \
+       .max = "10m",                                                                             \
+       .assign = B(timeout)},                                                                    \
+      {.name = "ip_version",                                                                     \
+       .type = OptionType::string,                                                               \
+       .default_value = D("any"),                                                                \
+       .required = false,                                                                        \
+       .description = "address family: any, 4 or 6",                                             \
+       .choices = "any|4|6",                                                                     \
+       .assign = B(ip_version)},                                                                 \
+      {.name = "send",                                                                           \
+       .type = OptionType::string,                                                               \
+       .default_value = nullptr,                                                                 \
+       .required = false,                                                                        \
+       .description = "payload sent after connecting (and after TLS)",                           \
+       .assign = B(send)},                                                                       \
+      {.name = "expect",                                                                         \
+       .type = OptionType::string,                                                               \
+       .default_value = nullptr,                                                                 \
+       .required = false,                                                                        \
+       .description = "PCRE2 regular expression the reply must match",                           \
+       .assign = B(expect)},                                                                     \
+      {.name = "max_reply_size",                                                                 \
+       .type = OptionType::size,                                                                 \
+       .default_value = D("64KiB"),                                                              \
        .required = false,                                                                        \
        .description = "reply bytes read at most while waiting for `expect` to match",            \
-       .min = "1", .max = "16MiB", .assign = B(max_reply_size)},       \
-      {.name = "tls", .type = OptionType::boolean, .default_value = D("false"),                  \
-       .required = false, .description = "TLS handshake after connecting",                      \
-       .assign = B(tls)},                                              \
-      {.name = "tls_verify", .type = OptionType::boolean, .default_value = D("true"),            \
+       .min = "1",                                                                               \
+       .max = "16MiB",                                                                           \
+       .assign = B(max_reply_size)},                                                             \
+      {.name = "tls",                                                                            \
+       .type = OptionType::boolean,                                                              \
+       .default_value = D("false"),                                                              \
+       .required = false,                                                                        \
+       .description = "TLS handshake after connecting",                                          \
+       .assign = B(tls)},                                                                        \
+      {.name = "tls_verify",                                                                     \
+       .type = OptionType::boolean,                                                              \
+       .default_value = D("true"),                                                               \
        .required = false,                                                                        \
        .description = "verify the certificate chain and server_name (TLS)",                      \
-       .assign = B(tls_verify)},                                       \
-      {.name = "ca_file", .type = OptionType::string, .default_value = nullptr,                  \
-       .required = false, .description = "PEM bundle of trusted CAs (default: system store)",   \
-       .assign = B(ca_file)},                                          \
-      {.name = "server_name", .type = OptionType::string, .default_value = nullptr,              \
+       .assign = B(tls_verify)},                                                                 \
+      {.name = "ca_file",                                                                        \
+       .type = OptionType::string,                                                               \
+       .default_value = nullptr,                                                                 \
        .required = false,                                                                        \
-       .description = "TLS SNI and name verified (default: host unless it is an IP address)",   \
-       .assign = B(server_name)},                                      \
-      {.name = "max_response_time", .type = OptionType::duration, .default_value = nullptr,     \
+       .description = "PEM bundle of trusted CAs (default: system store)",                       \
+       .assign = B(ca_file)},                                                                    \
+      {.name = "server_name",                                                                    \
+       .type = OptionType::string,                                                               \
+       .default_value = nullptr,                                                                 \
        .required = false,                                                                        \
-       .description = "a slower check (response_time_ms) fails with error slow",                \
-       .min = "1ms", .assign = B(max_response_time)},                                            \
-      {.name = "min_cert_validity", .type = OptionType::duration, .default_value = nullptr,     \
+       .description = "TLS SNI and name verified (default: host unless it is an IP address)",    \
+       .assign = B(server_name)},                                                                \
+      {.name = "max_response_time",                                                              \
+       .type = OptionType::duration,                                                             \
+       .default_value = nullptr,                                                                 \
        .required = false,                                                                        \
-       .description = "with tls: a leaf certificate expiring sooner fails with cert_expiring",  \
-       .min = "0", .assign = B(min_cert_validity)},                                              \
-      {.name = "labels", .type = OptionType::string_map, .default_value = nullptr,               \
+       .description = "a slower check (response_time_ms) fails with error slow",                 \
+       .min = "1ms",                                                                             \
+       .assign = B(max_response_time)},                                                          \
+      {.name = "min_cert_validity",                                                              \
+       .type = OptionType::duration,                                                             \
+       .default_value = nullptr,                                                                 \
+       .required = false,                                                                        \
+       .description = "with tls: a leaf certificate expiring sooner fails with cert_expiring",   \
+       .min = "0",                                                                               \
+       .assign = B(min_cert_validity)},                                                          \
+      {.name = "labels",                                                                         \
+       .type = OptionType::string_map,                                                           \
+       .default_value = nullptr,                                                                 \
        .required = false,                                                                        \
        .description = "labels on every record; target labels are merged over plugin-level ones", \
        .assign = B(labels)},
@@ -123,45 +172,82 @@ void assign_default(void* target, const sdk::ConfigNode& value) {
 }
 
 inline constexpr OptionSpec kTargetOptions[] = {
-    {.name = "host", .type = OptionType::string, .default_value = nullptr, .required = true,
+    {.name = "host",
+     .type = OptionType::string,
+     .default_value = nullptr,
+     .required = true,
      .description = "host name or IP address to connect to",
      .assign = sdk::bind<&TargetOptions::host>()},
-    {.name = "port", .type = OptionType::integer, .default_value = nullptr, .required = true,
-     .description = "TCP port", .min = "1", .max = "65535",
+    {.name = "port",
+     .type = OptionType::integer,
+     .default_value = nullptr,
+     .required = true,
+     .description = "TCP port",
+     .min = "1",
+     .max = "65535",
      .assign = sdk::bind<&TargetOptions::port>()},
-    {.name = "name", .type = OptionType::string, .default_value = nullptr, .required = false,
+    {.name = "name",
+     .type = OptionType::string,
+     .default_value = nullptr,
+     .required = false,
      .description = "target name in records (default: host:port); unique",
      .assign = sdk::bind<&TargetOptions::name>()},
     WEBMON_TCP_CHECK_TARGET_OPTIONS(WEBMON_TCP_CHECK_NO_DEFAULT, WEBMON_TCP_CHECK_BIND_TARGET)};
 
 inline constexpr OptionSpec kOptions[] = {
-    {.name = "targets", .type = OptionType::object_list, .default_value = nullptr,
+    {.name = "targets",
+     .type = OptionType::object_list,
+     .default_value = nullptr,
      .required = false,
      .description = "targets to check: host and port (required), name and any per-target "
                     "option below",
      .children = kTargetOptions,
      .child_count = sizeof(kTargetOptions) / sizeof(kTargetOptions[0]),
      .assign = sdk::bind_each<&Options::targets, kTargetOptions>()},
-    {.name = "targets_file", .type = OptionType::string, .default_value = nullptr,
+    {.name = "targets_file",
+     .type = OptionType::string,
+     .default_value = nullptr,
      .required = false,
      .description = "YAML file holding a list of targets (same keys as targets); relative to "
                     "the pipeline file",
      .assign = sdk::bind<&Options::targets_file>()},
-    {.name = "shard", .type = OptionType::object, .default_value = nullptr, .required = false,
+    {.name = "shard",
+     .type = OptionType::object,
+     .default_value = nullptr,
+     .required = false,
      .description = "{index, count}: check only the targets whose name hashes to this shard",
-     .children = kShardOptions, .child_count = sizeof(kShardOptions) / sizeof(kShardOptions[0]),
+     .children = kShardOptions,
+     .child_count = sizeof(kShardOptions) / sizeof(kShardOptions[0]),
      .assign = sdk::bind_object<&Options::shard, kShardOptions>()},
-    WEBMON_TCP_CHECK_TARGET_OPTIONS(WEBMON_TCP_CHECK_DEFAULT, WEBMON_TCP_CHECK_BIND_DEFAULT)
-    {.name = "max_concurrency", .type = OptionType::integer, .default_value = "500",
-     .required = false, .description = "checks in flight at once; due checks wait beyond it",
-     .min = "1", .max = "100000", .assign = sdk::bind<&Options::max_concurrency>()},
-    {.name = "batch_size", .type = OptionType::integer, .default_value = "500", .required = false,
-     .description = "records per emitted batch (at most)", .min = "1", .max = "100000",
+    WEBMON_TCP_CHECK_TARGET_OPTIONS(WEBMON_TCP_CHECK_DEFAULT, WEBMON_TCP_CHECK_BIND_DEFAULT){
+        .name = "max_concurrency",
+        .type = OptionType::integer,
+        .default_value = "500",
+        .required = false,
+        .description = "checks in flight at once; due checks wait beyond it",
+        .min = "1",
+        .max = "100000",
+        .assign = sdk::bind<&Options::max_concurrency>()},
+    {.name = "batch_size",
+     .type = OptionType::integer,
+     .default_value = "500",
+     .required = false,
+     .description = "records per emitted batch (at most)",
+     .min = "1",
+     .max = "100000",
      .assign = sdk::bind<&Options::batch_size>()},
-    {.name = "flush_interval", .type = OptionType::duration, .default_value = "100ms",
-     .required = false, .description = "longest time a result waits for its batch to fill",
-     .min = "0", .max = "1m", .assign = sdk::bind<&Options::flush_interval>()},
-    {.name = "once", .type = OptionType::boolean, .default_value = "false", .required = false,
+    {.name = "flush_interval",
+     .type = OptionType::duration,
+     .default_value = "100ms",
+     .required = false,
+     .description = "longest time a result waits for its batch to fill",
+     .min = "0",
+     .max = "1m",
+     .assign = sdk::bind<&Options::flush_interval>()},
+    {.name = "once",
+     .type = OptionType::boolean,
+     .default_value = "false",
+     .required = false,
      .description = "check every target once, immediately, then finish",
      .assign = sdk::bind<&Options::once>()},
 };

@@ -160,9 +160,9 @@ Settings parse_settings(const ConfigNode& config) {
     t.host = o.host;
     t.port = static_cast<int>(o.port);
     const bool v6_literal = t.host.find(':') != std::string::npos;
-    t.name = !o.name.empty() ? o.name
-                             : (v6_literal ? "[" + t.host + "]" : t.host) + ":" +
-                                   std::to_string(t.port);
+    t.name = !o.name.empty()
+                 ? o.name
+                 : (v6_literal ? "[" + t.host + "]" : t.host) + ":" + std::to_string(t.port);
     if (t.host.empty()) {
       node->find("host")->fail("option 'host' must not be empty");
     }
@@ -193,8 +193,8 @@ Settings parse_settings(const ConfigNode& config) {
     if (!t.expect.empty()) {
       std::string error;
       if (!compile_regex(t.expect, &error)) {
-        const ConfigNode* at = node->find("expect") != nullptr ? node->find("expect")
-                                                               : config.find("expect");
+        const ConfigNode* at =
+            node->find("expect") != nullptr ? node->find("expect") : config.find("expect");
         at->fail("option 'expect': invalid PCRE2 regular expression: " + error);
       }
     }
@@ -214,9 +214,8 @@ Settings parse_settings(const ConfigNode& config) {
   } catch (const std::invalid_argument& e) {
     config.find("shard")->fail(e.what());
   }
-  s.targets = sdk::filter_shard(std::move(all), opts.shard, [](const Target& t) {
-    return std::string_view(t.name);
-  });
+  s.targets = sdk::filter_shard(std::move(all), opts.shard,
+                                [](const Target& t) { return std::string_view(t.name); });
   return s;
 }
 
@@ -249,11 +248,7 @@ struct TcpCheckSource::Engine {
   };
 
   Engine(const Settings& s, sdk::Context& c, sdk::Emitter& e)
-      : settings(s),
-        ctx(c),
-        output(e, s.batch_size, s.flush_interval),
-        sched(s.once),
-        resolver(4) {
+      : settings(s), ctx(c), output(e, s.batch_size, s.flush_interval), sched(s.once), resolver(4) {
     if (::pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) {
       throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
     }
@@ -308,9 +303,9 @@ struct TcpCheckSource::Engine {
     SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
     if (t.tls_verify) {
       SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
-      const int ok = t.ca_file.empty() ? SSL_CTX_set_default_verify_paths(c)
-                                       : SSL_CTX_load_verify_locations(c, t.ca_file.c_str(),
-                                                                       nullptr);
+      const int ok = t.ca_file.empty()
+                         ? SSL_CTX_set_default_verify_paths(c)
+                         : SSL_CTX_load_verify_locations(c, t.ca_file.c_str(), nullptr);
       if (ok != 1) {
         const std::string err = openssl_error();
         SSL_CTX_free(c);
@@ -359,8 +354,7 @@ struct TcpCheckSource::Engine {
     }
     if (is_ip_literal(t.host)) {
       finish(ref, "connect",
-             "address " + t.host + " is not of ip_version " +
-                 (t.family == AF_INET ? "4" : "6"),
+             "address " + t.host + " is not of ip_version " + (t.family == AF_INET ? "4" : "6"),
              now);
       return;
     }
@@ -376,8 +370,7 @@ struct TcpCheckSource::Engine {
     Check& c = *it->second;
     c.dns_ms = cc::ms_between(c.started, now);
     if (r.addresses.empty()) {
-      finish(c, "dns", "cannot resolve '" + settings.targets[c.target].host + "': " + r.error,
-             now);
+      finish(c, "dns", "cannot resolve '" + settings.targets[c.target].host + "': " + r.error, now);
       return;
     }
     c.addresses = std::move(r.addresses);
@@ -411,9 +404,9 @@ struct TcpCheckSource::Engine {
       ::close(c.fd);
       c.fd = -1;
     }
-    finish(c, "connect", "cannot connect to " + settings.targets[c.target].host + " port " +
-                             std::to_string(settings.targets[c.target].port) + ": " +
-                             c.last_connect_error,
+    finish(c, "connect",
+           "cannot connect to " + settings.targets[c.target].host + " port " +
+               std::to_string(settings.targets[c.target].port) + ": " + c.last_connect_error,
            now);
   }
 
@@ -473,8 +466,7 @@ struct TcpCheckSource::Engine {
     std::string msg = "TLS handshake failed";
     const long verify = SSL_get_verify_result(c.ssl);
     if (verify != X509_V_OK) {
-      msg += ": certificate verify failed: " +
-             std::string(X509_verify_cert_error_string(verify));
+      msg += ": certificate verify failed: " + std::string(X509_verify_cert_error_string(verify));
     } else if (const std::string e = openssl_error(); !e.empty()) {
       msg += ": " + e;
     } else if (err == SSL_ERROR_SYSCALL || err == SSL_ERROR_ZERO_RETURN) {
@@ -557,14 +549,13 @@ struct TcpCheckSource::Engine {
       std::string error;
       errno = 0;
       // io() only reads from the buffer when writing.
-      const long n = io(c, true, const_cast<char*>(payload.data()) + c.sent,
-                        payload.size() - c.sent, error);
+      const long n =
+          io(c, true, const_cast<char*>(payload.data()) + c.sent, payload.size() - c.sent, error);
       if (n == 0) {
         return;
       }
       if (n < 0) {
-        finish(c, "other", "sending failed: " + (error.empty() ? "connection closed" : error),
-               now);
+        finish(c, "other", "sending failed: " + (error.empty() ? "connection closed" : error), now);
         return;
       }
       c.sent += static_cast<std::size_t>(n);
@@ -691,8 +682,7 @@ struct TcpCheckSource::Engine {
     r.add("tls_version", c.tls_version ? Value(*c.tls_version) : Value());
     r.add("tls_cert_not_after", c.cert_not_after ? Value(*c.cert_not_after) : Value());
     r.add("tls_cert_issuer", c.cert_issuer ? Value(*c.cert_issuer) : Value());
-    r.add("lateness_ms",
-          std::chrono::duration<double, std::milli>(c.slot.lateness).count());
+    r.add("lateness_ms", std::chrono::duration<double, std::milli>(c.slot.lateness).count());
     r.labels = t.labels;
     checks_counter->add();
     if (!ok) {

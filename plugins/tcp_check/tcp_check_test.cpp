@@ -1,6 +1,8 @@
 // tcp_check against real servers on loopback: a TCP echo server, a greeting server, a TLS
 // server with a certificate generated here, a closed port, a listener that never accepts
 // (timeouts), IPv6 ::1; plus configuration errors, sharding, once and a refusing pipeline.
+#include "tcp_check.hpp"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -23,7 +25,6 @@
 #include <set>
 #include <thread>
 
-#include "tcp_check.hpp"
 #include "tcp_check_kind.hpp"
 #include "webmon/sdk/testing.hpp"
 
@@ -74,8 +75,7 @@ ConfigNode yaml(const std::string& text, const std::string& file = "pipeline.yam
 // thread, one connection at a time). `accept_connections = false`: listens but never accepts.
 class Server {
  public:
-  explicit Server(std::function<void(int)> handler, bool v6 = false,
-                  bool accept_connections = true)
+  explicit Server(std::function<void(int)> handler, bool v6 = false, bool accept_connections = true)
       : handler_(std::move(handler)) {
     fd_ = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     const int one = 1;
@@ -160,8 +160,8 @@ int closed_port() {
 
 // A self-signed certificate for CN=webmon-test, SAN localhost and 127.0.0.1, valid 30 days.
 struct Cert {
-  std::string dir = std::filesystem::temp_directory_path() /
-                    ("tcp_check_test." + std::to_string(::getpid()));
+  std::string dir =
+      std::filesystem::temp_directory_path() / ("tcp_check_test." + std::to_string(::getpid()));
   std::string cert_path = dir + "/cert.pem";
   std::string key_path = dir + "/key.pem";
   std::int64_t not_after = 0;  // seconds since epoch
@@ -306,8 +306,8 @@ TEST(TcpCheck, ConnectOnlySucceedsWithoutReading) {
 
 TEST(TcpCheck, ReplyMismatchWhenTheServerSaysSomethingElse) {
   Server s(greet);
-  const auto r = check_one("{host: 127.0.0.1, port: " + std::to_string(s.port()) +
-                           ", expect: \"^OK\"}");
+  const auto r =
+      check_one("{host: 127.0.0.1, port: " + std::to_string(s.port()) + ", expect: \"^OK\"}");
   EXPECT_EQ(*r.get<bool>("success"), false);
   EXPECT_EQ(str(r, "error"), "reply_mismatch");
   EXPECT_EQ(*r.get<bool>("reply_matched"), false);
@@ -339,8 +339,8 @@ TEST(TcpCheck, InvalidNameIsADnsError) {
 
 TEST(TcpCheck, LocalhostResolves) {
   Server s([](int) {});
-  const auto r = check_one("{host: localhost, port: " + std::to_string(s.port()) +
-                           ", ip_version: \"4\"}");
+  const auto r =
+      check_one("{host: localhost, port: " + std::to_string(s.port()) + ", ip_version: \"4\"}");
   EXPECT_EQ(*r.get<bool>("success"), true) << str(r, "error_message");
   EXPECT_EQ(str(r, "remote_ip"), "127.0.0.1");
   EXPECT_NE(r.get<double>("dns_ms"), nullptr);
@@ -353,16 +353,16 @@ TEST(TcpCheck, Ipv6Loopback) {
   EXPECT_EQ(*r.get<bool>("success"), true) << str(r, "error_message");
   EXPECT_EQ(str(r, "remote_ip"), "::1");
   EXPECT_EQ(str(r, "target"), "[::1]:" + std::to_string(s.port()));
-  const auto r4 = check_one("{host: \"::1\", port: " + std::to_string(s.port()) +
-                            ", ip_version: \"4\"}");
+  const auto r4 =
+      check_one("{host: \"::1\", port: " + std::to_string(s.port()) + ", ip_version: \"4\"}");
   EXPECT_EQ(str(r4, "error"), "connect");
 }
 
 TEST(TcpCheck, TlsVerifiedWithCaFile) {
   Server s(tls_echo);
-  const auto r = check_one("{host: 127.0.0.1, port: " + std::to_string(s.port()) +
-                           ", tls: true, ca_file: " + cert().cert_path +
-                           ", send: hello, expect: hello}");
+  const auto r =
+      check_one("{host: 127.0.0.1, port: " + std::to_string(s.port()) +
+                ", tls: true, ca_file: " + cert().cert_path + ", send: hello, expect: hello}");
   expect_declared(r);
   EXPECT_EQ(*r.get<bool>("success"), true) << str(r, "error_message");
   EXPECT_EQ(str(r, "tls_version").rfind("TLSv1.", 0), 0U);
@@ -374,13 +374,13 @@ TEST(TcpCheck, TlsVerifiedWithCaFile) {
 
 TEST(TcpCheck, TlsWithServerName) {
   Server s(tls_echo);
-  const auto ok = check_one("{host: 127.0.0.1, port: " + std::to_string(s.port()) +
-                            ", tls: true, ca_file: " + cert().cert_path +
-                            ", server_name: localhost}");
+  const auto ok =
+      check_one("{host: 127.0.0.1, port: " + std::to_string(s.port()) +
+                ", tls: true, ca_file: " + cert().cert_path + ", server_name: localhost}");
   EXPECT_EQ(*ok.get<bool>("success"), true) << str(ok, "error_message");
-  const auto wrong = check_one("{host: 127.0.0.1, port: " + std::to_string(s.port()) +
-                               ", tls: true, ca_file: " + cert().cert_path +
-                               ", server_name: other.example}");
+  const auto wrong =
+      check_one("{host: 127.0.0.1, port: " + std::to_string(s.port()) +
+                ", tls: true, ca_file: " + cert().cert_path + ", server_name: other.example}");
   EXPECT_EQ(str(wrong, "error"), "tls");
   EXPECT_NE(str(wrong, "error_message").find("verify failed"), std::string::npos)
       << str(wrong, "error_message");
@@ -388,8 +388,8 @@ TEST(TcpCheck, TlsWithServerName) {
 
 TEST(TcpCheck, TlsUntrustedFailsUnlessVerifyIsOff) {
   Server s(tls_echo);
-  const auto bad = check_one("{host: 127.0.0.1, port: " + std::to_string(s.port()) +
-                             ", tls: true}");
+  const auto bad =
+      check_one("{host: 127.0.0.1, port: " + std::to_string(s.port()) + ", tls: true}");
   EXPECT_EQ(str(bad, "error"), "tls");
   EXPECT_NE(str(bad, "error_message").find("certificate"), std::string::npos)
       << str(bad, "error_message");
@@ -445,8 +445,8 @@ TEST(TcpCheck, MinCertValidityFailsACertificateThatExpiresSoon) {
   gmtime_r(&tt, &tm);
   char date[32];
   std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  EXPECT_EQ(str(soon, "error_message"), "certificate expires in 29 days, on " +
-                                            std::string(date) + "; min_cert_validity is 60d");
+  EXPECT_EQ(str(soon, "error_message"), "certificate expires in 29 days, on " + std::string(date) +
+                                            "; min_cert_validity is 60d");
   EXPECT_NE(soon.get<sdk::Timestamp>("tls_cert_not_after"), nullptr);
   const auto fine = check_one("{" + at + ", min_cert_validity: 7d}");
   EXPECT_EQ(*fine.get<bool>("success"), true) << str(fine, "error_message");
@@ -471,8 +471,9 @@ TEST(TcpCheck, ManyTargetsRunConcurrently) {
   Server s(echo);
   std::string targets = "targets:\n";
   for (int i = 0; i < 50; ++i) {
-    targets += "  - {name: silent" + std::to_string(i) + ", host: 127.0.0.1, port: " +
-               std::to_string(silent.port()) + ", timeout: 300ms, expect: x}\n";
+    targets += "  - {name: silent" + std::to_string(i) +
+               ", host: 127.0.0.1, port: " + std::to_string(silent.port()) +
+               ", timeout: 300ms, expect: x}\n";
   }
   targets += "  - {name: echo, host: 127.0.0.1, port: " + std::to_string(s.port()) +
              ", send: a, expect: a}\n";
@@ -497,7 +498,8 @@ TEST(TcpCheck, RefusedBatchesAreKeptAndEmittedLater) {
   wt::FakeContext ctx;
   ctx.set_emit_result(sdk::EmitResult::refused);
   TcpCheckSource src(yaml("interval: 20ms\nflush_interval: 0s\ntargets:\n  - {host: 127.0.0.1, "
-                          "port: " + std::to_string(s.port()) + "}\n"),
+                          "port: " +
+                          std::to_string(s.port()) + "}\n"),
                      ctx);
   ASSERT_TRUE(src.start(ctx, ctx).is_ok());
   std::atomic<bool> switched{false};
@@ -509,9 +511,8 @@ TEST(TcpCheck, RefusedBatchesAreKeptAndEmittedLater) {
     ctx.set_emit_result(sdk::EmitResult::accepted);
     switched = true;
   });
-  const auto st = wt::run_source(src, ctx, [&] {
-    return switched.load() && ctx.records().size() >= 3;
-  });
+  const auto st =
+      wt::run_source(src, ctx, [&] { return switched.load() && ctx.records().size() >= 3; });
   flip.join();
   EXPECT_TRUE(st.is_ok());
   const auto records = ctx.records();
@@ -543,9 +544,10 @@ TEST(TcpCheckConfig, ErrorsNameTheTargetItem) {
 }
 
 TEST(TcpCheckConfig, TargetsInheritPluginLevelOptions) {
-  const auto s = parse_settings(yaml("timeout: 3s\nlabels: {env: prod, team: a}\nsend: x\n"
-                                     "targets:\n  - {host: a, port: 1, labels: {team: b}}\n"
-                                     "  - {host: b, port: 2, timeout: 1s, send: y}\n"));
+  const auto s =
+      parse_settings(yaml("timeout: 3s\nlabels: {env: prod, team: a}\nsend: x\n"
+                          "targets:\n  - {host: a, port: 1, labels: {team: b}}\n"
+                          "  - {host: b, port: 2, timeout: 1s, send: y}\n"));
   ASSERT_EQ(s.targets.size(), 2U);
   EXPECT_EQ(s.targets[0].timeout, std::chrono::seconds(3));
   EXPECT_EQ(s.targets[0].labels.at("env"), "prod");
@@ -592,8 +594,8 @@ TEST(TcpCheckConfig, ShardsPartitionTheTargets) {
   std::set<std::string> seen;
   std::size_t total = 0;
   for (int index = 0; index < 3; ++index) {
-    const auto s = parse_settings(
-        yaml("shard: {index: " + std::to_string(index) + ", count: 3}\n" + targets));
+    const auto s =
+        parse_settings(yaml("shard: {index: " + std::to_string(index) + ", count: 3}\n" + targets));
     EXPECT_EQ(s.targets_total, 40U);
     for (const auto& t : s.targets) {
       seen.insert(t.name);

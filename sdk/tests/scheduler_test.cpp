@@ -2,13 +2,14 @@
 // Example tests pin the semantics (grid, spread, skipping, once, shard); property tests run
 // random target sets with random check durations (seed printed on failure) and check the
 // invariants a user relies on.
+#include "webmon/sdk/scheduler.hpp"
+
 #include <gtest/gtest.h>
 
 #include <map>
 #include <random>
 #include <set>
 
-#include "webmon/sdk/scheduler.hpp"
 #include "webmon/sdk/testing.hpp"
 
 namespace webmon::sdk {

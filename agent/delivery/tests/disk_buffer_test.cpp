@@ -1,18 +1,18 @@
 // DiskBuffer: reading in order, out-of-order acknowledgements and the ledger, segment deletion,
 // torn and corrupt data found at open, each when_full policy, max_size, errors, concurrency.
+#include "delivery/disk_buffer.hpp"
+
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <fstream>
 #include <map>
 #include <thread>
 
-#include "delivery/disk_buffer.hpp"
 #include "delivery/record_codec.hpp"
 #include "test_util.hpp"
 
@@ -124,7 +124,7 @@ TEST(DiskBuffer, ChunksLargerThanTheFirstReadAndRecordsLargerThanMaxBytes) {
   b->append(check_records(101, 1));
   Chunk c;
   ASSERT_TRUE(b->read(1000, 400'000, c));  // the batch fits, the big record after it does not
-  ASSERT_EQ(c.records.size(), 100u);      // one chunk, several reads from the file
+  ASSERT_EQ(c.records.size(), 100u);       // one chunk, several reads from the file
   EXPECT_EQ(c.records, batch);
   ASSERT_TRUE(b->read(1000, 1000, c));  // the big one alone, although above max_bytes
   ASSERT_EQ(c.records.size(), 1u);
@@ -415,9 +415,8 @@ TEST(DiskBuffer, WaitForSpaceReturnsFalseOnClose) {
   o.max_size = 2 * o.segment_size;
   auto b = open_buffer(o);
   AppendResult res;
-  for (std::uint64_t n = 0; (res = b->append(check_records(n, 1))).status ==
-                            AppendResult::Status::appended;
-       ++n) {
+  for (std::uint64_t n = 0;
+       (res = b->append(check_records(n, 1))).status == AppendResult::Status::appended; ++n) {
   }
   ASSERT_EQ(res.status, AppendResult::Status::full);
   std::thread closer([&] { b->close_waiters(); });
@@ -489,7 +488,7 @@ TEST(DiskBuffer, DropOldestWhileChunksAreInFlight) {
   const auto ids = drain(*b);
   ASSERT_FALSE(ids.empty());
   EXPECT_EQ(ids, ids_of(i - ids.size(), ids.size()));  // the newest, in order
-  EXPECT_EQ(dropped + ids.size(), i);  // every record is either dropped or read
+  EXPECT_EQ(dropped + ids.size(), i);                  // every record is either dropped or read
   EXPECT_EQ(b->stats().records, 0u);
 }
 

@@ -299,15 +299,13 @@ TEST_P(DiskBufferModel, RandomOperationsMatchTheModel) {
 constexpr std::uint64_t kSmall = 3 * 16384;
 INSTANTIATE_TEST_SUITE_P(
     Policies, DiskBufferModel,
-    ::testing::Values(Params{1, WhenFull::block, 0}, Params{2, WhenFull::block, 0},
-                      Params{3, WhenFull::block, 0}, Params{4, WhenFull::block, 0},
-                      Params{5, WhenFull::block, 0}, Params{6, WhenFull::block, 0},
-                      Params{7, WhenFull::block, kSmall}, Params{8, WhenFull::block, kSmall},
-                      Params{9, WhenFull::drop_newest, kSmall},
-                      Params{10, WhenFull::drop_newest, kSmall},
-                      Params{11, WhenFull::drop_oldest, kSmall},
-                      Params{12, WhenFull::drop_oldest, kSmall},
-                      Params{13, WhenFull::drop_oldest, kSmall}),
+    ::testing::Values(
+        Params{1, WhenFull::block, 0}, Params{2, WhenFull::block, 0}, Params{3, WhenFull::block, 0},
+        Params{4, WhenFull::block, 0}, Params{5, WhenFull::block, 0}, Params{6, WhenFull::block, 0},
+        Params{7, WhenFull::block, kSmall}, Params{8, WhenFull::block, kSmall},
+        Params{9, WhenFull::drop_newest, kSmall}, Params{10, WhenFull::drop_newest, kSmall},
+        Params{11, WhenFull::drop_oldest, kSmall}, Params{12, WhenFull::drop_oldest, kSmall},
+        Params{13, WhenFull::drop_oldest, kSmall}),
     name);
 
 }  // namespace

@@ -18,8 +18,8 @@ class TempDir {
  public:
   TempDir() {
     const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base != nullptr && *base != 0 ? base : "/tmp") +
-                       "/webmon-delivery-XXXXXX";
+    std::string tmpl =
+        std::string(base != nullptr && *base != 0 ? base : "/tmp") + "/webmon-delivery-XXXXXX";
     path_ = ::mkdtemp(tmpl.data()) != nullptr ? tmpl : throw std::runtime_error("mkdtemp failed");
   }
   ~TempDir() {

@@ -31,5 +31,5 @@ class Dropper final : public webmon::sdk::Transform {
 
 }  // namespace
 
-WEBMON_PLUGIN_TRANSFORM(Dropper, "dropper", "0.0.1", "test transform that drops records",
-                        kOptions, webmon::sdk::KindFacts{})
+WEBMON_PLUGIN_TRANSFORM(Dropper, "dropper", "0.0.1", "test transform that drops records", kOptions,
+                        webmon::sdk::KindFacts{})

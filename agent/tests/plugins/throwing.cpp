@@ -27,7 +27,8 @@ class Throwing final : public webmon::sdk::Sink {
     }
     return webmon::sdk::Status::ok();
   }
-  webmon::sdk::Status on_write(const webmon::sdk::Batch& /*batch*/, webmon::sdk::Ack /*ack*/) override {
+  webmon::sdk::Status on_write(const webmon::sdk::Batch& /*batch*/,
+                               webmon::sdk::Ack /*ack*/) override {
     throw std::logic_error("thrown from on_write");
   }
 

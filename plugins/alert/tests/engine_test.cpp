@@ -2,8 +2,9 @@
 // properties over random sequences (flapping below the thresholds never fires; every firing
 // is followed by exactly one resolved), exact check counts, locations, repeats, silences,
 // and the state file round trip.
-#include <gtest/gtest.h>
+#include "engine.hpp"
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -12,7 +13,6 @@
 #include <string>
 #include <vector>
 
-#include "engine.hpp"
 #include "state_file.hpp"
 
 namespace webmon::plugins::alert {
@@ -265,9 +265,7 @@ TEST(Engine, MalformedStateFileIsNamed) {
   const auto path = (std::filesystem::temp_directory_path() /
                      ("alert-engine-bad-" + std::to_string(::getpid()) + ".json"))
                         .string();
-  {
-    std::ofstream(path) << "{not json";
-  }
+  { std::ofstream(path) << "{not json"; }
   Engine e({});
   try {
     load_state(e, path);

@@ -3,6 +3,7 @@
 // email_sink sends to a real SMTP server (aiosmtpd) started by the test. Everything on
 // 127.0.0.1; waits are on conditions with a deadline that only bounds a hang.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <httplib.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -13,7 +14,6 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
-#include <gtest/gtest.h>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -148,18 +148,20 @@ std::string pipeline(Servers& s, const TempDir& dir, const std::vector<std::stri
                      const std::string& alert_extra = "", const std::string& sink_extra = "") {
   std::string y = "agent:\n  name: alerting-test\nsources:\n";
   for (std::size_t i = 0; i < targets.size(); ++i) {
-    y += "  checks" + std::to_string(i) + ":\n    plugin: http_check\n    interval: 50ms\n"
-         "    timeout: 5s\n    targets:\n      - url: " + s.url("/target/" + targets[i]) +
-         "\n        name: " + targets[i] + "\n        labels: { site: site" + std::to_string(i) +
-         " }\n";
+    y += "  checks" + std::to_string(i) +
+         ":\n    plugin: http_check\n    interval: 50ms\n"
+         "    timeout: 5s\n    targets:\n      - url: " +
+         s.url("/target/" + targets[i]) + "\n        name: " + targets[i] +
+         "\n        labels: { site: site" + std::to_string(i) + " }\n";
   }
   std::string inputs;
   for (std::size_t i = 0; i < targets.size(); ++i) {
     inputs += (i == 0 ? "" : ", ") + std::string("checks") + std::to_string(i);
   }
-  y += "transforms:\n  alerts:\n    plugin: alert\n    inputs: [" + inputs + "]\n"
-       "    pass_through: false\n    state_file: " + dir.path() + "/alert-state.json\n" +
-       alert_extra;
+  y += "transforms:\n  alerts:\n    plugin: alert\n    inputs: [" + inputs +
+       "]\n"
+       "    pass_through: false\n    state_file: " +
+       dir.path() + "/alert-state.json\n" + alert_extra;
   y += "sinks:\n  hook:\n    plugin: webhook_sink\n    inputs: [alerts]\n    url: " +
        s.url("/hook") + "\n    retry: { initial_backoff: 50ms, max_backoff: 200ms }\n" +
        "    batch: { linger: 10ms }\n" + sink_extra;
@@ -175,10 +177,9 @@ struct Agent {
     const std::string file = dir.write(tag + ".yaml", yaml);
     out = dir.path() + "/" + tag + ".out";
     err = dir.path() + "/" + tag + ".err";
-    child = std::make_unique<Child>(
-        std::vector<std::string>{testing::agent_binary(), "--pipeline", file, "--log-level",
-                                 "debug"},
-        out, err, env);
+    child = std::make_unique<Child>(std::vector<std::string>{testing::agent_binary(), "--pipeline",
+                                                             file, "--log-level", "debug"},
+                                    out, err, env);
   }
   void stop() {
     child->signal(SIGTERM);
@@ -241,8 +242,9 @@ TEST(AlertPipeline, TwoLocationsWithMinLocationsTwo) {
   // Location site0 sees "api" fail from its 1st check; site1 only from its 20th.
   s.script("api0", [](int) { return false; });
   s.script("api1", [](int n) { return n < 20; });
-  std::string y = pipeline(s, dir, {"api0", "api1"}, "    min_locations: 2\n"
-                                                     "    location_label: site\n");
+  std::string y = pipeline(s, dir, {"api0", "api1"},
+                           "    min_locations: 2\n"
+                           "    location_label: site\n");
   // Both sources check the same target name "api" (two network paths to one site).
   for (const char* t : {"api0", "api1"}) {
     const std::string from = std::string("name: ") + t;
@@ -321,8 +323,7 @@ TEST(AlertPipeline, ReceiverAnswering400GetsItOnceAndTheReasonIsLogged) {
   agent.stop();
   EXPECT_EQ(s.alerts("firing", false).size(), 1U) << "a rejected alert is not retried";
   EXPECT_EQ(s.alerts("resolved", false).size(), 1U);
-  EXPECT_NE(agent.logs().find("HTTP 400: bad payload: field 'text' is missing"),
-            std::string::npos)
+  EXPECT_NE(agent.logs().find("HTTP 400: bad payload: field 'text' is missing"), std::string::npos)
       << agent.logs();
 }
 
@@ -435,9 +436,10 @@ TEST(AlertPipeline, ValidateRefusesKindsWithoutSuccess) {
   const std::string y =
       "sources:\n  gen:\n    plugin: generator\n    count: 1\n"
       "transforms:\n  a1:\n    plugin: alert\n    inputs: [gen]\n    state_file: " +
-      dir.path() + "/a1.json\n    pass_through: false\n"
-      "  a2:\n    plugin: alert\n    inputs: [a1]\n    state_file: " + dir.path() +
-      "/a2.json\nsinks:\n  out:\n    plugin: blackhole\n    inputs: [a2]\n";
+      dir.path() +
+      "/a1.json\n    pass_through: false\n"
+      "  a2:\n    plugin: alert\n    inputs: [a1]\n    state_file: " +
+      dir.path() + "/a2.json\nsinks:\n  out:\n    plugin: blackhole\n    inputs: [a2]\n";
   const std::string err = testing::validate_pipeline(y);
   EXPECT_NE(err.find("alert"), std::string::npos) << err;
   EXPECT_NE(err.find("success"), std::string::npos) << err;
@@ -447,10 +449,10 @@ TEST(AlertPipeline, EmailReachesARealSmtpServerWellFormed) {
   Servers s;
   TempDir dir;
   const std::string password = "smtp-pw-8d1f0c";
-  Child smtp({"/usr/bin/python3", std::string(WEBMON_SOURCE_DIR) +
-                                      "/plugins/alert/tests/smtp_server.py",
-              dir.path(), "alerts", password},
-             dir.path() + "/smtp.out", dir.path() + "/smtp.err");
+  Child smtp(
+      {"/usr/bin/python3", std::string(WEBMON_SOURCE_DIR) + "/plugins/alert/tests/smtp_server.py",
+       dir.path(), "alerts", password},
+      dir.path() + "/smtp.out", dir.path() + "/smtp.err");
   ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(dir.path() + "/port"); }))
       << testing::read_file(dir.path() + "/smtp.err");
   const std::string port = testing::read_file(dir.path() + "/port");
@@ -460,8 +462,7 @@ TEST(AlertPipeline, EmailReachesARealSmtpServerWellFormed) {
        "\n    starttls: required\n    ca_file: " + dir.path() + "/smtp.pem\n" +
        "    username: alerts\n    password: ${SMTP_PASSWORD}\n" +
        "    from: webmon@example.test\n    to: [oncall@example.test, 'ops@example.test']\n" +
-       "    subject_template: 'webmon: {{summary}}'\n" +
-       "    retry: { initial_backoff: 50ms }\n";
+       "    subject_template: 'webmon: {{summary}}'\n" + "    retry: { initial_backoff: 50ms }\n";
   Agent agent(dir, y, {"SMTP_PASSWORD=" + password});
   const std::string messages = dir.path() + "/messages.jsonl";
   ASSERT_TRUE(wait_until([&] { return !testing::read_file(messages).empty(); }))

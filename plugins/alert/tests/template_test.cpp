@@ -1,10 +1,10 @@
 // The notifying sinks' templates and summaries (notify_common): placeholders, JSON escaping,
 // errors with the position, the one-line summary of an alert.
+#include "webmon/notify/template.hpp"
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
-
-#include "webmon/notify/template.hpp"
 
 namespace webmon::notify {
 namespace {

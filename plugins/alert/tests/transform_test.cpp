@@ -2,11 +2,11 @@
 // alert records and their fields, pass_through, label and per-target overrides, the state
 // file across a restart, and configuration errors with file:line:column.
 #include <dlfcn.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-#include <gtest/gtest.h>
 #include <memory>
 #include <string>
 #include <vector>
@@ -151,7 +151,8 @@ TEST(Transform, StateFileDefaultsToTheAgentsStateDirectory) {
 TEST(Transform, PassThroughFalseLeavesOnlyAlertsAndOtherKinds) {
   TempPath dir;
   st::FakeContext ctx;
-  auto t = make(st::config({{"state_file", dir.file("s.json")}, {"pass_through", "false"},
+  auto t = make(st::config({{"state_file", dir.file("s.json")},
+                            {"pass_through", "false"},
                             {"failure_threshold", "1"}}),
                 ctx);
   ASSERT_TRUE(t->start(ctx));

@@ -148,8 +148,8 @@ TEST(kafka_sink_config, PassThroughIsValidatedByLibrdkafka) {
             std::string::npos)
       << managed;
   // librdkafka also takes topic properties with a "topic." prefix: managed under both names.
-  const std::string prefixed = error_of(
-      "    brokers: 127.0.0.1:1\n    topic: t\n    librdkafka: { topic.acks: \"0\" }\n");
+  const std::string prefixed =
+      error_of("    brokers: 127.0.0.1:1\n    topic: t\n    librdkafka: { topic.acks: \"0\" }\n");
   EXPECT_NE(prefixed.find("property 'topic.acks' is managed by the plugin"), std::string::npos)
       << prefixed;
   const std::string instead =
@@ -183,8 +183,8 @@ TEST(kafka_sink_config, SecretsAreNotPrinted) {
     EXPECT_EQ((r.out + r.err).find("Sup3rSecretPw"), std::string::npos);
     EXPECT_EQ((r.out + r.err).find("KeyStoreSecret9"), std::string::npos);
   }
-  const auto list = webmon::testing::run_process(
-      {webmon::testing::agent_binary(), "--list-plugins"});
+  const auto list =
+      webmon::testing::run_process({webmon::testing::agent_binary(), "--list-plugins"});
   EXPECT_NE(list.out.find("kafka_sink"), std::string::npos);
   EXPECT_NE(list.out.find("sasl_password"), std::string::npos);
 }

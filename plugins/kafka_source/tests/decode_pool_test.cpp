@@ -76,9 +76,8 @@ TEST(DecodePool, HelperExceptionReachesTheCaller) {
                std::runtime_error);
   // Still usable afterwards.
   std::atomic<std::size_t> total{0};
-  pool.run(1000, [&](common::JsonDecoder&, std::size_t begin, std::size_t end) {
-    total += end - begin;
-  });
+  pool.run(1000,
+           [&](common::JsonDecoder&, std::size_t begin, std::size_t end) { total += end - begin; });
   EXPECT_EQ(total.load(), 1000U);
 }
 

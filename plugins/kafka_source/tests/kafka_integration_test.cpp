@@ -55,8 +55,9 @@ std::string indent(const std::string& text, int n) {
 std::string producer_yaml(const std::string& conn, const std::string& topic, int count,
                           const std::string& expected_file, const std::string& gen_extra = "") {
   return "sources:\n  gen:\n    plugin: generator\n    count: " + std::to_string(count) + "\n" +
-         gen_extra + "sinks:\n  kafka:\n    plugin: kafka_sink\n    inputs: [gen]\n    topic: " +
-         topic + "\n    compression: lz4\n" + indent(conn, 4) +
+         gen_extra +
+         "sinks:\n  kafka:\n    plugin: kafka_sink\n    inputs: [gen]\n    topic: " + topic +
+         "\n    compression: lz4\n" + indent(conn, 4) +
          "  expected:\n    plugin: file\n    inputs: [gen]\n    append: false\n    path: " +
          expected_file + "\n";
 }
@@ -141,9 +142,7 @@ testing::PipelineRun consume_until(const std::string& yaml, const std::string& o
   testing::RunOptions opts;
   opts.during = [&](agent::Runtime& rt) {
     (void)eventually(
-        [&] {
-          return line_count(out_file) >= n && committed_sum(group, topic, partitions) == end;
-        },
+        [&] { return line_count(out_file) >= n && committed_sum(group, topic, partitions) == end; },
         timeout);
     rt.request_stop();
   };
@@ -219,9 +218,9 @@ TEST(KafkaStack, SmallPrefetchQueueWakesTheFetcherAndLosesNothing) {
   const auto expected = produce_records(plaintext_conn(), topic, 20000, dir);
   ASSERT_EQ(expected.size(), 20000U);
   const std::string got = dir.path() + "/got.jsonl";
-  auto run = consume_until(consumer_yaml(plaintext_conn(), topic, "g-" + topic, got,
-                                         "    prefetch_max_size: 1MiB\n"),
-                           got, expected.size(), "g-" + topic, topic, 2, 20000);
+  auto run = consume_until(
+      consumer_yaml(plaintext_conn(), topic, "g-" + topic, got, "    prefetch_max_size: 1MiB\n"),
+      got, expected.size(), "g-" + topic, topic, 2, 20000);
   EXPECT_EQ(run.config_error, "");
   EXPECT_EQ(run.exit_code, 0);
   EXPECT_TRUE(same_lines(lines(read_file(got)), expected));
@@ -254,15 +253,15 @@ TEST(KafkaStack, WrongCaIsAClearError) {
   TempDir dir;
   const std::string key = dir.path() + "/other.key";
   const std::string ca = dir.path() + "/other-ca.pem";
-  auto gen = testing::run_process({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048",
-                                   "-nodes", "-keyout", key, "-out", ca, "-days", "1", "-subj",
-                                   "/CN=not-the-stack-ca"},
-                                  30s);
+  auto gen = testing::run_process(
+      {"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out",
+       ca, "-days", "1", "-subj", "/CN=not-the-stack-ca"},
+      30s);
   ASSERT_EQ(gen.exit_code, 0) << gen.err;
   const Stack& s = Stack::get();
-  const auto [code, out] = run_producer_agent("brokers: " + s.ssl + "\nsecurity_protocol: SSL\n" +
-                                              "ca_file: " + ca + "\ncert_file: " + s.cert +
-                                              "\nkey_file: " + s.key + "\n");
+  const auto [code, out] =
+      run_producer_agent("brokers: " + s.ssl + "\nsecurity_protocol: SSL\n" + "ca_file: " + ca +
+                         "\ncert_file: " + s.cert + "\nkey_file: " + s.key + "\n");
   EXPECT_EQ(code, 1) << out;
   EXPECT_NE(out.find("failed to start: cannot connect to Kafka (SSL to " + s.ssl + ")"),
             std::string::npos)
@@ -283,10 +282,9 @@ TEST(KafkaStack, MissingClientCertificateIsAClearError) {
 
 TEST(KafkaStack, MissingCertificateFileIsAConfigError) {
   const Stack& s = Stack::get();
-  const auto [code, out] = run_producer_agent("brokers: " + s.ssl +
-                                              "\nsecurity_protocol: SSL\nca_file: " + s.ca +
-                                              "\ncert_file: /nonexistent/service.cert\nkey_file: " +
-                                              s.key + "\n");
+  const auto [code, out] =
+      run_producer_agent("brokers: " + s.ssl + "\nsecurity_protocol: SSL\nca_file: " + s.ca +
+                         "\ncert_file: /nonexistent/service.cert\nkey_file: " + s.key + "\n");
   EXPECT_EQ(code, 2) << out;
   EXPECT_NE(out.find("option 'cert_file': cannot read '/nonexistent/service.cert'"),
             std::string::npos)
@@ -360,8 +358,7 @@ TEST(KafkaStackFaults, ConsumerKilledResumesFromCommittedOffsets) {
   const auto expected = produce_records(plaintext_conn(), topic, n, dir);
   const std::string group = "g-" + topic;
   const std::string agent = "agent: { name: consumer-" + topic + " }\n";
-  const std::string slow =
-      "  slow:\n    plugin: blackhole\n    inputs: [kafka]\n    delay: 20ms\n";
+  const std::string slow = "  slow:\n    plugin: blackhole\n    inputs: [kafka]\n    delay: 20ms\n";
   const std::string extra = "    batch_size: 100\n    commit_interval: 200ms\n";
   const std::string got1 = dir.path() + "/got1.jsonl";
   const std::string got2 = dir.path() + "/got2.jsonl";
@@ -409,9 +406,9 @@ TEST(KafkaStackFaults, ConsumerKilledResumesFromCommittedOffsets) {
 /// `n` valid wire-format records (JSON lines) from the generator, without Kafka.
 std::vector<std::string> generated_records(int n, const TempDir& dir) {
   const std::string file = dir.path() + "/generated.jsonl";
-  auto gen = run_pipeline("sources:\n  gen: { plugin: generator, count: " + std::to_string(n) +
-                          " }\nsinks:\n  f:\n    plugin: file\n    inputs: [gen]\n    path: " +
-                          file + "\n");
+  auto gen = run_pipeline(
+      "sources:\n  gen: { plugin: generator, count: " + std::to_string(n) +
+      " }\nsinks:\n  f:\n    plugin: file\n    inputs: [gen]\n    path: " + file + "\n");
   EXPECT_EQ(gen.exit_code, 0);
   return lines(read_file(file));
 }
@@ -517,12 +514,12 @@ TEST(KafkaStack, TwoConsumersWithTheSameNameBothKeepRunning) {
   const std::string got_b = dir.path() + "/b.jsonl";
   const std::string log_a = dir.path() + "/a.log";
   const std::string log_b = dir.path() + "/b.log";
-  Agent a(dir.write("a.yaml", agent + consumer_yaml(plaintext_conn(), topic, group, got_a, extra,
-                                                    slow)),
+  Agent a(dir.write("a.yaml",
+                    agent + consumer_yaml(plaintext_conn(), topic, group, got_a, extra, slow)),
           log_a);
   ASSERT_TRUE(eventually([&] { return line_count(got_a) > 0; }, 60s)) << read_file(log_a);
-  Agent b(dir.write("b.yaml", agent + consumer_yaml(plaintext_conn(), topic, group, got_b, extra,
-                                                    slow)),
+  Agent b(dir.write("b.yaml",
+                    agent + consumer_yaml(plaintext_conn(), topic, group, got_b, extra, slow)),
           log_b);
   const std::string fenced = "continuing as a dynamic member";
   ASSERT_TRUE(eventually(
@@ -531,7 +528,9 @@ TEST(KafkaStack, TwoConsumersWithTheSameNameBothKeepRunning) {
                read_file(log_b).find(fenced) != std::string::npos;
       },
       60s))
-      << "--- a.log\n" << read_file(log_a) << "--- b.log\n" << read_file(log_b);
+      << "--- a.log\n"
+      << read_file(log_a) << "--- b.log\n"
+      << read_file(log_b);
   // The fenced one joined again and was given partitions.
   const std::string fenced_log = read_file(log_a).find(fenced) != std::string::npos ? log_a : log_b;
   ASSERT_TRUE(eventually(
@@ -542,7 +541,9 @@ TEST(KafkaStack, TwoConsumersWithTheSameNameBothKeepRunning) {
       60s))
       << read_file(fenced_log);
   ASSERT_TRUE(eventually([&] { return committed_sum(group, topic, 4) == n; }, 120s))
-      << "--- a.log\n" << read_file(log_a) << "--- b.log\n" << read_file(log_b);
+      << "--- a.log\n"
+      << read_file(log_a) << "--- b.log\n"
+      << read_file(log_b);
   EXPECT_EQ(a.wait(0ms), std::nullopt) << read_file(log_a);
   EXPECT_EQ(b.wait(0ms), std::nullopt) << read_file(log_b);
   a.signal(SIGTERM);
@@ -565,9 +566,10 @@ TEST(KafkaStack, UndecodableMessagesGoToTheDeadLetterTopic) {
   TempDir dir;
   // Five valid wire-format records from the generator.
   const std::string valid_file = dir.path() + "/valid.jsonl";
-  auto gen = run_pipeline("sources:\n  gen: { plugin: generator, count: 6 }\nsinks:\n  f:\n"
-                          "    plugin: file\n    inputs: [gen]\n    path: " +
-                          valid_file + "\n");
+  auto gen = run_pipeline(
+      "sources:\n  gen: { plugin: generator, count: 6 }\nsinks:\n  f:\n"
+      "    plugin: file\n    inputs: [gen]\n    path: " +
+      valid_file + "\n");
   ASSERT_EQ(gen.exit_code, 0);
   const auto valid = lines(read_file(valid_file));
   ASSERT_EQ(valid.size(), 6U);
@@ -656,9 +658,8 @@ TEST(KafkaStack, RetryableBatchesAreReadAgainAndNotCommitted) {
   EXPECT_LE(committed_offsets(group, topic, 1).at(0), 0);
 
   const std::string got2 = dir.path() + "/got2.jsonl";
-  auto again =
-      consume_until(consumer_yaml(plaintext_conn(), topic, group, got2), got2, 50, group, topic, 1,
-                    50);
+  auto again = consume_until(consumer_yaml(plaintext_conn(), topic, group, got2), got2, 50, group,
+                             topic, 1, 50);
   EXPECT_TRUE(same_lines(lines(read_file(got2)), expected));
   EXPECT_EQ(committed_offsets(group, topic, 1), std::vector<std::int64_t>{50});
 }
@@ -676,8 +677,7 @@ TEST(KafkaStack, RejectedBatchesGoToTheDeadLetterTopicAndAreCommitted) {
   testing::RunOptions opts;
   opts.during = [&](agent::Runtime& rt) {
     (void)eventually(
-        [&] { return committed_offsets(group, topic, 1) == std::vector<std::int64_t>{50}; },
-        30s);
+        [&] { return committed_offsets(group, topic, 1) == std::vector<std::int64_t>{50}; }, 30s);
     rt.request_stop();
   };
   auto run = run_pipeline(yaml, opts);
@@ -707,17 +707,18 @@ TEST(KafkaStack, TwoConsumersSplitPartitionsAndTakeOver) {
   const std::string got_a = dir.path() + "/a.jsonl";
   const std::string got_b = dir.path() + "/b.jsonl";
   // Distinct agent names: each is its own static member (see the same-name test below).
-  Agent a(dir.write("a.yaml", "agent: { name: a }\n" + consumer_yaml(plaintext_conn(), topic,
-                                                                     group, got_a, extra, slow)),
+  Agent a(dir.write("a.yaml", "agent: { name: a }\n" + consumer_yaml(plaintext_conn(), topic, group,
+                                                                     got_a, extra, slow)),
           dir.path() + "/a.log");
   ASSERT_TRUE(eventually([&] { return line_count(got_a) > 0; }, 30s))
       << read_file(dir.path() + "/a.log");
-  Agent b(dir.write("b.yaml", "agent: { name: b }\n" + consumer_yaml(plaintext_conn(), topic,
-                                                                     group, got_b, extra, slow)),
+  Agent b(dir.write("b.yaml", "agent: { name: b }\n" + consumer_yaml(plaintext_conn(), topic, group,
+                                                                     got_b, extra, slow)),
           dir.path() + "/b.log");
   ASSERT_TRUE(eventually([&] { return line_count(got_b) > 0; }, 30s))
       << "the second consumer delivered nothing\n--- b.log\n"
-      << read_file(dir.path() + "/b.log") << "--- a.log\n" << read_file(dir.path() + "/a.log");
+      << read_file(dir.path() + "/b.log") << "--- a.log\n"
+      << read_file(dir.path() + "/a.log");
   const std::size_t a_before_stop = line_count(got_a);
   EXPECT_LT(a_before_stop, static_cast<std::size_t>(n)) << "test too fast to see a split";
   a.signal(SIGTERM);

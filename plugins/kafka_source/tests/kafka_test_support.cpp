@@ -223,9 +223,8 @@ std::vector<RawMessage> consume_raw(const std::string& topic, std::size_t count,
         const char* name = nullptr;
         const void* val = nullptr;
         size_t size = 0;
-        for (size_t i = 0; rd_kafka_header_get_all(h, i, &name, &val, &size) ==
-                           RD_KAFKA_RESP_ERR_NO_ERROR;
-             ++i) {
+        for (size_t i = 0;
+             rd_kafka_header_get_all(h, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
           r.headers[name] = val != nullptr ? std::string(static_cast<const char*>(val), size) : "";
         }
       }
@@ -276,8 +275,8 @@ Agent::Agent(const std::string& pipeline_file, const std::string& log_file) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, log_file.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&actions, 1, log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                   0644);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
   const std::string bin = testing::agent_binary();
   std::vector<std::string> args = {bin, "--pipeline", pipeline_file, "--log-level", "info"};

@@ -82,7 +82,9 @@ bool eventually(Pred pred, std::chrono::milliseconds timeout) {
     if (std::chrono::steady_clock::now() >= deadline) {
       return false;
     }
-    struct timespec ts{0, 50'000'000};
+    struct timespec ts {
+      0, 50'000'000
+    };
     nanosleep(&ts, nullptr);
   }
   return true;

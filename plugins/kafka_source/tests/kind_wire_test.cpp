@@ -1,11 +1,12 @@
 // The compact declaration of the webmon-fields header (webmon/common/kind_wire.hpp) and the
 // http_check schema the decoder uses, derived from the one declaration (no broker needed).
+#include "webmon/common/kind_wire.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "webmon/common/http_check_kind.hpp"
-#include "webmon/common/kind_wire.hpp"
 #include "webmon/common/schema.hpp"
 
 namespace webmon::common {
@@ -18,7 +19,8 @@ TEST(KindWire, HttpCheckDeclarationInCompactForm) {
             "target:s!*,url:s!,method:s!,agent:s!,success:b!,status_code:i,error:s,"
             "error_message:s,response_time_ms:d!,dns_ms:d,connect_ms:d,tls_ms:d,ttfb_ms:d,"
             "transfer_ms:d,body_bytes:i!,body_bytes_wire:i,http_version:s,remote_ip:s,"
-            "redirects:i!,failed_url:s,regex_matched:b,tls_cert_not_after:t,tls_cert_issuer:s,lateness_ms:d!,"
+            "redirects:i!,failed_url:s,regex_matched:b,tls_cert_not_after:t,tls_cert_issuer:s,"
+            "lateness_ms:d!,"
             "tls_version:s,labels:m!");
 }
 

@@ -74,7 +74,7 @@ std::vector<Record> tcp_records(int n) {
     r.add("success", ok);
     r.add("error", ok ? sdk::Value{} : sdk::Value{std::string("connect")});
     r.add("connect_ms", ok ? sdk::Value{0.25 * (i + 1)} : sdk::Value{});
-    r.add("total_ms", 3.0 + i);  // integral doubles stay doubles
+    r.add("total_ms", 3.0 + i);                      // integral doubles stay doubles
     const std::int64_t big = 9'007'199'254'740'993;  // not exact as a double
     r.add("bytes_received", ok ? sdk::Value{big - i} : sdk::Value{});
     r.add("reply_matched", ok ? sdk::Value{i % 2 == 0} : sdk::Value{});
@@ -138,7 +138,6 @@ std::vector<Record> consume_records(wt::FakeContext& ctx, const std::string& top
   EXPECT_TRUE(s.is_ok()) << s.message();
   return ctx.records();
 }
-
 
 /// A message of the first wire format, captured from Kafka (fixtures/*.txt).
 RawMessage captured(const std::string& name) {
@@ -291,9 +290,8 @@ TEST(KafkaKinds, MessagesWithoutAUsableDeclarationGoToTheDeadLetterTopicWithTheR
                      {"webmon-fields", "target:s!*,port:s!,labels:m!"}};
   msgs[3].key = "d";  // malformed declaration
   msgs[3].value = value("svc", 4, ",\"target\":\"d\",\"port\":80");
-  msgs[3].headers = {{"webmon-kind", "svc"},
-                     {"webmon-kind-version", "1"},
-                     {"webmon-fields", "target:s!*,port:x"}};
+  msgs[3].headers = {
+      {"webmon-kind", "svc"}, {"webmon-kind-version", "1"}, {"webmon-fields", "target:s!*,port:x"}};
   msgs[4].key = "e";  // the value does not match its declaration
   msgs[4].value = value("svc", 5, ",\"target\":\"e\",\"port\":1.5");
   msgs[4].headers = msgs[1].headers;

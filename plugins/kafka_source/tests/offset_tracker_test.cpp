@@ -263,10 +263,10 @@ struct Model {
     std::int64_t last_commit = -1;  // last offset this consumer committed
     std::int64_t gen_commit = -1;   // the same, in the current assignment
     bool assigned = false;
-    std::int64_t position = 0;                // next offset the fetcher returns
-    std::int64_t next = -1;                   // after the last tracked one, or a rewind's target
-    std::map<std::int64_t, bool> reads;       // current reads: offset -> resolved
-    std::set<std::int64_t> acknowledged;      // ever delivered or dead-lettered
+    std::int64_t position = 0;            // next offset the fetcher returns
+    std::int64_t next = -1;               // after the last tracked one, or a rewind's target
+    std::map<std::int64_t, bool> reads;   // current reads: offset -> resolved
+    std::set<std::int64_t> acknowledged;  // ever delivered or dead-lettered
     bool paused = false;
     std::int64_t rewind_to = -1;
   };

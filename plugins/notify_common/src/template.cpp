@@ -75,8 +75,8 @@ nlohmann::json value_json(const sdk::Value& v) {
 }  // namespace
 
 std::string json_escape(std::string_view s) {
-  std::string d = nlohmann::json(std::string(s)).dump(-1, ' ', false,
-                                                      nlohmann::json::error_handler_t::replace);
+  std::string d =
+      nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return d.substr(1, d.size() - 2);
 }
 
@@ -179,8 +179,7 @@ Template::Template(std::string_view text, Escape escape, const sdk::ConfigNode& 
     }
     const std::size_t close = text.find("}}", open + 2);
     if (close == std::string_view::npos) {
-      where.fail("template: '{{' at offset " + std::to_string(open) +
-                 " is not closed by '}}'");
+      where.fail("template: '{{' at offset " + std::to_string(open) + " is not closed by '}}'");
     }
     std::string_view name = text.substr(open + 2, close - open - 2);
     while (!name.empty() && name.front() == ' ') {

@@ -1,9 +1,9 @@
 // postgres_sink against the local stack's real PostgreSQL (scripts/stack; ctest fixture
 // webmon_stack). Every test uses a fresh database; waits are bounded.
-#include <deque>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <deque>
 #include <map>
 #include <thread>
 
@@ -53,7 +53,8 @@ std::vector<sdk::Record> checks(int n, std::int64_t time, const std::string& tar
 /// generator → postgres_sink; `host_yaml` holds the sink's host keys (batch:, retry:, …).
 std::string pipeline(const TestDb& db, const std::string& generator_opts,
                      const std::string& host_yaml = "", const std::string& extra_sinks = "") {
-  return "agent:\n  name: itest\n  shutdown_timeout: 60s\nsources:\n  gen:\n    plugin: generator\n" +
+  return "agent:\n  name: itest\n  shutdown_timeout: 60s\nsources:\n  gen:\n    plugin: "
+         "generator\n" +
          generator_opts + "sinks:\n  pg:\n    plugin: postgres_sink\n    inputs: [gen]\n" +
          db.sink_yaml(4) + host_yaml + extra_sinks;
 }
@@ -85,12 +86,13 @@ TEST(PostgresSinkIntegration, StoresEveryRecordWithTheRightValuesInEveryColumn) 
   webmon::testing::TempDir dir;
   const std::string out = dir.path() + "/records.jsonl";
   const int n = 3000;
-  const auto run = webmon::testing::run_pipeline(pipeline(
-      db,
-      "    count: " + std::to_string(n) + "\n    targets: 7\n    batch_size: 250\n"
-      "    failure_every: 10\n",
-      "    batch:\n      max_records: 1000\n",
-      "  file:\n    plugin: file\n    inputs: [gen]\n    path: " + out + "\n"));
+  const auto run = webmon::testing::run_pipeline(
+      pipeline(db,
+               "    count: " + std::to_string(n) +
+                   "\n    targets: 7\n    batch_size: 250\n"
+                   "    failure_every: 10\n",
+               "    batch:\n      max_records: 1000\n",
+               "  file:\n    plugin: file\n    inputs: [gen]\n    path: " + out + "\n"));
   ASSERT_EQ(run.config_error, "");
   ASSERT_EQ(run.exit_code, 0);
   EXPECT_EQ(run.counter("pg", "rows_inserted"), static_cast<std::uint64_t>(n));
@@ -113,10 +115,12 @@ TEST(PostgresSinkIntegration, StoresEveryRecordWithTheRightValuesInEveryColumn) 
     by_id[r[0]] = &r;
   }
   const std::vector<std::string> fields{
-      "target", "url", "method", "agent", "success", "status_code", "error", "error_message",
-      "response_time_ms", "dns_ms", "connect_ms", "tls_ms", "ttfb_ms", "transfer_ms",
-      "body_bytes", "http_version", "remote_ip", "redirects", "regex_matched",
-      "tls_cert_not_after", "tls_cert_issuer", "tls_version", "lateness_ms"};
+      "target",           "url",         "method",        "agent",
+      "success",          "status_code", "error",         "error_message",
+      "response_time_ms", "dns_ms",      "connect_ms",    "tls_ms",
+      "ttfb_ms",          "transfer_ms", "body_bytes",    "http_version",
+      "remote_ip",        "redirects",   "regex_matched", "tls_cert_not_after",
+      "tls_cert_issuer",  "tls_version", "lateness_ms"};
   common::JsonDecoder decoder;
   int compared = 0;
   for (const auto& line : webmon::testing::lines(webmon::testing::read_file(out))) {
@@ -242,20 +246,25 @@ TEST(PostgresSinkIntegration, InvalidRecordsGoToRejectedWithReasonsAndValidOnesA
   }
   EXPECT_EQ(db.value("SELECT count(*) FROM webmon.http_check"), "20");
   EXPECT_EQ(db.value("SELECT count(*) FROM webmon.http_check WHERE target = 'bad'"), "0");
-  const Rows rej = db.query("SELECT id, kind, reason, raw::jsonb->>'id' FROM webmon.rejected ORDER BY reason");
+  const Rows rej =
+      db.query("SELECT id, kind, reason, raw::jsonb->>'id' FROM webmon.rejected ORDER BY reason");
   ASSERT_EQ(rej.size(), 6U);
   std::string reasons;
   for (const auto& r : rej) {
     EXPECT_EQ(r[0], r[3]);  // raw holds the record
     reasons += r[2] + "\n";
   }
-  EXPECT_NE(reasons.find("field 'status_code': 700 is not an HTTP status (100-599)"), std::string::npos) << reasons;
+  EXPECT_NE(reasons.find("field 'status_code': 700 is not an HTTP status (100-599)"),
+            std::string::npos)
+      << reasons;
   EXPECT_NE(reasons.find("field 'response_time_ms': negative duration -3"), std::string::npos);
   EXPECT_NE(reasons.find("field 'url': not valid UTF-8"), std::string::npos);
   EXPECT_NE(reasons.find("unknown record kind 'dns_check'"), std::string::npos);
   EXPECT_NE(reasons.find("is in the future beyond the accepted"), std::string::npos);
   EXPECT_NE(reasons.find("field 'success': expected bool, got string"), std::string::npos);
-  EXPECT_EQ(db.value("SELECT count(*) FROM webmon.rejected WHERE raw::jsonb->>'kind' = 'dns_check'"), "1");
+  EXPECT_EQ(
+      db.value("SELECT count(*) FROM webmon.rejected WHERE raw::jsonb->>'kind' = 'dns_check'"),
+      "1");
 }
 
 TEST(PostgresSinkIntegration, RowsPostgresRefusesAreIsolatedBySplittingTheBatch) {
@@ -279,7 +288,8 @@ TEST(PostgresSinkIntegration, RowsPostgresRefusesAreIsolatedBySplittingTheBatch)
   EXPECT_EQ(s.acks.count(sdk::AckStatus::delivered), 1);
   EXPECT_GE(s.ctx.count("batches_split"), 1U);
   EXPECT_EQ(db.value("SELECT count(*) FROM webmon.http_check"), "97");
-  EXPECT_EQ(db.value("SELECT count(*) FROM webmon.rejected WHERE reason LIKE 'refused by PostgreSQL:%no_evil%'"),
+  EXPECT_EQ(db.value("SELECT count(*) FROM webmon.rejected WHERE reason LIKE 'refused by "
+                     "PostgreSQL:%no_evil%'"),
             "3");
 }
 
@@ -295,13 +305,13 @@ TEST(PostgresSinkIntegration, VerifyFullSucceedsAndAWrongCaIsRefused) {
   }
   webmon::testing::TempDir dir;
   const auto gen = webmon::testing::run_process(
-      {"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-       "-subj", "/CN=Some Other CA", "-keyout", dir.path() + "/other.key", "-out",
+      {"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+       "/CN=Some Other CA", "-keyout", dir.path() + "/other.key", "-out",
        dir.path() + "/other-ca.pem"},
       60s);
   ASSERT_EQ(gen.exit_code, 0) << gen.err;
-  DirectSink s(db.sink_config({{"sslrootcert", dir.path() + "/other-ca.pem"},
-                               {"start_timeout", "5s"}}));
+  DirectSink s(
+      db.sink_config({{"sslrootcert", dir.path() + "/other-ca.pem"}, {"start_timeout", "5s"}}));
   const auto start = std::chrono::steady_clock::now();
   const sdk::Status st = s.start();
   ASSERT_FALSE(st.is_ok());
@@ -331,8 +341,10 @@ TEST(PostgresSinkIntegration, RetentionDropsOldPartitionsAndKeepsNewOnes) {
       "SELECT string_agg(c.relname, ',' ORDER BY c.relname) FROM pg_inherits i "
       "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'webmon.http_check'::regclass";
   const std::string before = db.value(parts);
-  EXPECT_NE(before.find(Partitions::name_for("http_check", today - 10 * kDay)), std::string::npos) << before;
-  EXPECT_NE(before.find(Partitions::name_for("http_check", today + 3 * kDay)), std::string::npos) << before;
+  EXPECT_NE(before.find(Partitions::name_for("http_check", today - 10 * kDay)), std::string::npos)
+      << before;
+  EXPECT_NE(before.find(Partitions::name_for("http_check", today + 3 * kDay)), std::string::npos)
+      << before;
 
   DirectSink s(db.sink_config({{"retention", "3d"}}));
   ASSERT_TRUE(s.start().is_ok());
@@ -340,12 +352,16 @@ TEST(PostgresSinkIntegration, RetentionDropsOldPartitionsAndKeepsNewOnes) {
   ASSERT_TRUE(s.flush().is_ok());
   EXPECT_EQ(s.ctx.count("partitions_dropped"), 2U);
   const std::string after = db.value(parts);
-  EXPECT_EQ(after.find(Partitions::name_for("http_check", today - 10 * kDay)), std::string::npos) << after;
-  EXPECT_EQ(after.find(Partitions::name_for("http_check", today - 5 * kDay)), std::string::npos) << after;
-  EXPECT_NE(after.find(Partitions::name_for("http_check", today - 1 * kDay)), std::string::npos) << after;
+  EXPECT_EQ(after.find(Partitions::name_for("http_check", today - 10 * kDay)), std::string::npos)
+      << after;
+  EXPECT_EQ(after.find(Partitions::name_for("http_check", today - 5 * kDay)), std::string::npos)
+      << after;
+  EXPECT_NE(after.find(Partitions::name_for("http_check", today - 1 * kDay)), std::string::npos)
+      << after;
   EXPECT_NE(after.find(Partitions::name_for("http_check", today)), std::string::npos) << after;
   EXPECT_EQ(db.value("SELECT count(*) FROM webmon.http_check"), "6");
-  EXPECT_EQ(db.value("SELECT count(*) FROM webmon.rejected WHERE reason LIKE '%older than the oldest accepted%'"),
+  EXPECT_EQ(db.value("SELECT count(*) FROM webmon.rejected WHERE reason LIKE '%older than the "
+                     "oldest accepted%'"),
             "2");
 }
 
@@ -359,15 +375,19 @@ TEST(PostgresSinkIntegration, SeveralSinksCreatingTheSchemaAtOnce) {
   std::vector<sdk::Status> status(kSinks);
   std::vector<std::thread> threads;
   for (int i = 0; i < kSinks; ++i) {
-    threads.emplace_back([&, i] { status[static_cast<std::size_t>(i)] = sinks[static_cast<std::size_t>(i)]->start(); });
+    threads.emplace_back([&, i] {
+      status[static_cast<std::size_t>(i)] = sinks[static_cast<std::size_t>(i)]->start();
+    });
   }
   for (auto& t : threads) {
     t.join();
   }
   const std::int64_t now = sdk::now().micros;
   for (int i = 0; i < kSinks; ++i) {
-    ASSERT_TRUE(status[static_cast<std::size_t>(i)].is_ok()) << status[static_cast<std::size_t>(i)].message();
-    sinks[static_cast<std::size_t>(i)]->write(checks(50, now - 1000 * (i + 1) * 100, "s" + std::to_string(i)));
+    ASSERT_TRUE(status[static_cast<std::size_t>(i)].is_ok())
+        << status[static_cast<std::size_t>(i)].message();
+    sinks[static_cast<std::size_t>(i)]->write(
+        checks(50, now - 1000 * (i + 1) * 100, "s" + std::to_string(i)));
   }
   for (auto& s : sinks) {
     ASSERT_TRUE(s->flush().is_ok());
@@ -383,8 +403,8 @@ TEST(PostgresSinkIntegration, ViewsReturnUptimeAndPercentilesOfKnownData) {
   const std::int64_t hour = now - now % 3'600'000'000LL - 3'600'000'000LL;  // previous hour
   std::vector<sdk::Record> records;
   for (int i = 0; i < 10; ++i) {  // target a: 10..100 ms, 2 failures
-    records.push_back(make_check(sdk::Timestamp{hour + i * 60'000'000LL}, "a", i != 3 && i != 8,
-                                 10.0 * (i + 1)));
+    records.push_back(
+        make_check(sdk::Timestamp{hour + i * 60'000'000LL}, "a", i != 3 && i != 8, 10.0 * (i + 1)));
   }
   for (int i = 0; i < 4; ++i) {  // target b: all fine, 1..4 ms
     records.push_back(make_check(sdk::Timestamp{hour + i * 60'000'000LL}, "b", true, i + 1.0));
@@ -393,8 +413,9 @@ TEST(PostgresSinkIntegration, ViewsReturnUptimeAndPercentilesOfKnownData) {
   ASSERT_TRUE(s.start().is_ok());
   s.write(records);
   ASSERT_TRUE(s.flush().is_ok());
-  const std::string cols = "target, checks, failures, uptime_pct, round(p50_ms::numeric, 3), "
-                           "round(p95_ms::numeric, 3), round(p99_ms::numeric, 3)";
+  const std::string cols =
+      "target, checks, failures, uptime_pct, round(p50_ms::numeric, 3), "
+      "round(p95_ms::numeric, 3), round(p99_ms::numeric, 3)";
   const Rows hourly = db.query("SELECT " + cols + " FROM webmon.http_check_hourly ORDER BY target");
   const Rows expected{{"a", "10", "2", "80.000", "55.000", "95.500", "99.100"},
                       {"b", "4", "0", "100.000", "2.500", "3.850", "3.970"}};
@@ -431,8 +452,9 @@ TEST(PostgresSinkIntegration, ConnectionKilledAndTooManyConnectionsAreRetried) {
   EXPECT_EQ(s.acks.count(sdk::AckStatus::delivered), 1);
   EXPECT_EQ(db.value("SELECT count(*) FROM webmon.http_check"), "300");
   db.query("ALTER DATABASE \"" + db.name() + "\" CONNECTION LIMIT 0");
-  db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
-           "'webmon postgres_sink pg'");
+  db.query(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+      "'webmon postgres_sink pg'");
   const auto second = checks(300, now - 5'000'000);
   s.write(second);
   EXPECT_EQ(s.acks.count(sdk::AckStatus::retryable), 1) << s.ctx.all_logs();
@@ -460,8 +482,8 @@ TEST(PostgresSinkIntegration, GenericKindGetsItsOwnTableWithTypedColumnsValuesAn
   const std::int64_t hour = now - now % 3'600'000'000LL - 3'600'000'000LL;  // previous hour
   std::vector<sdk::Record> records;
   for (int i = 0; i < 10; ++i) {  // target a: 10..100 ms total, 2 failures
-    records.push_back(make_tcp(sdk::Timestamp{hour + i * 60'000'000LL}, "a", i != 3 && i != 8,
-                               10.0 * (i + 1)));
+    records.push_back(
+        make_tcp(sdk::Timestamp{hour + i * 60'000'000LL}, "a", i != 3 && i != 8, 10.0 * (i + 1)));
   }
   records.push_back(make_check(sdk::Timestamp{hour}, "web", true, 5));  // and an http_check
   s.write(records);
@@ -525,12 +547,14 @@ TEST(PostgresSinkIntegration, GenericKindGetsItsOwnTableWithTypedColumnsValuesAn
     EXPECT_EQ(row[11], "-");
   }
   // The uptime and percentile views over total_ms, like http_check's.
-  const std::string cols = "target, checks, failures, uptime_pct, round(p50_ms::numeric, 3), "
-                           "round(p95_ms::numeric, 3), round(p99_ms::numeric, 3)";
+  const std::string cols =
+      "target, checks, failures, uptime_pct, round(p50_ms::numeric, 3), "
+      "round(p95_ms::numeric, 3), round(p99_ms::numeric, 3)";
   const Rows expected{{"a", "10", "2", "80.000", "55.000", "95.500", "99.100"}};
   EXPECT_EQ(db.query("SELECT " + cols + " FROM webmon.tcp_check_hourly"), expected);
   EXPECT_EQ(db.query("SELECT " + cols + " FROM webmon.tcp_check_daily"), expected);
-  EXPECT_EQ(db.query("SELECT " + cols + " FROM webmon.tcp_check_summary(now() - interval '1 day', "
+  EXPECT_EQ(db.query("SELECT " + cols +
+                     " FROM webmon.tcp_check_summary(now() - interval '1 day', "
                      "now(), '1 hour')"),
             expected);
 }
@@ -689,8 +713,7 @@ TEST(PostgresSinkIntegration, TwoSinksCreatingTheSameNewTableAtOnceBothSucceed) 
   EXPECT_EQ(created, 1U);
   EXPECT_EQ(added, 1U);
   EXPECT_EQ(db.value("SELECT count(*) FROM webmon.tcp_check"), "400");
-  EXPECT_EQ(db.value("SELECT count(*) FROM webmon.tcp_check WHERE tls_version = 'TLSv1.2'"),
-            "200");
+  EXPECT_EQ(db.value("SELECT count(*) FROM webmon.tcp_check WHERE tls_version = 'TLSv1.2'"), "200");
   EXPECT_EQ(db.value("SELECT count(*) FROM webmon.rejected"), "0");
 }
 
@@ -750,8 +773,8 @@ TEST(PostgresSinkIntegration, SamplePipelineRunsInTheAgent) {
        std::string(WEBMON_SOURCE_DIR) + "/plugins/postgres_sink/sample.yaml"},
       120s,
       {"DATABASE_HOST=" + e.host, "DATABASE_PORT=" + e.port, "DATABASE_DB=" + db.name(),
-       "DATABASE_USER=" + e.user, "DATABASE_PASSWD=" + e.password,
-       "DATABASE_SSLMODE=verify-full", "DATABASE_SSLROOTCERT=" + e.sslrootcert});
+       "DATABASE_USER=" + e.user, "DATABASE_PASSWD=" + e.password, "DATABASE_SSLMODE=verify-full",
+       "DATABASE_SSLROOTCERT=" + e.sslrootcert});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.err.find(e.password), std::string::npos);
   EXPECT_EQ(r.out.find(e.password), std::string::npos);

@@ -61,8 +61,10 @@ const StackEnv& stack_env() {
     return e;
   }();
   if (env.host.empty() || env.port.empty() || env.password.empty()) {
-    throw std::runtime_error("no PostgreSQL settings: run 'scripts/stack up' (DATABASE_* "
-                             "variables or " + env.stack_dir + "/env)");
+    throw std::runtime_error(
+        "no PostgreSQL settings: run 'scripts/stack up' (DATABASE_* "
+        "variables or " +
+        env.stack_dir + "/env)");
   }
   return env;
 }

@@ -61,11 +61,12 @@ TEST(PostgresSinkConfig, ValidConfigBuildsWithDefaults) {
 
 TEST(PostgresSinkConfig, OptionsOverrideConninfoAndSecretsStayOutOfMessages) {
   FakeContext ctx;
-  PostgresSink sink(config({{"conninfo", "host=db.example port=6543 password=s3cret sslmode=require"},
-                            {"port", "15432"},
-                            {"database", "checks"},
-                            {"password", "hunter2"}}),
-                    ctx);
+  PostgresSink sink(
+      config({{"conninfo", "host=db.example port=6543 password=s3cret sslmode=require"},
+              {"port", "15432"},
+              {"database", "checks"},
+              {"password", "hunter2"}}),
+      ctx);
   const Options& o = sink.options();
   EXPECT_EQ(*o.conn.find("port"), "15432");
   EXPECT_EQ(*o.conn.find("password"), "hunter2");
@@ -89,9 +90,11 @@ TEST(PostgresSinkConfig, SecretsAreMarkedInTheOptionsTable) {
 }
 
 TEST(PostgresSinkConfig, BadValuesAreRejectedWithPosition) {
-  EXPECT_NE(config_error({{"sslmode", "verify"}}).find("pipeline.yaml:7:9: option 'sslmode' must be one of"),
+  EXPECT_NE(config_error({{"sslmode", "verify"}})
+                .find("pipeline.yaml:7:9: option 'sslmode' must be one of"),
             std::string::npos);
-  EXPECT_NE(config_error({{"schema", "Bad-Name"}}).find("option 'schema' must be a lower-case identifier"),
+  EXPECT_NE(config_error({{"schema", "Bad-Name"}})
+                .find("option 'schema' must be a lower-case identifier"),
             std::string::npos);
   EXPECT_NE(config_error({{"port", "70000"}})
                 .find("pipeline.yaml:7:9: option 'port' must be at most 65535, got 70000"),
@@ -138,8 +141,11 @@ TEST(PostgresSinkConfig, TableChecksOutOfRangeBadChoiceAndWrongType) {
                 .find("pipeline.yaml:7:9: expected an integer, got 'three'"),
             std::string::npos);
   // The bounds themselves are accepted.
-  EXPECT_EQ(config_error({{"port", "65535"}, {"partitions_ahead", "1000"}, {"connect_timeout", "1s"},
-                          {"partition_interval", "366d"}, {"retention", "0"}}),
+  EXPECT_EQ(config_error({{"port", "65535"},
+                          {"partitions_ahead", "1000"},
+                          {"connect_timeout", "1s"},
+                          {"partition_interval", "366d"},
+                          {"retention", "0"}}),
             "");
 }
 
@@ -180,8 +186,11 @@ TEST(PostgresSinkConfig, ConstructorDoesNotConnect) {
 
 TEST(PostgresSinkConfig, UnreachableServerFailsStartClearly) {
   FakeContext ctx;
-  PostgresSink sink(config({{"host", "127.0.0.1"}, {"port", "1"}, {"sslmode", "disable"},
-                            {"password", "hunter2"}, {"start_timeout", "300ms"},
+  PostgresSink sink(config({{"host", "127.0.0.1"},
+                            {"port", "1"},
+                            {"sslmode", "disable"},
+                            {"password", "hunter2"},
+                            {"start_timeout", "300ms"},
                             {"connect_timeout", "1s"}}),
                     ctx);
   const sdk::Status s = static_cast<sdk::Sink&>(sink).start(ctx);
@@ -226,8 +235,7 @@ TEST(PostgresSinkValidate, RejectsWithReasons) {
             "field 'status_code': 600 is not an HTTP status (100-599)");
   EXPECT_EQ(check_with("status_code", std::string("200")),
             "field 'status_code': expected int or null, got string");
-  EXPECT_EQ(check_with("response_time_ms", -1.0),
-            "field 'response_time_ms': negative duration -1");
+  EXPECT_EQ(check_with("response_time_ms", -1.0), "field 'response_time_ms': negative duration -1");
   EXPECT_EQ(check_with("dns_ms", std::numeric_limits<double>::infinity()),
             "field 'dns_ms': not a finite number");
   EXPECT_EQ(check_with("target", sdk::Value()), "field 'target': required string is null");
@@ -425,23 +433,23 @@ TEST(PostgresSinkRows, BinaryCopyEncoding) {
   ASSERT_EQ(f.size(), 29U);  // http_check v2: body_bytes_wire, failed_url
   EXPECT_EQ(f[0], be(static_cast<std::uint64_t>(kNow + 123456 - 946'684'800'000'000LL), 8));
   EXPECT_EQ(f[1], std::string("\x01\x90\xa8\xe4\0\0\x70\0\x80\0\0\0\0\0\0\xff", 16));
-  EXPECT_EQ(f[2], "t\tab");                     // target
-  EXPECT_EQ(f[6], std::string("\x01", 1));      // success
-  EXPECT_EQ(f[7], be(200, 4));                  // status_code int4
-  EXPECT_EQ(f[8], std::nullopt);                // error
-  EXPECT_EQ(f[9], "line1\nline2\\");            // error_message
+  EXPECT_EQ(f[2], "t\tab");                 // target
+  EXPECT_EQ(f[6], std::string("\x01", 1));  // success
+  EXPECT_EQ(f[7], be(200, 4));              // status_code int4
+  EXPECT_EQ(f[8], std::nullopt);            // error
+  EXPECT_EQ(f[9], "line1\nline2\\");        // error_message
   double d = 0.1;
   std::uint64_t bits = 0;
   std::memcpy(&bits, &d, 8);
-  EXPECT_EQ(f[10], be(bits, 8));                // response_time_ms float8
-  EXPECT_EQ(f[13], std::nullopt);               // tls_ms
-  EXPECT_EQ(f[16], be(1256, 8));                // body_bytes int8
-  EXPECT_EQ(f[17], std::nullopt);               // body_bytes_wire
+  EXPECT_EQ(f[10], be(bits, 8));   // response_time_ms float8
+  EXPECT_EQ(f[13], std::nullopt);  // tls_ms
+  EXPECT_EQ(f[16], be(1256, 8));   // body_bytes int8
+  EXPECT_EQ(f[17], std::nullopt);  // body_bytes_wire
   EXPECT_EQ(f[19], std::string("\x03\x80\0\x10\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01", 20));
-  EXPECT_EQ(f[20], be(1, 4));                   // redirects
-  EXPECT_EQ(f[21], std::nullopt);               // failed_url
+  EXPECT_EQ(f[20], be(1, 4));                                         // redirects
+  EXPECT_EQ(f[21], std::nullopt);                                     // failed_url
   EXPECT_EQ(f[27], "\x01{\"k\":\"v\\\"q\",\"region\":\"eu-west\"}");  // labels jsonb
-  EXPECT_EQ(f[28], "\x01{\"extra_field\":7}");  // extra jsonb
+  EXPECT_EQ(f[28], "\x01{\"extra_field\":7}");                        // extra jsonb
 }
 
 TEST(PostgresSinkRows, HelperFunctions) {
@@ -449,9 +457,9 @@ TEST(PostgresSinkRows, HelperFunctions) {
   EXPECT_FALSE(is_uuid("0190a8e4-0000-7000-8000-00000000000"));
   EXPECT_FALSE(is_uuid("0190a8e4x0000-7000-8000-000000000001"));
   EXPECT_TRUE(is_storable_text("h\xc3\xa9llo \xf0\x9f\x98\x80"));
-  EXPECT_FALSE(is_storable_text("\xc0\xaf"));        // overlong
-  EXPECT_FALSE(is_storable_text("\xed\xa0\x80"));    // surrogate
-  EXPECT_FALSE(is_storable_text("\xe2\x82"));        // truncated
+  EXPECT_FALSE(is_storable_text("\xc0\xaf"));      // overlong
+  EXPECT_FALSE(is_storable_text("\xed\xa0\x80"));  // surrogate
+  EXPECT_FALSE(is_storable_text("\xe2\x82"));      // truncated
   EXPECT_EQ(storable_text(std::string("a\0b", 3)), "a\\u0000b");
   EXPECT_EQ(Partitions::name_for("http_check", kNow - kNow % 86'400'000'000LL),
             "http_check_p20260921");
@@ -494,7 +502,8 @@ TEST(PostgresSinkMigrations, AreOrderedAndNameTheSchema) {
 // ---------------------------------------------------------------------------------------------
 
 TEST(PostgresSinkSample, SampleValidatesWithoutAServer) {
-  const std::string sample = read(std::string(WEBMON_SOURCE_DIR) + "/plugins/postgres_sink/sample.yaml");
+  const std::string sample =
+      read(std::string(WEBMON_SOURCE_DIR) + "/plugins/postgres_sink/sample.yaml");
   ASSERT_FALSE(sample.empty());
   EXPECT_EQ(webmon::testing::validate_pipeline(sample), "");
   EXPECT_NE(sample.find("plugin: generator"), std::string::npos);
@@ -506,7 +515,8 @@ TEST(PostgresSinkSample, SampleValidatesWithoutAServer) {
 }
 
 TEST(PostgresSinkSample, ReadmeDocumentsEveryOption) {
-  const std::string readme = read(std::string(WEBMON_SOURCE_DIR) + "/plugins/postgres_sink/README.md");
+  const std::string readme =
+      read(std::string(WEBMON_SOURCE_DIR) + "/plugins/postgres_sink/README.md");
   ASSERT_FALSE(readme.empty());
   for (const auto& o : kOptions) {
     EXPECT_NE(readme.find("`" + std::string(o.name) + "`"), std::string::npos)

@@ -56,8 +56,8 @@ int main(int argc, char** argv) {
   for (int k = 1007; k >= 0; --k) {
     const std::int64_t t = now - k * kStep;
     const double jitter = static_cast<double>((k * 7) % 13);
-    auto add = [&](std::string_view target, std::string_view url, std::string_view group,
-                   bool ok, double ms, std::string_view error, std::string_view message,
+    auto add = [&](std::string_view target, std::string_view url, std::string_view group, bool ok,
+                   double ms, std::string_view error, std::string_view message,
                    std::optional<std::int64_t> cert_days) {
       sp::Check c;
       c.target = target;
@@ -91,11 +91,10 @@ int main(int argc, char** argv) {
           "timeout", "Operation timed out after 5000 milliseconds", 60);
     }
     add("shop", "https://shop.example.com/", "web", true, 120 + 3 * jitter, "", "", 5);
-    add(script_name, "https://admin:s3cret@internal.example/", "internal", k != 30,
-        25 + jitter, "other", "bad <b>tag</b> from https://admin:s3cret@internal.example/", 30);
+    add(script_name, "https://admin:s3cret@internal.example/", "internal", k != 30, 25 + jitter,
+        "other", "bad <b>tag</b> from https://admin:s3cret@internal.example/", 30);
     add("db", "http://db.internal:8080/health", "internal", !(k >= 200 && k < 206), 8 + jitter,
-        "connect", "Failed to connect to db.internal port 5432: Connection refused",
-        std::nullopt);
+        "connect", "Failed to connect to db.internal port 5432: Connection refused", std::nullopt);
     for (auto& c : checks) {
       if (!c.success && c.error == "connect") {
         c.response_time_ms = 1;

@@ -480,8 +480,8 @@ TEST(Service, ListenAddressParsing) {
   ASSERT_TRUE(a);
   EXPECT_EQ(a->host, "::1");
   EXPECT_EQ(a->port, 0);
-  for (const char* bad : {"8080", ":8080", "host:", "host:http", "host:70000", "::1:80",
-                          "[::1]", "[::1]80", "host:-1"}) {
+  for (const char* bad : {"8080", ":8080", "host:", "host:http", "host:70000", "::1:80", "[::1]",
+                          "[::1]80", "host:-1"}) {
     EXPECT_FALSE(parse_listen(bad, error)) << bad;
     EXPECT_FALSE(error.empty()) << bad;
   }
@@ -526,9 +526,7 @@ TEST(Service, UnwritableStateFileRefusesTheStart) {
 TEST(Service, DamagedSnapshotIsMovedAsideAndLogged) {
   TempDir dir;
   const std::string state = dir.file("status.snapshot");
-  {
-    std::ofstream(state) << "garbage";
-  }
+  { std::ofstream(state) << "garbage"; }
   std::vector<std::string> errors;
   StatusService s(service_options(state), quiet_logger(&errors));
   s.start();

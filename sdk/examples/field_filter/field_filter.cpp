@@ -2,11 +2,10 @@
 // `equals` are dropped (action: drop) or labelled `label=true` (action: tag); every other
 // record passes unchanged. Counter `matched`. Runs on the emitting source's thread, one call
 // at a time: no locking needed for its own state.
-#include <webmon/sdk/sdk.hpp>
-
 #include <string>
 #include <variant>
 #include <vector>
+#include <webmon/sdk/sdk.hpp>
 
 namespace sdk = webmon::sdk;
 
@@ -20,16 +19,30 @@ struct Options {
 };
 
 constexpr sdk::OptionSpec kOptions[] = {
-    {.name = "field", .type = sdk::OptionType::string, .default_value = nullptr, .required = true,
-     .description = "the field to compare", .assign = sdk::bind<&Options::field>()},
-    {.name = "equals", .type = sdk::OptionType::string, .default_value = nullptr, .required = true,
+    {.name = "field",
+     .type = sdk::OptionType::string,
+     .default_value = nullptr,
+     .required = true,
+     .description = "the field to compare",
+     .assign = sdk::bind<&Options::field>()},
+    {.name = "equals",
+     .type = sdk::OptionType::string,
+     .default_value = nullptr,
+     .required = true,
      .description = "the value that matches, as YAML text (true, 500, ok)",
      .assign = sdk::bind<&Options::equals>()},
-    {.name = "action", .type = sdk::OptionType::string, .default_value = "tag", .required = false,
-     .description = "what happens to a matching record", .choices = "tag|drop",
+    {.name = "action",
+     .type = sdk::OptionType::string,
+     .default_value = "tag",
+     .required = false,
+     .description = "what happens to a matching record",
+     .choices = "tag|drop",
      .assign = sdk::bind<&Options::action>()},
-    {.name = "label", .type = sdk::OptionType::string, .default_value = "matched",
-     .required = false, .description = "the label set to \"true\" on matching records (tag)",
+    {.name = "label",
+     .type = sdk::OptionType::string,
+     .default_value = "matched",
+     .required = false,
+     .description = "the label set to \"true\" on matching records (tag)",
      .assign = sdk::bind<&Options::label>()},
 };
 
@@ -78,5 +91,5 @@ class FieldFilter final : public sdk::Transform {
 }  // namespace
 
 WEBMON_PLUGIN_TRANSFORM(FieldFilter, "field_filter", "1.0.0",
-                        "Drops or labels records whose field has a given value (example)",
-                        kOptions, webmon::sdk::KindFacts{})
+                        "Drops or labels records whose field has a given value (example)", kOptions,
+                        webmon::sdk::KindFacts{})

@@ -1,10 +1,9 @@
 // hello_sink: an example out-of-tree webmon plugin. Counts records whose target starts with a
 // prefix, and writes one line per batch ("hello_sink: N of M records match") to a file, so a
 // test can see that the agent really ran it.
-#include <webmon/sdk/sdk.hpp>
-
 #include <fstream>
 #include <string>
+#include <webmon/sdk/sdk.hpp>
 
 namespace {
 

@@ -43,8 +43,7 @@ class LocalPort {
 };
 
 std::vector<sdk::Record> run(const std::string& port, std::size_t n, wt::FakeContext& ctx) {
-  const auto config =
-      wt::config({{"host", "127.0.0.1"}, {"port", port}, {"interval", "10ms"}});
+  const auto config = wt::config({{"host", "127.0.0.1"}, {"port", port}, {"interval", "10ms"}});
   auto src = wt::make_source(webmon_plugin_entry(), config, ctx);
   EXPECT_TRUE(src->start(ctx, ctx));
   const sdk::Status s = wt::run_source(*src, ctx, [&] { return ctx.records().size() >= n; });

@@ -3,10 +3,9 @@
 // Its class declares one virtual function of its own, canary(), which the compiler places in
 // the vtable slot where SDK 1.1 put Source::reload(): if the agent called reload() on this
 // 1.0 plugin, canary() would run and count `canary_called`.
-#include <webmon/sdk/sdk.hpp>
-
 #include <chrono>
 #include <cstdint>
+#include <webmon/sdk/sdk.hpp>
 
 namespace {
 

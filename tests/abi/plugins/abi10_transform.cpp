@@ -1,8 +1,7 @@
 // A transform built against the FROZEN SDK 1.0 headers: drops records whose seq is a multiple
 // of 3 and labels the others abi=1.0 (30 records in → 20 out).
-#include <webmon/sdk/sdk.hpp>
-
 #include <algorithm>
+#include <webmon/sdk/sdk.hpp>
 
 namespace {
 

@@ -1,8 +1,7 @@
 // A source built against the CURRENT SDK (ABI 1.1): emits nothing, waits for the stop, and
 // supports reload() (SIGHUP): each call counts `reloads` and logs a line.
-#include <webmon/sdk/sdk.hpp>
-
 #include <chrono>
+#include <webmon/sdk/sdk.hpp>
 
 namespace {
 

@@ -1,7 +1,7 @@
 // The http_check record kind, declared once. Version 2 added body_bytes_wire and failed_url
-// (both nullable, so records of version 1 still conform). The http_check plugin declares it (and emits its
-// fields in this order), the generator emits it, kafka_source decodes messages of the first
-// wire format (which carried no declaration) with it, postgres_sink's table, views and the
+// (both nullable, so records of version 1 still conform). The http_check plugin declares it (and
+// emits its fields in this order), the generator emits it, kafka_source decodes messages of the
+// first wire format (which carried no declaration) with it, postgres_sink's table, views and the
 // plugin README's field table follow it (tests check each against this list).
 #pragma once
 
@@ -19,8 +19,7 @@ inline constexpr sdk::FieldSpec kHttpCheckFields[] = {
     {"success", FieldType::boolean, false, "",
      "every condition held: transport, status, body regexes, JSON assertions, TLS, "
      "max_response_time, min_cert_validity"},
-    {"status_code", FieldType::int64, true, "",
-     "final HTTP status; null when no response arrived"},
+    {"status_code", FieldType::int64, true, "", "final HTTP status; null when no response arrived"},
     {"error", FieldType::string, true, "", "error class; null on success"},
     {"error_message", FieldType::string, true, "",
      "human-readable detail (libcurl's message or the failed condition)"},
@@ -28,16 +27,14 @@ inline constexpr sdk::FieldSpec kHttpCheckFields[] = {
     {"dns_ms", FieldType::float64, true, "ms", "name resolution"},
     {"connect_ms", FieldType::float64, true, "ms", "TCP connect (after DNS)"},
     {"tls_ms", FieldType::float64, true, "ms", "TLS handshake (after connect); null for http://"},
-    {"ttfb_ms", FieldType::float64, true, "ms",
-     "request sent until the first response byte"},
+    {"ttfb_ms", FieldType::float64, true, "ms", "request sent until the first response byte"},
     {"transfer_ms", FieldType::float64, true, "ms",
      "first response byte until the end of the body"},
     {"body_bytes", FieldType::int64, false, "bytes",
      "body bytes received (final response), after decoding a compressed body"},
     {"body_bytes_wire", FieldType::int64, true, "bytes",
      "the same body as received, before decoding (schema version 2)"},
-    {"http_version", FieldType::string, true, "",
-     "1.0, 1.1, 2 or 3; null without a response"},
+    {"http_version", FieldType::string, true, "", "1.0, 1.1, 2 or 3; null without a response"},
     {"remote_ip", FieldType::string, true, "", "address connected to"},
     {"redirects", FieldType::int64, false, "", "redirects followed"},
     {"failed_url", FieldType::string, true, "",
@@ -54,8 +51,8 @@ inline constexpr sdk::FieldSpec kHttpCheckFields[] = {
     {"labels", FieldType::string_map, false, "", "target and pipeline labels"},
 };
 
-inline constexpr sdk::KindSpec kHttpCheckKind = sdk::make_kind(
-    "http_check", 2, kHttpCheckFields, "target", "one HTTP(S) check of one target");
+inline constexpr sdk::KindSpec kHttpCheckKind =
+    sdk::make_kind("http_check", 2, kHttpCheckFields, "target", "one HTTP(S) check of one target");
 
 inline constexpr sdk::KindSpec kHttpCheckKinds[] = {kHttpCheckKind};
 

@@ -98,7 +98,8 @@ inline std::optional<std::uint64_t> parse_size(std::string_view text) {
   if (digits == 0 || digits > 15) {
     return std::nullopt;
   }
-  const std::uint64_t number = std::strtoull(std::string(text.substr(0, digits)).c_str(), nullptr, 10);
+  const std::uint64_t number =
+      std::strtoull(std::string(text.substr(0, digits)).c_str(), nullptr, 10);
   const std::string_view unit = text.substr(digits);
   std::uint64_t factor = 0;
   if (unit.empty() || unit == "B") {
@@ -332,7 +333,9 @@ class ConfigNode {
   void expect_scalar(std::string_view what) const {
     if (!is_scalar()) {
       fail("expected " + std::string(what) + ", got " +
-           (is_list() ? "a list" : is_map() ? "a map" : "nothing"));
+           (is_list()  ? "a list"
+            : is_map() ? "a map"
+                       : "nothing"));
     }
   }
   template <typename T>

@@ -69,7 +69,7 @@ inline constexpr ValueType value_type_of(FieldType t) noexcept {
 /// One declared field. `id`, `time` and `kind` are implicit in every record and never
 /// declared; `labels` (a string map) is declared like a field when the kind has labels.
 struct FieldSpec {
-  const char* name;         ///< [a-z][a-z0-9_]*, at most 63 characters
+  const char* name;  ///< [a-z][a-z0-9_]*, at most 63 characters
   FieldType type;
   bool nullable;            ///< null (or absent) is a valid value
   const char* unit;         ///< "ms", "bytes", "" when none
@@ -83,9 +83,9 @@ struct KindSpec {
   std::uint32_t version;      ///< schema version, starting at 1; a new version only adds fields
   const FieldSpec* fields;
   std::size_t field_count;
-  std::uint32_t field_size;   ///< sizeof(FieldSpec) as the plugin was compiled (array stride)
-  const char* key_field;      ///< natural partition key (a string field), or nullptr
-  const char* description;    ///< one line
+  std::uint32_t field_size;  ///< sizeof(FieldSpec) as the plugin was compiled (array stride)
+  const char* key_field;     ///< natural partition key (a string field), or nullptr
+  const char* description;   ///< one line
 };
 
 /// The kind name a source uses when the kinds it emits are only known at run time (a Kafka
@@ -96,8 +96,8 @@ inline constexpr std::string_view kAnyKind = "*";
 template <std::size_t N>
 constexpr KindSpec make_kind(const char* name, std::uint32_t version, const FieldSpec (&fields)[N],
                              const char* key_field, const char* description) noexcept {
-  return KindSpec{sizeof(KindSpec), name,      version,          fields, N, sizeof(FieldSpec),
-                  key_field,        description};
+  return KindSpec{sizeof(KindSpec),  name,      version,    fields, N,
+                  sizeof(FieldSpec), key_field, description};
 }
 
 /// A kind whose records are decided at run time (see kAnyKind).

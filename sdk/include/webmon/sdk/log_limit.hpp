@@ -39,9 +39,10 @@ class LogLimiter {
       }
       line.assign(message);
       if (e.suppressed > 0) {
-        line += " (" + std::to_string(e.suppressed) + " more like this in the last " +
-                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - e.last).count()) +
-                " s)";
+        line +=
+            " (" + std::to_string(e.suppressed) + " more like this in the last " +
+            std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - e.last).count()) +
+            " s)";
       }
       e.logged = true;
       e.last = now;

@@ -1,7 +1,7 @@
 // Options declared once: bounds, choices and a binding to the plugin's own options struct.
 //
-//   struct Options { std::chrono::milliseconds timeout{}; std::int64_t port = 0; std::string mode; };
-//   constexpr OptionSpec kOptions[] = {
+//   struct Options { std::chrono::milliseconds timeout{}; std::int64_t port = 0; std::string mode;
+//   }; constexpr OptionSpec kOptions[] = {
 //       {.name = "timeout", .type = OptionType::duration, .default_value = "5s", .required = false,
 //        .description = "...", .min = "1ms", .max = "10m", .assign = bind<&Options::timeout>()},
 //       ...};
@@ -157,8 +157,8 @@ inline void check_option(const OptionSpec& spec, const ConfigNode& node,
   if (spec.choices != nullptr) {
     auto check = [&](const ConfigNode& item) {
       if (item.is_scalar() && !detail::in_choices(spec.choices, item.text())) {
-        item.fail("option '" + name + "' must be one of " +
-                  detail::choices_text(spec.choices) + ", got '" + item.text() + "'");
+        item.fail("option '" + name + "' must be one of " + detail::choices_text(spec.choices) +
+                  ", got '" + item.text() + "'");
       }
     };
     if (node.is_list()) {
@@ -187,17 +187,15 @@ inline void check_option(const OptionSpec& spec, const ConfigNode& node,
   if (spec.min != nullptr) {
     const auto lo = detail::bound_value(bound_type, spec.min);
     if (lo && *value < *lo) {
-      node.fail("option '" + name + "' must be at least " + spec.min + what +
-                ", got " + (counts_items ? std::to_string(static_cast<long long>(*value))
-                                         : node.text()));
+      node.fail("option '" + name + "' must be at least " + spec.min + what + ", got " +
+                (counts_items ? std::to_string(static_cast<long long>(*value)) : node.text()));
     }
   }
   if (spec.max != nullptr) {
     const auto hi = detail::bound_value(bound_type, spec.max);
     if (hi && *value > *hi) {
-      node.fail("option '" + name + "' must be at most " + spec.max + what +
-                ", got " + (counts_items ? std::to_string(static_cast<long long>(*value))
-                                         : node.text()));
+      node.fail("option '" + name + "' must be at most " + spec.max + what + ", got " +
+                (counts_items ? std::to_string(static_cast<long long>(*value)) : node.text()));
     }
   }
 }

@@ -84,9 +84,7 @@ enum class LogLevel : std::uint8_t { trace = 0, debug, info, warn, error };
 struct Counter {
   std::atomic<std::uint64_t> value{0};
   void add(std::uint64_t n = 1) noexcept { value.fetch_add(n, std::memory_order_relaxed); }
-  [[nodiscard]] std::uint64_t get() const noexcept {
-    return value.load(std::memory_order_relaxed);
-  }
+  [[nodiscard]] std::uint64_t get() const noexcept { return value.load(std::memory_order_relaxed); }
 };
 
 /// What the host offers every component. Thread-safe; outlives the component.
@@ -543,7 +541,7 @@ struct PluginDescriptor {
   const char* description;
   const OptionSpec* options;
   std::size_t option_count;
-  std::uint32_t option_size;  ///< sizeof(OptionSpec) as the plugin was compiled
+  std::uint32_t option_size;          ///< sizeof(OptionSpec) as the plugin was compiled
   SourceFactory create_source;        ///< set when kind == source
   TransformFactory create_transform;  ///< set when kind == transform
   SinkFactory create_sink;            ///< set when kind == sink
@@ -649,55 +647,56 @@ inline constexpr detail::NoOptions kNoOptions{};
 
 }  // namespace webmon::sdk
 
-#define WEBMON_PLUGIN_DEFINE_(NAME, KIND, VERSION, DESCRIPTION, OPTIONS, FACTS, SRC, TR, SK)  \
-  extern "C" WEBMON_EXPORT const ::webmon::sdk::AbiStamp webmon_plugin_abi_stamp;               \
-  extern "C" WEBMON_EXPORT const ::webmon::sdk::AbiStamp webmon_plugin_abi_stamp{               \
-      "WEBMONP", sizeof(::webmon::sdk::AbiStamp), WEBMON_SDK_ABI_MAJOR, WEBMON_SDK_ABI_MINOR,    \
-      WEBMON_SDK_BUILD_KEY};                                                                    \
+#define WEBMON_PLUGIN_DEFINE_(NAME, KIND, VERSION, DESCRIPTION, OPTIONS, FACTS, SRC, TR, SK)       \
+  extern "C" WEBMON_EXPORT const ::webmon::sdk::AbiStamp webmon_plugin_abi_stamp;                  \
+  extern "C" WEBMON_EXPORT const ::webmon::sdk::AbiStamp webmon_plugin_abi_stamp{                  \
+      "WEBMONP", sizeof(::webmon::sdk::AbiStamp), WEBMON_SDK_ABI_MAJOR, WEBMON_SDK_ABI_MINOR,      \
+      WEBMON_SDK_BUILD_KEY};                                                                       \
   extern "C" WEBMON_EXPORT const ::webmon::sdk::PluginDescriptor* webmon_plugin_entry() noexcept { \
-    static constexpr ::webmon::sdk::KindFacts facts = (FACTS);                                  \
-    static const ::webmon::sdk::PluginDescriptor descriptor{                                    \
-        sizeof(::webmon::sdk::PluginDescriptor),                                                \
-        WEBMON_SDK_ABI_MAJOR,                                                                   \
-        WEBMON_SDK_ABI_MINOR,                                                                   \
-        WEBMON_SDK_BUILD_KEY,                                                                   \
-        NAME,                                                                                   \
-        ::webmon::sdk::PluginKind::KIND,                                                        \
-        VERSION,                                                                                \
-        DESCRIPTION,                                                                            \
-        ::webmon::sdk::detail::options_of(OPTIONS),                                             \
-        ::webmon::sdk::detail::count(OPTIONS),                                                  \
-        sizeof(::webmon::sdk::OptionSpec),                                                      \
-        SRC,                                                                                    \
-        TR,                                                                                     \
-        SK,                                                                                     \
-        facts.emits,                                                                            \
-        facts.emit_count,                                                                       \
-        sizeof(::webmon::sdk::KindSpec),                                                        \
-        facts.accepts,                                                                          \
-        facts.accept_count,                                                                     \
-        facts.requires_fields,                                                                  \
-        facts.requires_count,                                                                   \
-        sizeof(::webmon::sdk::FieldSpec)};                                                      \
-    return &descriptor;                                                                         \
+    static constexpr ::webmon::sdk::KindFacts facts = (FACTS);                                     \
+    static const ::webmon::sdk::PluginDescriptor descriptor{                                       \
+        sizeof(::webmon::sdk::PluginDescriptor),                                                   \
+        WEBMON_SDK_ABI_MAJOR,                                                                      \
+        WEBMON_SDK_ABI_MINOR,                                                                      \
+        WEBMON_SDK_BUILD_KEY,                                                                      \
+        NAME,                                                                                      \
+        ::webmon::sdk::PluginKind::KIND,                                                           \
+        VERSION,                                                                                   \
+        DESCRIPTION,                                                                               \
+        ::webmon::sdk::detail::options_of(OPTIONS),                                                \
+        ::webmon::sdk::detail::count(OPTIONS),                                                     \
+        sizeof(::webmon::sdk::OptionSpec),                                                         \
+        SRC,                                                                                       \
+        TR,                                                                                        \
+        SK,                                                                                        \
+        facts.emits,                                                                               \
+        facts.emit_count,                                                                          \
+        sizeof(::webmon::sdk::KindSpec),                                                           \
+        facts.accepts,                                                                             \
+        facts.accept_count,                                                                        \
+        facts.requires_fields,                                                                     \
+        facts.requires_count,                                                                      \
+        sizeof(::webmon::sdk::FieldSpec)};                                                         \
+    return &descriptor;                                                                            \
   }
 
 /// Exports a source plugin. CLASS derives from webmon::sdk::Source and has a constructor
 /// CLASS(const webmon::sdk::ConfigNode&, webmon::sdk::Context&) that may throw on bad config.
 /// OPTIONS is a static array of webmon::sdk::OptionSpec (or webmon::sdk::kNoOptions).
 /// KINDS is webmon::sdk::emits(kKinds): the record kinds it emits.
-#define WEBMON_PLUGIN_SOURCE(CLASS, NAME, VERSION, DESCRIPTION, OPTIONS, KINDS)                   \
-  WEBMON_PLUGIN_DEFINE_(NAME, source, VERSION, DESCRIPTION, OPTIONS, KINDS,                       \
-                        (&::webmon::sdk::detail::create<::webmon::sdk::Source, CLASS>), nullptr,  \
+#define WEBMON_PLUGIN_SOURCE(CLASS, NAME, VERSION, DESCRIPTION, OPTIONS, KINDS)                  \
+  WEBMON_PLUGIN_DEFINE_(NAME, source, VERSION, DESCRIPTION, OPTIONS, KINDS,                      \
+                        (&::webmon::sdk::detail::create<::webmon::sdk::Source, CLASS>), nullptr, \
                         nullptr)
 /// Exports a transform plugin (see WEBMON_PLUGIN_SOURCE). FACTS combines emits(),
 /// accepts() and requires_fields() with '|', or is webmon::sdk::KindFacts{} (any kind in,
 /// nothing new out).
-#define WEBMON_PLUGIN_TRANSFORM(CLASS, NAME, VERSION, DESCRIPTION, OPTIONS, FACTS)                \
-  WEBMON_PLUGIN_DEFINE_(NAME, transform, VERSION, DESCRIPTION, OPTIONS, FACTS, nullptr,           \
-                        (&::webmon::sdk::detail::create<::webmon::sdk::Transform, CLASS>), nullptr)
+#define WEBMON_PLUGIN_TRANSFORM(CLASS, NAME, VERSION, DESCRIPTION, OPTIONS, FACTS)         \
+  WEBMON_PLUGIN_DEFINE_(NAME, transform, VERSION, DESCRIPTION, OPTIONS, FACTS, nullptr,    \
+                        (&::webmon::sdk::detail::create<::webmon::sdk::Transform, CLASS>), \
+                        nullptr)
 /// Exports a sink plugin (see WEBMON_PLUGIN_SOURCE). FACTS is accepts() and/or
 /// requires_fields(), or webmon::sdk::KindFacts{} (takes every kind).
-#define WEBMON_PLUGIN_SINK(CLASS, NAME, VERSION, DESCRIPTION, OPTIONS, FACTS)                     \
-  WEBMON_PLUGIN_DEFINE_(NAME, sink, VERSION, DESCRIPTION, OPTIONS, FACTS, nullptr, nullptr,       \
+#define WEBMON_PLUGIN_SINK(CLASS, NAME, VERSION, DESCRIPTION, OPTIONS, FACTS)               \
+  WEBMON_PLUGIN_DEFINE_(NAME, sink, VERSION, DESCRIPTION, OPTIONS, FACTS, nullptr, nullptr, \
                         (&::webmon::sdk::detail::create<::webmon::sdk::Sink, CLASS>))

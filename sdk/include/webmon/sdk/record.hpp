@@ -18,8 +18,12 @@ namespace webmon::sdk {
 /// A point in time, UTC, microseconds since 1970-01-01T00:00:00Z.
 struct Timestamp {
   std::int64_t micros = 0;
-  friend constexpr bool operator==(Timestamp a, Timestamp b) noexcept { return a.micros == b.micros; }
-  friend constexpr auto operator<=>(Timestamp a, Timestamp b) noexcept { return a.micros <=> b.micros; }
+  friend constexpr bool operator==(Timestamp a, Timestamp b) noexcept {
+    return a.micros == b.micros;
+  }
+  friend constexpr auto operator<=>(Timestamp a, Timestamp b) noexcept {
+    return a.micros <=> b.micros;
+  }
 };
 
 /// Null is std::monostate. The alternatives' order is part of the ABI.

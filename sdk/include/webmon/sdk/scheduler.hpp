@@ -74,8 +74,7 @@ struct Shard {
 template <typename T, typename NameOf>
 std::vector<T> filter_shard(std::vector<T> items, const Shard& shard, NameOf name_of) {
   std::vector<T> out;
-  out.reserve(items.size() / static_cast<std::size_t>(std::max<std::int64_t>(shard.count, 1)) +
-              1);
+  out.reserve(items.size() / static_cast<std::size_t>(std::max<std::int64_t>(shard.count, 1)) + 1);
   for (auto& item : items) {
     if (shard.contains(std::string_view(name_of(item)))) {
       out.push_back(std::move(item));
@@ -102,9 +101,9 @@ class Scheduler {
 
   /// A check to begin now: which target, the slot it belongs to, and how late it starts.
   struct Slot {
-    std::size_t target = 0;   ///< index returned by add()
-    TimePoint scheduled{};    ///< the grid slot (record it as the check's time)
-    Duration lateness{};      ///< now − scheduled at start_next(), never negative
+    std::size_t target = 0;  ///< index returned by add()
+    TimePoint scheduled{};   ///< the grid slot (record it as the check's time)
+    Duration lateness{};     ///< now − scheduled at start_next(), never negative
   };
 
   explicit Scheduler(bool once = false) : once_(once) {}
@@ -217,9 +216,7 @@ class Scheduler {
   [[nodiscard]] const std::string& name(std::size_t target) const {
     return targets_.at(target).name;
   }
-  [[nodiscard]] Duration interval(std::size_t target) const {
-    return targets_.at(target).interval;
-  }
+  [[nodiscard]] Duration interval(std::size_t target) const { return targets_.at(target).interval; }
   /// Slots skipped because the target's previous check still ran: in total, per target.
   [[nodiscard]] std::uint64_t skipped() const noexcept { return skipped_; }
   [[nodiscard]] std::uint64_t skipped(std::size_t target) const {

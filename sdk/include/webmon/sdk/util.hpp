@@ -92,11 +92,12 @@ inline std::string format_rfc3339(Timestamp t) {
   std::tm tm{};
   gmtime_r(&tt, &tm);
   // Years outside 0..9999 cannot be written in RFC 3339; clamp rather than overflow.
-  const int year = tm.tm_year + 1900 < 0 ? 0 : (tm.tm_year + 1900 > 9999 ? 9999 : tm.tm_year + 1900);
+  const int year =
+      tm.tm_year + 1900 < 0 ? 0 : (tm.tm_year + 1900 > 9999 ? 9999 : tm.tm_year + 1900);
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", year,
-                (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
-                tm.tm_sec % 100, static_cast<int>(frac));
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", year, (tm.tm_mon + 1) % 100,
+                tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100, tm.tm_sec % 100,
+                static_cast<int>(frac));
   return buf;
 }
 

@@ -23,59 +23,88 @@
 
 /// The connection options, spliced into each plugin's single options table. OPTIONS is the
 /// plugin's options struct; its member `connection` (a kafka::Connection) receives them.
-#define WEBMON_KAFKA_CONNECTION_OPTIONS(OPTIONS)                                                 \
-  {.name = "brokers", .type = ::webmon::sdk::OptionType::string_list, .default_value = nullptr, \
-   .required = true,                                                                            \
-   .description = "bootstrap brokers, host:port (a list or a comma-separated string)",          \
-   .assign = WEBMON_KAFKA_BIND_(OPTIONS, broker_list)},                                         \
-      {.name = "security_protocol", .type = ::webmon::sdk::OptionType::string,                  \
-       .default_value = "PLAINTEXT", .required = false,                                         \
-       .description = "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (upper or lower case)",       \
-       .choices = "PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL|plaintext|ssl|sasl_plaintext|sasl_ssl", \
-       .assign = WEBMON_KAFKA_BIND_(OPTIONS, security_protocol)},                               \
-      {.name = "ca_file", .type = ::webmon::sdk::OptionType::string, .default_value = nullptr,  \
-       .required = false,                                                                       \
-       .description = "PEM file of the CA that signed the brokers' certificates (Aiven: "       \
-                      "ca.pem); empty = system CAs",                                            \
-       .assign = WEBMON_KAFKA_BIND_(OPTIONS, ca_file)},                                         \
-      {.name = "cert_file", .type = ::webmon::sdk::OptionType::string, .default_value = nullptr, \
-       .required = false,                                                                       \
-       .description = "PEM client certificate for mutual TLS (Aiven: service.cert)",            \
-       .assign = WEBMON_KAFKA_BIND_(OPTIONS, cert_file)},                                       \
-      {.name = "key_file", .type = ::webmon::sdk::OptionType::string, .default_value = nullptr, \
-       .required = false, .description = "PEM private key of cert_file (Aiven: service.key)",   \
-       .assign = WEBMON_KAFKA_BIND_(OPTIONS, key_file)},                                        \
-      {.name = "key_password", .type = ::webmon::sdk::OptionType::string,                       \
-       .default_value = nullptr, .required = false,                                             \
-       .description = "password of an encrypted key_file", .secret = true,                      \
-       .assign = WEBMON_KAFKA_BIND_(OPTIONS, key_password)},                                    \
-      {.name = "sasl_mechanism", .type = ::webmon::sdk::OptionType::string,                     \
-       .default_value = "SCRAM-SHA-256", .required = false,                                     \
-       .description = "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_* protocols; upper or "      \
-                      "lower case)",                                                            \
-       .choices = "PLAIN|SCRAM-SHA-256|SCRAM-SHA-512|plain|scram-sha-256|scram-sha-512",        \
-       .assign = WEBMON_KAFKA_BIND_(OPTIONS, sasl_mechanism)},                                  \
-      {.name = "sasl_username", .type = ::webmon::sdk::OptionType::string,                      \
-       .default_value = nullptr, .required = false,                                             \
-       .description = "SASL user name (SASL_* protocols)",                                      \
-       .assign = WEBMON_KAFKA_BIND_(OPTIONS, sasl_username)},                                   \
-      {.name = "sasl_password", .type = ::webmon::sdk::OptionType::string,                      \
-       .default_value = nullptr, .required = false,                                             \
-       .description = "SASL password (SASL_* protocols)", .secret = true,                       \
-       .assign = WEBMON_KAFKA_BIND_(OPTIONS, sasl_password)},                                   \
-      {.name = "connect_timeout", .type = ::webmon::sdk::OptionType::duration,                  \
-       .default_value = "10s", .required = false,                                               \
-       .description = "at start, how long to wait for a first broker connection: a TLS or "     \
-                      "authentication failure in that time fails the start; unreachable "       \
-                      "brokers only log a warning (the client retries)",                        \
-       .assign = WEBMON_KAFKA_BIND_(OPTIONS, connect_timeout)},                                 \
-      {.name = "librdkafka", .type = ::webmon::sdk::OptionType::string_map,                     \
-       .default_value = nullptr, .required = false,                                             \
-       .description = "other librdkafka client properties, passed through (e.g. client.id, "   \
-                      "ssl.endpoint.identification.algorithm); values are treated as secrets", \
-       .secret = true, .assign = &::webmon::plugins::kafka::assign_pass_through<OPTIONS>}
+#define WEBMON_KAFKA_CONNECTION_OPTIONS(OPTIONS)                                                   \
+  {.name = "brokers",                                                                              \
+   .type = ::webmon::sdk::OptionType::string_list,                                                 \
+   .default_value = nullptr,                                                                       \
+   .required = true,                                                                               \
+   .description = "bootstrap brokers, host:port (a list or a comma-separated string)",             \
+   .assign = WEBMON_KAFKA_BIND_(OPTIONS, broker_list)},                                            \
+      {.name = "security_protocol",                                                                \
+       .type = ::webmon::sdk::OptionType::string,                                                  \
+       .default_value = "PLAINTEXT",                                                               \
+       .required = false,                                                                          \
+       .description = "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (upper or lower case)",          \
+       .choices = "PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL|plaintext|ssl|sasl_plaintext|sasl_ssl",   \
+       .assign = WEBMON_KAFKA_BIND_(OPTIONS, security_protocol)},                                  \
+      {.name = "ca_file",                                                                          \
+       .type = ::webmon::sdk::OptionType::string,                                                  \
+       .default_value = nullptr,                                                                   \
+       .required = false,                                                                          \
+       .description =                                                                              \
+           "PEM file of the CA that signed the brokers' certificates (Aiven: "                     \
+           "ca.pem); empty = system CAs",                                                          \
+       .assign = WEBMON_KAFKA_BIND_(OPTIONS, ca_file)},                                            \
+      {.name = "cert_file",                                                                        \
+       .type = ::webmon::sdk::OptionType::string,                                                  \
+       .default_value = nullptr,                                                                   \
+       .required = false,                                                                          \
+       .description = "PEM client certificate for mutual TLS (Aiven: service.cert)",               \
+       .assign = WEBMON_KAFKA_BIND_(OPTIONS, cert_file)},                                          \
+      {.name = "key_file",                                                                         \
+       .type = ::webmon::sdk::OptionType::string,                                                  \
+       .default_value = nullptr,                                                                   \
+       .required = false,                                                                          \
+       .description = "PEM private key of cert_file (Aiven: service.key)",                         \
+       .assign = WEBMON_KAFKA_BIND_(OPTIONS, key_file)},                                           \
+      {.name = "key_password",                                                                     \
+       .type = ::webmon::sdk::OptionType::string,                                                  \
+       .default_value = nullptr,                                                                   \
+       .required = false,                                                                          \
+       .description = "password of an encrypted key_file",                                         \
+       .secret = true,                                                                             \
+       .assign = WEBMON_KAFKA_BIND_(OPTIONS, key_password)},                                       \
+      {.name = "sasl_mechanism",                                                                   \
+       .type = ::webmon::sdk::OptionType::string,                                                  \
+       .default_value = "SCRAM-SHA-256",                                                           \
+       .required = false,                                                                          \
+       .description =                                                                              \
+           "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_* protocols; upper or "                    \
+           "lower case)",                                                                          \
+       .choices = "PLAIN|SCRAM-SHA-256|SCRAM-SHA-512|plain|scram-sha-256|scram-sha-512",           \
+       .assign = WEBMON_KAFKA_BIND_(OPTIONS, sasl_mechanism)},                                     \
+      {.name = "sasl_username",                                                                    \
+       .type = ::webmon::sdk::OptionType::string,                                                  \
+       .default_value = nullptr,                                                                   \
+       .required = false,                                                                          \
+       .description = "SASL user name (SASL_* protocols)",                                         \
+       .assign = WEBMON_KAFKA_BIND_(OPTIONS, sasl_username)},                                      \
+      {.name = "sasl_password",                                                                    \
+       .type = ::webmon::sdk::OptionType::string,                                                  \
+       .default_value = nullptr,                                                                   \
+       .required = false,                                                                          \
+       .description = "SASL password (SASL_* protocols)",                                          \
+       .secret = true,                                                                             \
+       .assign = WEBMON_KAFKA_BIND_(OPTIONS, sasl_password)},                                      \
+      {.name = "connect_timeout",                                                                  \
+       .type = ::webmon::sdk::OptionType::duration,                                                \
+       .default_value = "10s",                                                                     \
+       .required = false,                                                                          \
+       .description =                                                                              \
+           "at start, how long to wait for a first broker connection: a TLS or "                   \
+           "authentication failure in that time fails the start; unreachable "                     \
+           "brokers only log a warning (the client retries)",                                      \
+       .assign = WEBMON_KAFKA_BIND_(OPTIONS, connect_timeout)},                                    \
+  {                                                                                                \
+    .name = "librdkafka", .type = ::webmon::sdk::OptionType::string_map, .default_value = nullptr, \
+    .required = false,                                                                             \
+    .description =                                                                                 \
+        "other librdkafka client properties, passed through (e.g. client.id, "                     \
+        "ssl.endpoint.identification.algorithm); values are treated as secrets",                   \
+    .secret = true, .assign = &::webmon::plugins::kafka::assign_pass_through<OPTIONS>              \
+  }
 
-#define WEBMON_KAFKA_BIND_(OPTIONS, MEMBER)        \
+#define WEBMON_KAFKA_BIND_(OPTIONS, MEMBER)          \
   ::webmon::plugins::kafka::bind_connection<OPTIONS, \
                                             &::webmon::plugins::kafka::Connection::MEMBER>()
 
@@ -92,14 +121,14 @@ bool is_secret_key(std::string_view key) noexcept;
 /// The connection options: as written (filled by sdk::load_options through
 /// WEBMON_KAFKA_CONNECTION_OPTIONS), then checked and completed by check().
 struct Connection {
-  std::vector<std::string> broker_list;  ///< as written
-  std::string security_protocol;         ///< upper case after check()
+  std::vector<std::string> broker_list;                    ///< as written
+  std::string security_protocol;                           ///< upper case after check()
   std::string ca_file, cert_file, key_file, key_password;  ///< "" = not set
-  std::string sasl_mechanism;  ///< upper case after check()
+  std::string sasl_mechanism;                              ///< upper case after check()
   std::string sasl_username, sasl_password;
   std::chrono::milliseconds connect_timeout{};
   std::vector<std::pair<std::string, std::string>> librdkafka;  ///< in written order
-  std::string brokers;  ///< comma-separated, set by check()
+  std::string brokers;                                          ///< comma-separated, set by check()
 
   /// The checks the options table cannot express: brokers are host:port, TLS and SASL options
   /// fit the protocol, files are readable, and the `librdkafka:` map sets none of the
@@ -111,9 +140,9 @@ struct Connection {
   /// A librdkafka configuration with the connection settings and the pass-through map applied
   /// (the plugin adds its own properties first: pass-through values are applied last so they
   /// win). Throws sdk::ConfigError (positioned at `config`) when librdkafka refuses a value.
-  [[nodiscard]] ConfPtr make_conf(const sdk::ConfigNode& config,
-                                  const std::vector<std::pair<std::string, std::string>>&
-                                      plugin_properties) const;
+  [[nodiscard]] ConfPtr make_conf(
+      const sdk::ConfigNode& config,
+      const std::vector<std::pair<std::string, std::string>>& plugin_properties) const;
 
   /// "SSL to 127.0.0.1:19093" for messages.
   [[nodiscard]] std::string describe() const;

@@ -27,20 +27,30 @@ void curl_init_once();
 /// `cert_file` and `key_file` (std::string) of the sink's options struct `Options`:
 ///   constexpr OptionSpec kOptions[] = {..., WEBMON_NOTIFY_TLS_OPTIONS(Options), ...};
 ///   const TlsOptions tls = check_tls({o.tls_verify, o.ca_file, o.cert_file, o.key_file}, config);
-#define WEBMON_NOTIFY_TLS_OPTIONS(Options)                                                        \
-  {.name = "tls_verify", .type = ::webmon::sdk::OptionType::boolean, .default_value = "true",     \
-   .required = false, .description = "verify the server certificate and host name",             \
-   .assign = ::webmon::sdk::bind<&Options::tls_verify>()},                                      \
-      {.name = "ca_file", .type = ::webmon::sdk::OptionType::string, .default_value = nullptr,  \
-       .required = false,                                                                       \
-       .description = "PEM CA bundle to verify the server with (default: the system store)",    \
-       .assign = ::webmon::sdk::bind<&Options::ca_file>()},                                     \
-      {.name = "cert_file", .type = ::webmon::sdk::OptionType::string, .default_value = nullptr, \
-       .required = false, .description = "PEM client certificate (mutual TLS)",                 \
-       .assign = ::webmon::sdk::bind<&Options::cert_file>()},                                   \
-      {.name = "key_file", .type = ::webmon::sdk::OptionType::string, .default_value = nullptr, \
-       .required = false, .description = "PEM private key of cert_file",                        \
-       .assign = ::webmon::sdk::bind<&Options::key_file>()}
+#define WEBMON_NOTIFY_TLS_OPTIONS(Options)                                                   \
+  {.name = "tls_verify",                                                                     \
+   .type = ::webmon::sdk::OptionType::boolean,                                               \
+   .default_value = "true",                                                                  \
+   .required = false,                                                                        \
+   .description = "verify the server certificate and host name",                             \
+   .assign = ::webmon::sdk::bind<&Options::tls_verify>()},                                   \
+      {.name = "ca_file",                                                                    \
+       .type = ::webmon::sdk::OptionType::string,                                            \
+       .default_value = nullptr,                                                             \
+       .required = false,                                                                    \
+       .description = "PEM CA bundle to verify the server with (default: the system store)", \
+       .assign = ::webmon::sdk::bind<&Options::ca_file>()},                                  \
+      {.name = "cert_file",                                                                  \
+       .type = ::webmon::sdk::OptionType::string,                                            \
+       .default_value = nullptr,                                                             \
+       .required = false,                                                                    \
+       .description = "PEM client certificate (mutual TLS)",                                 \
+       .assign = ::webmon::sdk::bind<&Options::cert_file>()},                                \
+  {                                                                                          \
+    .name = "key_file", .type = ::webmon::sdk::OptionType::string, .default_value = nullptr, \
+    .required = false, .description = "PEM private key of cert_file",                        \
+    .assign = ::webmon::sdk::bind<&Options::key_file>()                                      \
+  }
 
 /// Checks the TLS options a sink loaded with those rows: each file given (not empty) must be
 /// readable, cert_file and key_file go together. A problem is a ConfigError at the option's

@@ -254,8 +254,7 @@ class AckLog {
   /// Waits until `n` Acks were resolved (any status); the timeout only bounds a hang.
   bool wait_total(int n, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
     std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, timeout,
-                        [&] { return counts_[0] + counts_[1] + counts_[2] >= n; });
+    return cv_.wait_for(lock, timeout, [&] { return counts_[0] + counts_[1] + counts_[2] >= n; });
   }
 
  private:
