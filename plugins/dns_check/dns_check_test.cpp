@@ -81,7 +81,11 @@ struct UdpSocket {
 // dnsmasq serving the zone z.test authoritatively on 127.0.0.1:<port>.
 class Dnsmasq {
  public:
-  Dnsmasq() {
+  Dnsmasq() { launch(); }
+
+  // Starts dnsmasq on a port that was free a moment ago. Another process can take the port (its
+  // UDP or TCP side) before dnsmasq binds it: then dnsmasq exits and ready() launches it again.
+  void launch() {
     {
       UdpSocket probe;  // a free port (released just before dnsmasq binds it)
       port_ = probe.port;
@@ -128,8 +132,22 @@ class Dnsmasq {
   Dnsmasq& operator=(const Dnsmasq&) = delete;
   [[nodiscard]] std::string server() const { return "127.0.0.1:" + std::to_string(port_); }
 
-  /// Waits until dnsmasq answers (the deadline only bounds a hang).
+  /// Waits until dnsmasq answers, launching it again on another port when it could not bind
+  /// (up to 5 times; the deadline only bounds a hang).
   bool ready() {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      if (answers()) {
+        return true;
+      }
+      if (pid_ > 0) {
+        return false;  // running but silent
+      }
+      launch();
+    }
+    return false;
+  }
+
+  bool answers() {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     const auto query = build_query(42, "a.z.test", RecordType::a, false);
     while (std::chrono::steady_clock::now() < deadline) {
