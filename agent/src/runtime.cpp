@@ -407,6 +407,9 @@ void Runtime::check_kinds() {
         node = n.get();
       }
     }
+    if (node == nullptr) {
+      continue;  // edge_kinds() names only nodes of this runtime
+    }
     std::string list;
     for (const auto& k : kinds) {
       list += (list.empty() ? "" : ", ") + k;

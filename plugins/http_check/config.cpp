@@ -318,7 +318,7 @@ class TargetBuilder {
   // "all" -> "" (libcurl asks for every encoding it decodes); "identity"; or a list of
   // encodings this libcurl decodes, e.g. "gzip, br".
   std::string accept_encoding(const std::string& text) const {
-    const std::string v = lower(trim(text));
+    std::string v = lower(trim(text));
     if (v == "all") {
       return "";
     }

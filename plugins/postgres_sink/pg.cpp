@@ -96,7 +96,7 @@ Connection::Connection(const ConnParams& params) {
     PQfinish(conn_);
     conn_ = nullptr;
     const bool transient = connect_error_is_transient(msg);
-    throw PgError(std::move(msg), "", transient ? FailureKind::transient : FailureKind::data);
+    throw PgError(msg, "", transient ? FailureKind::transient : FailureKind::data);
   }
   cancel_ = PQgetCancel(conn_);
 }
@@ -192,9 +192,9 @@ std::uint64_t Connection::copy_in(const std::string& copy_sql,
       sent_ok = PQputCopyData(conn_, buffer.data(), static_cast<int>(buffer.size())) == 1;
     }
   }
-  if (PQputCopyEnd(conn_, sent_ok ? nullptr : "client failed to send data") != 1) {
-    sent_ok = false;
-  }
+  // A failed end is reported by the result below (PQgetResult), which check() turns into an
+  // error.
+  (void)PQputCopyEnd(conn_, sent_ok ? nullptr : "client failed to send data");
   Result r(PQgetResult(conn_));
   if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
     check(r.release(), "COPY failed");

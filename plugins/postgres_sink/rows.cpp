@@ -228,6 +228,9 @@ std::string duration_field_of(const sdk::KindSpec& kind) {
     if (f.type != FieldType::float64) {
       continue;
     }
+    if (f.name == nullptr) {
+      continue;  // (validated declarations always name their fields)
+    }
     const std::string_view name = f.name;
     has_response = has_response || name == "response_time_ms";
     has_total = has_total || name == "total_ms";

@@ -526,7 +526,7 @@ void PostgresSink::write_batch(const std::vector<sdk::Record>& records) {
       c_partitions_created_->add();
     }
   }
-  commit_isolating(std::move(valid), std::move(rejects));
+  commit_isolating(valid, std::move(rejects));
 }
 
 void PostgresSink::commit_isolating(const std::vector<Row>& valid, std::vector<Reject> rejects) {
