@@ -10,6 +10,8 @@
 # 2^53, exact doubles, escaped text, a microsecond timestamp, labels as jsonb, nulls as NULL),
 # the kind got its uptime views, and the http_check rows arrived too; nothing was rejected.
 # Usage: plugin_kind.sh <webmon-agent> <source dir> <build dir>
+# The agents' pids ($producer, $consumer) are set by lib.sh's start_agent (printf -v).
+# shellcheck disable=SC2154
 source "$(dirname "$0")/lib.sh"
 build=$3
 e2e_setup "$1" "$2" kinds
@@ -81,7 +83,7 @@ YAML
 start_agent consumer conf/consumer.yaml consumer.log
 "$agent" --plugin-dir "$work/plugins" --pipeline "$work/producer.yaml" >>"$work/producer.log" 2>&1 &
 producer=$!
-pids+=($producer)
+pids+=("$producer")
 
 # Bounded waits on what is stored (240 s only against a hang).
 probes=0
