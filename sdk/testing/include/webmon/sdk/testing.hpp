@@ -138,7 +138,12 @@ class FakeContext final : public Context, public Emitter {
 
   // Test controls and observations
   void request_stop() {
-    stop_ = true;
+    {
+      // Under the lock: a waiter between its check of stop_ and its sleep would miss a
+      // notification sent without it (and sleep for its whole timeout).
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
     cv_.notify_all();
   }
   /// What emit() answers from now on (accepted by default).
