@@ -18,29 +18,17 @@ struct Options {
   int port = 0;
   std::chrono::milliseconds interval{};
 };
+// The table is packed: one option per entry, not one member per line.
+// clang-format off
 constexpr sdk::OptionSpec kOptions[] = {
-    {.name = "host",
-     .type = sdk::OptionType::string,
-     .default_value = nullptr,
-     .required = true,
-     .description = "host name or address",
-     .assign = sdk::bind<&Options::host>()},
-    {.name = "port",
-     .type = sdk::OptionType::integer,
-     .default_value = nullptr,
-     .required = true,
-     .description = "TCP port",
-     .min = "1",
-     .max = "65535",
-     .assign = sdk::bind<&Options::port>()},
-    {.name = "interval",
-     .type = sdk::OptionType::duration,
-     .default_value = "10s",
-     .required = false,
-     .description = "time between attempts, and the connect timeout",
-     .min = "10ms",
-     .max = "1h",
-     .assign = sdk::bind<&Options::interval>()}};
+    {.name = "host", .type = sdk::OptionType::string, .default_value = nullptr, .required = true,
+     .description = "host name or address", .assign = sdk::bind<&Options::host>()},
+    {.name = "port", .type = sdk::OptionType::integer, .default_value = nullptr, .required = true,
+     .description = "TCP port", .min = "1", .max = "65535", .assign = sdk::bind<&Options::port>()},
+    {.name = "interval", .type = sdk::OptionType::duration, .default_value = "10s",
+     .required = false, .description = "time between attempts, and the connect timeout",
+     .min = "10ms", .max = "1h", .assign = sdk::bind<&Options::interval>()}};
+// clang-format on
 constexpr sdk::FieldSpec kFields[] = {
     {"target", sdk::FieldType::string, false, "", "host:port"},
     {"success", sdk::FieldType::boolean, false, "", "the connection was established"},
