@@ -47,8 +47,14 @@ def preprocess_key(entry, tidy_config, tidy_version):
         out.append(a)
     pre = subprocess.run(out + ["-E", "-P"], cwd=entry["directory"], capture_output=True,
                          check=False)
+    # The checkout's own path is left out of the key, so another clone of the same tree (CI)
+    # finds the results.
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    command = " ".join(out).replace(root, "<root>").replace(
+        os.path.relpath(root, entry["directory"]), "<root>")
     h = hashlib.sha256()
-    for part in (pre.stdout, " ".join(out).encode(), tidy_config, tidy_version):
+    for part in (pre.stdout.replace(root.encode(), b"<root>"), command.encode(), tidy_config,
+                 tidy_version):
         h.update(part)
         h.update(b"\0")
     return h.hexdigest() if pre.returncode == 0 else None
