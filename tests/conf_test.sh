@@ -18,6 +18,13 @@ base_env=(PATH="$PATH" HOME="$HOME" KAFKA_HOST=127.0.0.1:9093 KAFKA_SASL_HOST=12
   WEBHOOK_URL=https://hooks.example.test/services/secret-path WEBHOOK_TOKEN=secret-token
   SMTP_URL=smtp://127.0.0.1:2525 SMTP_USER=webmon SMTP_PASSWORD=secret-smtp
   ALERT_EMAIL_FROM=webmon@example.test ALERT_EMAIL_TO=oncall@example.test)
+# `env -i` would drop the sanitizer settings of the asan/tsan presets (detect_leaks=0,
+# suppressions): keep them, so an agent under a sanitizer runs as the rest of its suite does.
+san_env=()
+for var in ASAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS LSAN_OPTIONS; do
+  if [ -n "${!var:-}" ]; then san_env+=("$var=${!var}"); fi
+done
+base_env+=("${san_env[@]}")
 
 count=0
 for f in "$src"/conf/*.yaml "$src"/conf/examples/*.yaml; do
@@ -63,7 +70,7 @@ grep -q "conf/examples/alerts-consumer.yaml:[0-9]*:[0-9]*: .*option 'preset' mus
 echo "ok: alerting examples name a missing webhook URL and an unknown preset"
 
 # The original's .env as shipped (placeholder certificate paths): the missing file is named.
-out=$(cd "$src" && env -i PATH="$PATH" HOME="$HOME" "$agent" --validate --pipeline conf/producer.yaml \
+out=$(cd "$src" && env -i PATH="$PATH" HOME="$HOME" "${san_env[@]}" "$agent" --validate --pipeline conf/producer.yaml \
   --env-file conf/.env.sample 2>&1) && fail "a missing ca_file was accepted"
 [ "$out" = "webmon-agent: conf/producer.yaml:40:14: sink 'kafka' (kafka_sink): option 'ca_file': cannot read 'certs/ca.pem': No such file or directory" ] \
   || fail "unexpected message for a missing ca_file: $out"
@@ -71,7 +78,7 @@ echo "ok: missing certificate file named"
 
 # No environment at all: the first required variable is named, with what to set.
 set +e
-out=$(cd "$src" && env -i PATH="$PATH" HOME="$HOME" "$agent" --validate --pipeline conf/consumer.yaml 2>&1)
+out=$(cd "$src" && env -i PATH="$PATH" HOME="$HOME" "${san_env[@]}" "$agent" --validate --pipeline conf/consumer.yaml 2>&1)
 code=$?
 set -e
 [ "$code" -eq 2 ] || fail "exit code $code without environment (expected 2)"
