@@ -13,6 +13,7 @@
 
 #include "options.hpp"
 #include "pipeline.hpp"
+#include "webmon/sdk/kind.hpp"
 #include "webmon/sdk/options.hpp"
 
 namespace webmon {
@@ -319,6 +320,86 @@ TEST(SdkOptions, HostAndPluginAgreeOnBounds) {
             "p.yaml:4:11: source 's': option 'mode' must be one of 'fast', 'safe', 'off', got "
             "'turbo'");
   EXPECT_EQ(host_error("    small: 10\n    mode: off\n"), "no error");
+}
+
+// sdk::option<&M>(): the type follows from the member, the rest from `extra`.
+static_assert(sdk::option<&Options::flag>("f", "").type == OptionType::boolean);
+static_assert(sdk::option<&Options::small>("s", "").type == OptionType::integer);
+static_assert(sdk::option<&Options::big>("b", "").type == OptionType::integer);
+static_assert(sdk::option<&Options::size32>("s", "").type == OptionType::size);
+static_assert(sdk::option<&Options::size64>("s", "").type == OptionType::size);
+static_assert(sdk::option<&Options::ratio>("r", "").type == OptionType::number);
+static_assert(sdk::option<&Options::mode>("m", "").type == OptionType::string);
+static_assert(sdk::option<&Options::timeout>("t", "").type == OptionType::duration);
+static_assert(sdk::option<&Options::tags>("t", "").type == OptionType::string_list);
+static_assert(sdk::option<&Options::headers>("h", "").type == OptionType::string_map);
+static_assert(sdk::option<&Options::limit>("l", "").type == OptionType::integer);
+static_assert(sdk::option<&Options::raw>("r", "").type == OptionType::any);
+
+constexpr OptionSpec kShort[] = {
+    sdk::option<&Options::small>("small", "an int",
+                                 {.default_value = "5", .min = "1", .max = "10"}),
+    sdk::option<&Options::mode>("mode", "a choice", {.required = true, .choices = "fast|safe"}),
+    sdk::option<&Options::timeout>("timeout", "a duration", {.default_value = "5s"}),
+    sdk::option<&Options::tags>("tags", "a list", {.secret = true})};
+
+TEST(SdkOptions, OptionHelperWritesTheSameEntryAsTheLongForm) {
+  EXPECT_STREQ(kShort[0].name, "small");
+  EXPECT_STREQ(kShort[0].description, "an int");
+  EXPECT_STREQ(kShort[0].default_value, "5");
+  EXPECT_FALSE(kShort[0].required);
+  EXPECT_STREQ(kShort[0].min, "1");
+  EXPECT_STREQ(kShort[0].max, "10");
+  EXPECT_TRUE(kShort[1].required);
+  EXPECT_STREQ(kShort[1].choices, "fast|safe");
+  EXPECT_TRUE(kShort[3].secret);
+  EXPECT_FALSE(kShort[2].secret);
+
+  const auto o =
+      sdk::load_options<Options>(yaml_options("    mode: safe\n    tags: [x]\n"), kShort);
+  EXPECT_EQ(o.small, 5);
+  EXPECT_EQ(o.mode, "safe");
+  EXPECT_EQ(o.timeout, 5s);
+  EXPECT_EQ(o.tags, std::vector<std::string>{"x"});
+
+  auto host = [](const std::string& options) -> std::string {
+    sdk::ConfigNode config = yaml_options(options);
+    try {
+      agent::validate_options(config, kShort, "source 's'");
+    } catch (const sdk::ConfigError& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  EXPECT_EQ(host("    mode: fast\n    small: 11\n"),
+            "p.yaml:5:12: source 's': option 'small' must be at most 10, got 11");
+  EXPECT_EQ(host("    mode: turbo\n"),
+            "p.yaml:4:11: source 's': option 'mode' must be one of 'fast', 'safe', got 'turbo'");
+  EXPECT_EQ(host("    small: 2\n"),
+            "p.yaml:3:5: source 's': missing required option 'mode' (a choice)");
+}
+
+// sdk::check_fields(): the four fields every check kind starts with, then the kind's own.
+constexpr auto kCheckKindFields =
+    sdk::check_fields({{"rtt_ms", sdk::FieldType::float64, false, "ms", "round trip"}});
+constexpr sdk::KindSpec kCheckKind =
+    sdk::make_kind("ping", 1, kCheckKindFields, "target", "one ping");
+
+TEST(SdkKinds, CheckFieldsComeFirstWithTheirTypes) {
+  ASSERT_EQ(kCheckKind.field_count, 5U);
+  const char* names[] = {"target", "success", "error", "error_message", "rtt_ms"};
+  for (std::size_t i = 0; i < 5; ++i) {
+    EXPECT_STREQ(kCheckKind.fields[i].name, names[i]);
+  }
+  EXPECT_EQ(kCheckKind.fields[0].type, sdk::FieldType::string);
+  EXPECT_FALSE(kCheckKind.fields[0].nullable);
+  EXPECT_EQ(kCheckKind.fields[1].type, sdk::FieldType::boolean);
+  EXPECT_FALSE(kCheckKind.fields[1].nullable);
+  EXPECT_TRUE(kCheckKind.fields[2].nullable);
+  EXPECT_TRUE(kCheckKind.fields[3].nullable);
+  EXPECT_STREQ(kCheckKind.fields[4].unit, "ms");
+  EXPECT_EQ(kCheckKind.field_size, sizeof(sdk::FieldSpec));
+  EXPECT_STREQ(kCheckKind.key_field, "target");
 }
 
 TEST(SdkParseSize, RefusesWhatDoesNotFitIn64Bits) {

@@ -18,22 +18,14 @@ struct Options {
   int port = 0;
   std::chrono::milliseconds interval{};
 };
-// The table is packed: one option per entry, not one member per line.
-// clang-format off
 constexpr sdk::OptionSpec kOptions[] = {
-    {.name = "host", .type = sdk::OptionType::string, .default_value = nullptr, .required = true,
-     .description = "host name or address", .assign = sdk::bind<&Options::host>()},
-    {.name = "port", .type = sdk::OptionType::integer, .default_value = nullptr, .required = true,
-     .description = "TCP port", .min = "1", .max = "65535", .assign = sdk::bind<&Options::port>()},
-    {.name = "interval", .type = sdk::OptionType::duration, .default_value = "10s",
-     .required = false, .description = "time between attempts, and the connect timeout",
-     .min = "10ms", .max = "1h", .assign = sdk::bind<&Options::interval>()}};
-// clang-format on
-constexpr sdk::FieldSpec kFields[] = {
-    {"target", sdk::FieldType::string, false, "", "host:port"},
-    {"success", sdk::FieldType::boolean, false, "", "the connection was established"},
-    {"connect_ms", sdk::FieldType::float64, false, "ms", "time connect() took"},
-    {"error", sdk::FieldType::string, true, "", "why it failed; null on success"}};
+    sdk::option<&Options::host>("host", "host name or address", {.required = true}),
+    sdk::option<&Options::port>("port", "TCP port", {.required = true, .min = "1", .max = "65535"}),
+    sdk::option<&Options::interval>("interval", "time between attempts, and the connect timeout",
+                                    {.default_value = "10s", .min = "10ms", .max = "1h"})};
+// target, success, error (class) and error_message come first (what alert and status_page read).
+constexpr auto kFields = sdk::check_fields(
+    {{"connect_ms", sdk::FieldType::float64, false, "ms", "time connect() took"}});
 constexpr sdk::KindSpec kKinds[] = {
     sdk::make_kind("tcp_connect", 1, kFields, "target", "one TCP connection attempt")};
 
@@ -59,8 +51,9 @@ class TcpConnect final : public sdk::CheckSource {
       freeaddrinfo(res);
     }
     r.add("success", error.empty());  // r already has kind, id, time (the slot) and target
+    r.add("error", error.empty() ? sdk::Value() : sdk::Value(rc != 0 ? "resolve" : "connect"));
+    r.add("error_message", error.empty() ? sdk::Value() : error);
     r.add("connect_ms", watch.elapsed_ms());
-    r.add("error", error.empty() ? sdk::Value() : error);
   }
 
  private:

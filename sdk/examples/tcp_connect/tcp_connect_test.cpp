@@ -65,6 +65,7 @@ TEST(TcpConnect, RecordsASuccessfulConnectOnEveryInterval) {
     ASSERT_NE(r.get<double>("connect_ms"), nullptr);
     EXPECT_GE(*r.get<double>("connect_ms"), 0.0);
     EXPECT_EQ(sdk::type_of(*r.find("error")), sdk::ValueType::null);
+    EXPECT_EQ(sdk::type_of(*r.find("error_message")), sdk::ValueType::null);
   }
   EXPECT_NE(records[0].id, records[1].id);
   // `time` is the scheduled slot: consecutive attempts are whole intervals (10 ms) apart.
@@ -81,16 +82,25 @@ TEST(TcpConnect, RecordsWhyAConnectFailed) {
   const auto records = run(closed.port(), 1, ctx);
   ASSERT_GE(records.size(), 1U);
   EXPECT_EQ(*records[0].get<bool>("success"), false);
-  EXPECT_EQ(*records[0].get<std::string>("error"), "Connection refused");
+  EXPECT_EQ(*records[0].get<std::string>("error"), "connect");
+  EXPECT_EQ(*records[0].get<std::string>("error_message"), "Connection refused");
 }
 
 TEST(TcpConnect, DeclaresItsKindWithTypedFields) {
   const sdk::PluginDescriptor* d = webmon_plugin_entry();
   ASSERT_EQ(d->emit_count, 1U);
   EXPECT_STREQ(d->emits[0].name, "tcp_connect");
-  ASSERT_EQ(d->emits[0].field_count, 4U);
-  EXPECT_EQ(d->emits[0].fields[2].type, sdk::FieldType::float64);
-  EXPECT_STREQ(d->emits[0].fields[2].unit, "ms");
+  ASSERT_EQ(d->emits[0].field_count, 5U);
+  // The fields every check starts with (sdk::check_fields), then its own.
+  const char* names[] = {"target", "success", "error", "error_message", "connect_ms"};
+  for (std::size_t i = 0; i < 5; ++i) {
+    EXPECT_STREQ(d->emits[0].fields[i].name, names[i]);
+  }
+  EXPECT_EQ(d->emits[0].fields[1].type, sdk::FieldType::boolean);
+  EXPECT_TRUE(d->emits[0].fields[2].nullable);
+  EXPECT_STREQ(d->emits[0].key_field, "target");
+  EXPECT_EQ(d->emits[0].fields[4].type, sdk::FieldType::float64);
+  EXPECT_STREQ(d->emits[0].fields[4].unit, "ms");
 }
 
 TEST(TcpConnect, RefusesBadOptionsNamingThem) {

@@ -11,8 +11,10 @@
 // (PluginDescriptor::kind_size, KindSpec::field_size); members are only ever appended.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <string_view>
 
 #include "webmon/sdk/record.hpp"
@@ -98,6 +100,43 @@ constexpr KindSpec make_kind(const char* name, std::uint32_t version, const Fiel
                              const char* key_field, const char* description) noexcept {
   return KindSpec{sizeof(KindSpec),  name,      version,    fields, N,
                   sizeof(FieldSpec), key_field, description};
+}
+
+/// Builds a KindSpec from a static std::array of fields (what check_fields() returns).
+template <std::size_t N>
+constexpr KindSpec make_kind(const char* name, std::uint32_t version,
+                             const std::array<FieldSpec, N>& fields, const char* key_field,
+                             const char* description) noexcept {
+  return KindSpec{sizeof(KindSpec),  name,      version,    fields.data(), N,
+                  sizeof(FieldSpec), key_field, description};
+}
+
+/// The fields every check kind starts with, which the alert transform, the status page and the
+/// dashboards read: `target` (string, the key), `success` (bool), `error` (nullable string: a
+/// short error class such as "timeout" or "refused", null on success) and `error_message`
+/// (nullable string: the detail for a person). check_fields() puts them before the kind's own:
+///
+///   constexpr auto kFields = sdk::check_fields({{"connect_ms", sdk::FieldType::float64, false,
+///                                               "ms", "time connect() took"}});
+///   constexpr sdk::KindSpec kKind = sdk::make_kind("ping", 1, kFields, "target", "...");
+inline constexpr FieldSpec kCheckFields[] = {
+    {"target", FieldType::string, false, "", "what was checked"},
+    {"success", FieldType::boolean, false, "", "the check passed"},
+    {"error", FieldType::string, true, "", "error class; null on success"},
+    {"error_message", FieldType::string, true, "", "what went wrong, for a person"}};
+
+template <std::size_t N>
+constexpr std::array<FieldSpec, std::size(kCheckFields) + N> check_fields(
+    const FieldSpec (&own)[N]) noexcept {
+  std::array<FieldSpec, std::size(kCheckFields) + N> out{};
+  std::size_t i = 0;
+  for (const FieldSpec& f : kCheckFields) {
+    out[i++] = f;
+  }
+  for (const FieldSpec& f : own) {
+    out[i++] = f;
+  }
+  return out;
 }
 
 /// A kind whose records are decided at run time (see kAnyKind).

@@ -21,6 +21,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -298,6 +299,74 @@ constexpr OptionAssign bind_object() noexcept {
 template <auto Member, const auto& Children>
 constexpr OptionAssign bind_each() noexcept {
   return &detail::assign_each<Member, Children>;
+}
+
+/// What an option may say besides its name, description, type and binding (see OptionSpec).
+struct OptionExtra {
+  const char* default_value = nullptr;  ///< YAML text; nullptr = no default
+  bool required = false;
+  const char* min = nullptr;
+  const char* max = nullptr;
+  const char* choices = nullptr;  ///< "a|b|c"
+  bool secret = false;
+};
+
+namespace detail {
+
+template <typename T>
+struct OptionTypeOf;  // a member type without a matching option type does not compile
+template <>
+struct OptionTypeOf<bool> : std::integral_constant<OptionType, OptionType::boolean> {};
+template <>
+struct OptionTypeOf<int> : std::integral_constant<OptionType, OptionType::integer> {};
+template <>
+struct OptionTypeOf<std::int64_t> : std::integral_constant<OptionType, OptionType::integer> {};
+template <>
+struct OptionTypeOf<std::uint32_t> : std::integral_constant<OptionType, OptionType::size> {};
+template <>
+struct OptionTypeOf<std::uint64_t> : std::integral_constant<OptionType, OptionType::size> {};
+template <>
+struct OptionTypeOf<double> : std::integral_constant<OptionType, OptionType::number> {};
+template <>
+struct OptionTypeOf<std::string> : std::integral_constant<OptionType, OptionType::string> {};
+template <>
+struct OptionTypeOf<std::chrono::milliseconds>
+    : std::integral_constant<OptionType, OptionType::duration> {};
+template <>
+struct OptionTypeOf<std::vector<std::string>>
+    : std::integral_constant<OptionType, OptionType::string_list> {};
+template <>
+struct OptionTypeOf<std::map<std::string, std::string, std::less<>>>
+    : std::integral_constant<OptionType, OptionType::string_map> {};
+template <>
+struct OptionTypeOf<ConfigNode> : std::integral_constant<OptionType, OptionType::any> {};
+template <typename T>
+struct OptionTypeOf<std::optional<T>> : OptionTypeOf<T> {};
+
+}  // namespace detail
+
+/// One option bound to a member, its type following from the member's type (bool: boolean;
+/// int, int64: integer; uint32, uint64: size; double: number; string; milliseconds: duration;
+/// vector<string>: string_list; map<string, string>: string_map; ConfigNode: any;
+/// optional<T>: as T), so the table cannot disagree with the struct:
+///
+///   constexpr sdk::OptionSpec kOptions[] = {
+///       sdk::option<&Options::port>("port", "TCP port", {.required = true, .min = "1"}),
+///       sdk::option<&Options::timeout>("timeout", "per attempt", {.default_value = "5s"})};
+template <auto Member>
+constexpr OptionSpec option(const char* name, const char* description,
+                            OptionExtra extra = {}) noexcept {
+  using Type = typename detail::MemberTraits<decltype(Member)>::Type;
+  return OptionSpec{.name = name,
+                    .type = detail::OptionTypeOf<Type>::value,
+                    .default_value = extra.default_value,
+                    .required = extra.required,
+                    .description = description,
+                    .secret = extra.secret,
+                    .min = extra.min,
+                    .max = extra.max,
+                    .choices = extra.choices,
+                    .assign = bind<Member>()};
 }
 
 /// Fills `out` from a component's configuration with the table's bindings, applying defaults
