@@ -1095,8 +1095,7 @@ struct HttpCheckSource::Engine {
       if (pending.size() <= 4 * settings.batch_size) {
         delayed_seen = 0;
       }
-      while (in_flight_checks.size() < max_in_flight &&
-             pending.size() <= 4 * settings.batch_size) {
+      while (in_flight_checks.size() < max_in_flight && pending.size() <= 4 * settings.batch_size) {
         const auto slot = sched.start_next(now);
         if (!slot) {
           break;

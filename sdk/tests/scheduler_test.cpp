@@ -164,8 +164,8 @@ TEST(Scheduler, BadUseIsRefused) {
 // The slot of `name` on the grid of `origin`: origin + offset + k × interval.
 Scheduler::TimePoint grid_slot(Scheduler::TimePoint origin, std::string_view name, Duration iv,
                                std::int64_t k) {
-  const auto offset = Duration(static_cast<std::int64_t>(
-      stable_hash(name) % static_cast<std::uint64_t>(iv.count())));
+  const auto offset = Duration(
+      static_cast<std::int64_t>(stable_hash(name) % static_cast<std::uint64_t>(iv.count())));
   return origin + offset + k * iv;
 }
 
@@ -298,8 +298,8 @@ TEST(SchedulerChanges, TargetRemovedWhileItsCheckRunsIsNotRescheduled) {
 }
 
 // Runs every due check of `s` at once, each taking no time, until `end`; the slots per target.
-std::map<std::size_t, std::vector<Scheduler::TimePoint>> run_until(
-    Scheduler& s, ManualClock& clock, Scheduler::TimePoint end) {
+std::map<std::size_t, std::vector<Scheduler::TimePoint>> run_until(Scheduler& s, ManualClock& clock,
+                                                                   Scheduler::TimePoint end) {
   std::map<std::size_t, std::vector<Scheduler::TimePoint>> slots;
   while (clock.now() < end) {
     while (auto slot = s.start_next(clock.now())) {
@@ -382,7 +382,7 @@ TEST(SchedulerChanges, ReadySlotsHeldBackDoNotHideTheNextScheduledOne) {
   clock.advance(10s);
   ASSERT_EQ(s.poll(clock.now()), 2U);
   EXPECT_LE(*s.next_wakeup(), clock.now());  // something is due
-  EXPECT_FALSE(s.next_scheduled());           // nothing else queued
+  EXPECT_FALSE(s.next_scheduled());          // nothing else queued
   auto slot = s.start_next(clock.now());
   ASSERT_TRUE(slot);
   s.finish(slot->target, clock.now());
@@ -572,9 +572,9 @@ TEST(SchedulerProperty, RuntimeChangesKeepTheInvariants) {
     bool done = false;  // once mode
     std::string name;
     Duration interval{};
-    TimePoint anchor{};              // its grid: anchor + k × interval
-    std::optional<TimePoint> owed;   // the slot it waits for (not running, not done)
-    TimePoint last{};                // the slot of its running or last check
+    TimePoint anchor{};             // its grid: anchor + k × interval
+    std::optional<TimePoint> owed;  // the slot it waits for (not running, not done)
+    TimePoint last{};               // the slot of its running or last check
     std::uint64_t skipped = 0;
   };
   for (std::uint64_t seed = 1; seed <= 150; ++seed) {
@@ -738,8 +738,8 @@ TEST(SchedulerProperty, RuntimeChangesKeepTheInvariants) {
         if (how == 0 && wake) {
           clock.set(*wake);
         } else {
-          clock.advance(Duration(static_cast<std::int64_t>(
-              rng() % (how == 1 ? 2'000U : 2'000'000U))));
+          clock.advance(
+              Duration(static_cast<std::int64_t>(rng() % (how == 1 ? 2'000U : 2'000'000U))));
         }
       }
       // Agreement with the model after every step.
