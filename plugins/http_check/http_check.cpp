@@ -1,10 +1,13 @@
-// http_check engine: one thread, one curl multi handle, a min-heap of due times.
+// http_check engine: check loops, each with one thread, one curl multi handle and one
+// sdk::Scheduler (webmon/sdk/scheduler.hpp, the schedule every check plugin shares).
 //
 // Scheduling: target i runs at start + offset_i + k * interval_i (k = 0, 1, ...), where offset_i
 // is a hash of its name modulo its interval, so starts are spread and deterministic and the
-// grid never drifts. A due check starts at once unless max_concurrency checks are in flight; it
-// then waits in FIFO order (lateness_ms shows the wait). A target is never checked twice at the
-// same time: grid slots that pass while its check runs are skipped and counted.
+// grid never drifts; every loop's Scheduler starts on the same origin, so the loops share one
+// grid. A due check starts at once unless max_concurrency checks are in flight; it then waits
+// in FIFO order (lateness_ms shows the wait). A target is never checked twice at the same time:
+// grid slots that pass while its check runs are skipped and counted. A reload's added, changed
+// and removed targets go to the loop's Scheduler (add, change, remove), applied by the loop.
 #include "http_check.hpp"
 
 #include <arpa/inet.h>
@@ -29,13 +32,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <deque>
 #include <map>
-#include <queue>
 #include <thread>
 #include <utility>
 
 #include "check_common.hpp"
+#include "webmon/sdk/scheduler.hpp"
 
 namespace webmon::plugins::http_check {
 namespace {
@@ -182,7 +184,7 @@ struct HttpCheckSource::Engine {
 
   struct Check {
     CURL* easy = nullptr;
-    std::size_t slot = 0;
+    std::size_t target = 0;  // the Scheduler's index
     std::shared_ptr<Prepared> prepared;
     Clock::time_point due{};
     Clock::time_point started{};
@@ -213,25 +215,8 @@ struct HttpCheckSource::Engine {
     char error[CURL_ERROR_SIZE] = {};
   };
 
-  struct Slot {
-    std::shared_ptr<Prepared> prepared;  // null: free
-    Clock::time_point base{};            // start + offset: the grid origin
-    std::chrono::microseconds interval{};
-    std::uint64_t gen = 0;  // heap entries of an older generation are stale
-    bool running = false;
-    bool removed = false;  // removed by a reload while its check ran
-    bool done = false;     // once mode
-  };
-
-  struct Due {
-    Clock::time_point at;
-    std::size_t slot;
-    std::uint64_t gen;
-    bool operator>(const Due& o) const noexcept { return at > o.at; }
-  };
-
   Engine(const Settings& s, sdk::Context& c, sdk::Emitter& e, Shared& sh, std::size_t index)
-      : settings(s), ctx(c), emitter(e), shared(sh), loop(index) {
+      : settings(s), ctx(c), emitter(e), shared(sh), loop(index), sched(s.once) {
     const auto n = static_cast<std::size_t>(settings.threads);
     // max_concurrency split across the loops, summing to it exactly.
     max_in_flight = static_cast<std::size_t>(settings.max_concurrency) / n +
@@ -249,7 +234,7 @@ struct HttpCheckSource::Engine {
       curl_easy_cleanup(c->easy);
     }
     in_flight_checks.clear();
-    slots.clear();
+    prepared.clear();
     if (multi != nullptr) {
       curl_multi_cleanup(multi);
     }
@@ -266,16 +251,12 @@ struct HttpCheckSource::Engine {
   std::size_t max_in_flight = 1;
   CURLM* multi = nullptr;
   std::atomic<bool> stop{false};  // set by another loop that ended
-  std::vector<Slot> slots;
-  std::vector<std::size_t> free_slots;
+  // The schedule; what a target's checks need, by the Scheduler's index (null: no target).
+  sdk::Scheduler sched;
+  std::vector<std::shared_ptr<Prepared>> prepared;
   std::map<std::string, std::size_t, std::less<>> by_name;
-  std::priority_queue<Due, std::vector<Due>, std::greater<>> heap;
-  std::deque<Due> ready;
   std::vector<std::unique_ptr<Check>> pool;
   std::vector<std::unique_ptr<Check>> in_flight_checks;
-  std::size_t once_left = 0;
-  Clock::time_point steady0{};
-  sdk::Timestamp wall0{};
   std::vector<sdk::Record> pending;
   Clock::time_point pending_since{};
   sdk::Counter* checks_counter = nullptr;
@@ -321,65 +302,27 @@ struct HttpCheckSource::Engine {
     }
   }
 
-  std::size_t add_slot(std::shared_ptr<const Target> t) {
-    std::size_t i = 0;
-    if (!free_slots.empty()) {
-      i = free_slots.back();
-      free_slots.pop_back();
-    } else {
-      i = slots.size();
-      slots.emplace_back();
+  // Adds a target to the schedule (after start: on its grid slot, the first not before `now`).
+  void add_target(std::shared_ptr<const Target> t, Clock::time_point now) {
+    auto p = std::make_shared<Prepared>(std::move(t));
+    const std::string& name = p->target->name;
+    const auto interval = std::chrono::duration_cast<sdk::Scheduler::Duration>(p->target->interval);
+    const std::size_t i = sched.add(name, interval, now);
+    if (i >= prepared.size()) {
+      prepared.resize(i + 1);
     }
-    Slot& st = slots[i];
-    st.interval = t->interval;
-    st.prepared = std::make_shared<Prepared>(std::move(t));
-    st.running = false;
-    st.removed = false;
-    st.done = false;
-    ++st.gen;
-    by_name[st.prepared->target->name] = i;
-    return i;
-  }
-
-  void release_slot(std::size_t i) {
-    Slot& st = slots[i];
-    st.prepared.reset();
-    st.removed = false;
-    st.running = false;
-    ++st.gen;
-    free_slots.push_back(i);
-  }
-
-  // The target's grid: start + hash(name) mod interval + k * interval; the first slot not in
-  // the past.
-  void schedule_new(std::size_t i, Clock::time_point now) {
-    Slot& st = slots[i];
-    const auto interval_us = static_cast<std::uint64_t>(st.interval.count());
-    const auto offset = settings.once ? std::chrono::microseconds(0)
-                                      : std::chrono::microseconds(static_cast<std::int64_t>(
-                                            stable_hash(st.prepared->target->name) % interval_us));
-    st.base = steady0 + offset;
-    auto first = st.base;
-    if (first < now) {
-      first += ((now - first) / st.interval + 1) * st.interval;
-    }
-    heap.push({first, i, st.gen});
+    by_name[name] = i;
+    prepared[i] = std::move(p);
   }
 
   void schedule_all() {
-    steady0 = shared.steady0;
-    wall0 = shared.wall0;
     const auto now = Clock::now();
     for (auto& t : initial) {
-      const std::size_t i = add_slot(std::move(t));
-      if (settings.once) {
-        heap.push({now, i, slots[i].gen});
-      } else {
-        schedule_new(i, now);
-      }
+      add_target(std::move(t), now);
     }
     initial.clear();
-    once_left = by_name.size();
+    // Every loop on one grid (once mode: every target now).
+    sched.start_with_origin(now, shared.steady0, shared.wall0);
   }
 
   void apply_changes() {
@@ -395,36 +338,29 @@ struct HttpCheckSource::Engine {
       switch (ch.kind) {
         case TargetChange::Kind::add:
           if (it == by_name.end()) {
-            schedule_new(add_slot(std::move(ch.target)), now);
+            add_target(std::move(ch.target), now);
           }
           break;
         case TargetChange::Kind::change:
-          // Same grid slot: the next check stays due when it was; then the new interval.
+          // Same grid slot: the next check stays due when it was; then the new interval. A
+          // check in flight keeps its own Prepared (the old options).
           if (it != by_name.end()) {
-            Slot& st = slots[it->second];
-            st.interval = ch.target->interval;
-            st.prepared = std::make_shared<Prepared>(std::move(ch.target));
+            auto p = std::make_shared<Prepared>(std::move(ch.target));
+            sched.change(it->second, p->target->name,
+                         std::chrono::duration_cast<sdk::Scheduler::Duration>(p->target->interval));
+            prepared[it->second] = std::move(p);
           }
           break;
         case TargetChange::Kind::remove:
+          // Its due slot is dropped; a check in flight finishes and is recorded.
           if (it != by_name.end()) {
-            const std::size_t i = it->second;
+            sched.remove(it->second);
+            prepared[it->second].reset();
             by_name.erase(it);
-            ++slots[i].gen;  // its queued slots are dropped
-            if (slots[i].running) {
-              slots[i].removed = true;  // released when its check finishes
-            } else {
-              release_slot(i);
-            }
           }
           break;
       }
     }
-  }
-
-  sdk::Timestamp wall_of(Clock::time_point t) const {
-    return sdk::Timestamp{
-        wall0.micros + std::chrono::duration_cast<std::chrono::microseconds>(t - steady0).count()};
   }
 
   std::unique_ptr<Check> acquire() {
@@ -642,11 +578,10 @@ struct HttpCheckSource::Engine {
   }
 
   void start_check(std::size_t idx, Clock::time_point due) {
-    Slot& st = slots[idx];
-    const Target& t = *st.prepared->target;
+    const Target& t = *prepared[idx]->target;
     auto c = acquire();
-    c->slot = idx;
-    c->prepared = st.prepared;
+    c->target = idx;
+    c->prepared = prepared[idx];
     c->due = due;
     c->started = Clock::now();
     c->keep_body = t.body_regex != nullptr || t.body_regex_absent != nullptr || !t.json.empty();
@@ -659,7 +594,6 @@ struct HttpCheckSource::Engine {
     c->prev_public = false;
     c->on_redirect = false;
     checks_counter->add();
-    st.running = true;
     CURL* e = c->easy;
     set_hop(e, *c, c->started);
     if (reserved_name(t.host)) {
@@ -911,7 +845,7 @@ struct HttpCheckSource::Engine {
   // Builds the record of a finished check and schedules the target's next run.
   void finish(Check& c, CURLcode result, bool transferred, Clock::time_point end) {
     const Target& t = *c.prepared->target;
-    const sdk::Timestamp scheduled = wall_of(c.due);
+    const sdk::Timestamp scheduled = sched.wall_of(c.due);
     const double lateness_ms = std::chrono::duration<double, std::milli>(c.started - c.due).count();
     if (forced_error_.empty()) {
       account_hop(c, end);
@@ -1068,26 +1002,12 @@ struct HttpCheckSource::Engine {
     }
     pending.push_back(std::move(r));
 
-    Slot& st = slots[c.slot];
-    st.running = false;
-    if (st.removed) {
-      release_slot(c.slot);
-      return;
+    // Next grid slot after this run's slot; slots that passed while it ran are skipped. Once
+    // mode: the target is done; removed by a reload while it ran: not scheduled again.
+    const std::uint64_t skipped = sched.finish(c.target, Clock::now());
+    if (skipped > 0) {
+      skipped_counter->add(skipped);
     }
-    if (settings.once) {
-      st.done = true;
-      --once_left;
-      return;
-    }
-    // Next grid slot after this run's slot; slots that passed while it ran are skipped.
-    const auto now = Clock::now();
-    auto next = c.due + st.interval;
-    if (next < now) {
-      const auto behind = (now - next) / st.interval + 1;
-      next += behind * st.interval;
-      skipped_counter->add(static_cast<std::uint64_t>(behind));
-    }
-    heap.push({next, c.slot, st.gen});
   }
 
   void collect() {
@@ -1148,11 +1068,6 @@ struct HttpCheckSource::Engine {
     return true;
   }
 
-  [[nodiscard]] bool current(const Due& d) const noexcept {
-    const Slot& st = slots[d.slot];
-    return st.prepared != nullptr && !st.removed && st.gen == d.gen;
-  }
-
   sdk::Status run() {
     schedule_all();
     while (!ctx.stop_requested() && !stop) {
@@ -1160,22 +1075,17 @@ struct HttpCheckSource::Engine {
         apply_changes();
       }
       auto now = Clock::now();
-      while (!heap.empty() && heap.top().at <= now) {
-        if (current(heap.top())) {
-          ready.push_back(heap.top());
-        }
-        heap.pop();
-      }
+      const std::size_t due = sched.poll(now);
       // Results the pipeline refused (a `block` buffer at twice its limit) are kept; past
       // four batches of them no new check starts: checks are delayed by the downstream,
       // counted and logged as such, never recorded as a target's failure.
-      if (!ready.empty() && pending.size() > 4 * settings.batch_size) {
-        if (ready.size() > delayed_seen) {
-          delayed_counter->add(ready.size() - delayed_seen);
+      if (due > 0 && pending.size() > 4 * settings.batch_size) {
+        if (due > delayed_seen) {
+          delayed_counter->add(due - delayed_seen);
         }
-        delayed_seen = ready.size();
+        delayed_seen = due;
         limiter.log(ctx, sdk::LogLevel::warn, "delayed",
-                    "downstream full: " + std::to_string(ready.size()) +
+                    "downstream full: " + std::to_string(due) +
                         " due checks delayed (results waiting: " + std::to_string(pending.size()) +
                         ")");
         if (emitter.wait_writable(std::chrono::milliseconds(0))) {
@@ -1185,13 +1095,12 @@ struct HttpCheckSource::Engine {
       if (pending.size() <= 4 * settings.batch_size) {
         delayed_seen = 0;
       }
-      while (!ready.empty() && in_flight_checks.size() < max_in_flight &&
-             pending.size() <= 4 * settings.batch_size) {
-        const Due d = ready.front();
-        ready.pop_front();
-        if (current(d)) {
-          start_check(d.slot, d.at);
+      while (in_flight_checks.size() < max_in_flight && pending.size() <= 4 * settings.batch_size) {
+        const auto slot = sched.start_next(now);
+        if (!slot) {
+          break;
         }
+        start_check(slot->target, slot->scheduled);
       }
       int running = 0;
       curl_multi_perform(multi, &running);
@@ -1199,17 +1108,17 @@ struct HttpCheckSource::Engine {
       if (!flush(false)) {
         break;
       }
-      if (settings.once && once_left == 0) {
+      if (sched.done()) {
         break;
       }
       // Sleep until the next due check, curl's next timeout (curl_multi_poll takes the
       // shorter one), the batch deadline or a wakeup.
       now = Clock::now();
       auto wake = now + std::chrono::seconds(1);
-      if (!heap.empty()) {
-        wake = std::min(wake, heap.top().at);
+      if (const auto next = sched.next_scheduled()) {
+        wake = std::min(wake, *next);
       }
-      if (!ready.empty() && in_flight_checks.size() < max_in_flight) {
+      if (sched.ready_count() > 0 && in_flight_checks.size() < max_in_flight) {
         wake = now;
       }
       if (!pending.empty()) {

@@ -158,6 +158,251 @@ TEST(Scheduler, BadUseIsRefused) {
   EXPECT_THROW(s.finish(0, ManualClock().now()), std::logic_error);  // not running
 }
 
+// ---------------------------------------------------------------------------------------------
+// Targets changing while it runs (a reloaded target list), several schedulers on one grid.
+
+// The slot of `name` on the grid of `origin`: origin + offset + k × interval.
+Scheduler::TimePoint grid_slot(Scheduler::TimePoint origin, std::string_view name, Duration iv,
+                               std::int64_t k) {
+  const auto offset = Duration(
+      static_cast<std::int64_t>(stable_hash(name) % static_cast<std::uint64_t>(iv.count())));
+  return origin + offset + k * iv;
+}
+
+TEST(SchedulerChanges, SchedulersStartedWithOneOriginShareItsGrid) {
+  ManualClock clock;
+  const auto origin = clock.now();
+  Scheduler a;
+  Scheduler b;
+  const auto ia = a.add("shop", 10s);
+  const auto ib = b.add("shop", 10s);
+  a.start_with_origin(origin, origin, Timestamp{5'000'000});
+  clock.advance(95s);  // b starts later: the slots that passed are not made up
+  b.start_with_origin(clock.now(), origin, Timestamp{5'000'000});
+  EXPECT_EQ(a.next_wakeup(), grid_slot(origin, "shop", 10s, 0));
+  const auto expected = grid_slot(origin, "shop", 10s, 0) < origin + 95s - 90s
+                            ? grid_slot(origin, "shop", 10s, 10)
+                            : grid_slot(origin, "shop", 10s, 9);
+  EXPECT_EQ(b.next_wakeup(), expected);
+  EXPECT_GE(*b.next_wakeup(), clock.now());
+  EXPECT_LT(*b.next_wakeup(), clock.now() + 10s);
+  clock.set(expected);
+  auto slot = b.start_next(clock.now());
+  ASSERT_TRUE(slot);
+  EXPECT_EQ(slot->target, ib);
+  EXPECT_EQ(slot->lateness, Duration::zero());
+  // Wall-clock times are the origin's, on both.
+  EXPECT_EQ(b.wall_of(expected).micros, a.wall_of(expected).micros);
+  EXPECT_EQ(b.wall_of(origin).micros, 5'000'000);
+  EXPECT_EQ(a.origin(), b.origin());
+  (void)ia;
+}
+
+TEST(SchedulerChanges, AddedTargetStartsOnTheFirstGridSlotNotBeforeNow) {
+  ManualClock clock;
+  const auto origin = clock.now();
+  Scheduler s;
+  s.start(origin);
+  EXPECT_FALSE(s.next_wakeup());
+  clock.advance(42s + 123ms);
+  const auto i = s.add("late", 5s, clock.now());
+  EXPECT_TRUE(s.active(i));
+  EXPECT_EQ(s.active_count(), 1U);
+  const auto first = *s.next_wakeup();
+  EXPECT_GE(first, clock.now());
+  EXPECT_LT(first, clock.now() + 5s);
+  EXPECT_EQ((first - grid_slot(origin, "late", 5s, 0)) % Duration(5s), Duration::zero());
+  // A slot exactly at `now` is kept, not pushed one interval on.
+  s.remove(i);
+  clock.set(grid_slot(origin, "exact", 5s, 20));
+  const auto j = s.add("exact", 5s, clock.now());
+  auto slot = s.start_next(clock.now());
+  ASSERT_TRUE(slot);
+  EXPECT_EQ(slot->target, j);
+  EXPECT_EQ(slot->scheduled, clock.now());
+}
+
+TEST(SchedulerChanges, RemovedTargetIsNeverStartedAgainAndReAddedKeepsItsGrid) {
+  ManualClock clock;
+  const auto origin = clock.now();
+  Scheduler s;
+  const auto i = s.add("gone", 1s);
+  const auto keep = s.add("keep", 7s);
+  s.start(origin);
+  s.remove(i);
+  EXPECT_FALSE(s.active(i));
+  EXPECT_EQ(s.active_count(), 1U);
+  EXPECT_EQ(s.next_wakeup(), grid_slot(origin, "keep", 7s, 0));  // gone's slot is dropped
+  clock.advance(20s);
+  std::vector<std::size_t> started;
+  while (auto slot = s.start_next(clock.now())) {
+    started.push_back(slot->target);
+  }
+  EXPECT_EQ(started, std::vector<std::size_t>{keep});
+  // Added again: the freed index, the same grid.
+  const auto again = s.add("gone", 1s, clock.now());
+  EXPECT_EQ(again, i);
+  EXPECT_EQ(s.next_wakeup(), grid_slot(origin, "gone", 1s, 20));
+  EXPECT_EQ(s.skipped(again), 0U);
+}
+
+TEST(SchedulerChanges, RemovingADueTargetDropsItsReadySlot) {
+  ManualClock clock;
+  Scheduler s;
+  const auto a = s.add("a", 1s);
+  const auto b = s.add("b", 1s);
+  s.start(clock.now());
+  clock.advance(1s);
+  ASSERT_EQ(s.poll(clock.now()), 2U);
+  s.remove(a);
+  EXPECT_EQ(s.ready_count(), 1U);
+  EXPECT_EQ(s.poll(clock.now()), 1U);
+  auto slot = s.start_next(clock.now());
+  ASSERT_TRUE(slot);
+  EXPECT_EQ(slot->target, b);
+  EXPECT_FALSE(s.start_next(clock.now()));
+  EXPECT_EQ(s.ready_count(), 0U);
+  // The removed target's index, reused while its stale slot was queued, gets only its own.
+  s.remove(b);
+  EXPECT_EQ(s.add("c", 1s, clock.now()), a);
+  EXPECT_EQ(s.ready_count(), 0U);
+}
+
+TEST(SchedulerChanges, TargetRemovedWhileItsCheckRunsIsNotRescheduled) {
+  ManualClock clock;
+  Scheduler s;
+  const auto i = s.add("busy", 1s);
+  s.start(clock.now());
+  clock.advance(1s);
+  ASSERT_TRUE(s.start_next(clock.now()));
+  s.remove(i);
+  EXPECT_TRUE(s.running(i));
+  EXPECT_EQ(s.running_count(), 1U);
+  // The index stays taken until the check finishes.
+  const auto other = s.add("other", 1s, clock.now());
+  EXPECT_NE(other, i);
+  EXPECT_THROW(s.change(i, "busy", 2s), std::logic_error);
+  clock.advance(5s);
+  EXPECT_EQ(s.finish(i, clock.now()), 0U);  // nothing skipped: nothing scheduled
+  EXPECT_EQ(s.skipped(), 0U);
+  EXPECT_FALSE(s.running(i));
+  EXPECT_EQ(s.running_count(), 0U);
+  std::vector<std::size_t> started;
+  clock.advance(10s);
+  while (auto slot = s.start_next(clock.now())) {
+    started.push_back(slot->target);
+  }
+  EXPECT_EQ(started, std::vector<std::size_t>{other});
+  EXPECT_EQ(s.add("new", 1s, clock.now()), i);  // free now
+  EXPECT_THROW(s.remove(s.size()), std::out_of_range);
+}
+
+// Runs every due check of `s` at once, each taking no time, until `end`; the slots per target.
+std::map<std::size_t, std::vector<Scheduler::TimePoint>> run_until(Scheduler& s, ManualClock& clock,
+                                                                   Scheduler::TimePoint end) {
+  std::map<std::size_t, std::vector<Scheduler::TimePoint>> slots;
+  while (clock.now() < end) {
+    while (auto slot = s.start_next(clock.now())) {
+      slots[slot->target].push_back(slot->scheduled);
+      s.finish(slot->target, clock.now());
+    }
+    clock.set(*s.next_wakeup());
+  }
+  return slots;
+}
+
+TEST(SchedulerChanges, ChangeKeepsTheQueuedSlotThenAppliesTheNewInterval) {
+  ManualClock clock;
+  const auto origin = clock.now();
+  Scheduler s;
+  const auto i = s.add("idle", 10s);
+  s.start(origin);
+  const auto next = grid_slot(origin, "idle", 10s, 0);
+  s.change(i, "idle-renamed", 3s);
+  EXPECT_EQ(s.name(i), "idle-renamed");
+  EXPECT_EQ(s.interval(i), 3s);
+  EXPECT_EQ(s.next_wakeup(), next);
+  const auto slots = run_until(s, clock, next + 30s);
+  ASSERT_GE(slots.at(i).size(), 10U);
+  for (std::size_t k = 0; k < slots.at(i).size(); ++k) {
+    EXPECT_EQ(slots.at(i)[k], next + static_cast<std::int64_t>(k) * Duration(3s)) << k;
+  }
+}
+
+TEST(SchedulerChanges, ChangeWhileRunningAppliesTheNewIntervalFromTheRunningSlot) {
+  ManualClock clock;
+  const auto origin = clock.now();
+  Scheduler s;
+  const auto i = s.add("busy", 10s);
+  s.start(origin);
+  const auto first = grid_slot(origin, "busy", 10s, 0);
+  clock.set(first);
+  ASSERT_TRUE(s.start_next(clock.now()));
+  s.change(i, "busy", 4s);
+  clock.advance(9s);  // the slots at +4 s and +8 s passed while it ran
+  EXPECT_EQ(s.finish(i, clock.now()), 2U);
+  const auto slots = run_until(s, clock, first + 40s);
+  ASSERT_GE(slots.at(i).size(), 7U);
+  for (std::size_t k = 0; k < slots.at(i).size(); ++k) {
+    EXPECT_EQ(slots.at(i)[k], first + static_cast<std::int64_t>(k + 3) * Duration(4s)) << k;
+  }
+}
+
+TEST(SchedulerChanges, OnceModeWaitsForAddedTargetsAndNotForRemovedOnes) {
+  ManualClock clock;
+  Scheduler s(true);
+  const auto a = s.add("a", 30s);
+  const auto b = s.add("b", 30s);
+  s.start(clock.now());
+  s.remove(b);  // never ran: no longer awaited
+  clock.advance(1s);
+  const auto c = s.add("c", 30s, clock.now());
+  auto x = s.start_next(clock.now());
+  auto y = s.start_next(clock.now());
+  ASSERT_TRUE(x && y);
+  EXPECT_EQ(x->target, a);
+  EXPECT_EQ(y->target, c);
+  EXPECT_EQ(y->scheduled, clock.now());  // an added target's one slot is when it was added
+  EXPECT_FALSE(s.start_next(clock.now()));
+  s.finish(a, clock.now());
+  EXPECT_FALSE(s.done());
+  s.remove(c);  // removed while it runs: done once it finished
+  EXPECT_FALSE(s.done());
+  s.finish(c, clock.now());
+  EXPECT_TRUE(s.done());
+}
+
+TEST(SchedulerChanges, ReadySlotsHeldBackDoNotHideTheNextScheduledOne) {
+  ManualClock clock;
+  const auto origin = clock.now();
+  Scheduler s;
+  s.add("a", 10s);
+  s.add("b", 10s);
+  s.start(origin);
+  clock.advance(10s);
+  ASSERT_EQ(s.poll(clock.now()), 2U);
+  EXPECT_LE(*s.next_wakeup(), clock.now());  // something is due
+  EXPECT_FALSE(s.next_scheduled());          // nothing else queued
+  auto slot = s.start_next(clock.now());
+  ASSERT_TRUE(slot);
+  s.finish(slot->target, clock.now());
+  EXPECT_EQ(s.next_scheduled(), slot->scheduled + 10s);
+}
+
+TEST(SchedulerChanges, BadUseIsRefused) {
+  ManualClock clock;
+  Scheduler s;
+  const auto i = s.add("a", 1s);
+  EXPECT_THROW(s.change(i, "a", Duration::zero()), std::invalid_argument);
+  s.start(clock.now());
+  EXPECT_THROW(s.start(clock.now()), std::logic_error);
+  EXPECT_THROW(s.add("b", -1s, clock.now()), std::invalid_argument);
+  s.remove(i);
+  EXPECT_THROW(s.remove(i), std::logic_error);
+  EXPECT_THROW(s.change(i, "a", 1s), std::logic_error);
+  EXPECT_THROW(s.finish(i, clock.now()), std::logic_error);
+}
+
 TEST(Shard, RejectsBadIndexAndCount) {
   EXPECT_THROW((Shard{0, 0}).check(), std::invalid_argument);
   EXPECT_THROW((Shard{2, 2}).check(), std::invalid_argument);
@@ -307,6 +552,221 @@ TEST(SchedulerProperty, RandomSchedulesKeepTheInvariants) {
       EXPECT_TRUE(s.done());
       EXPECT_EQ(s.skipped(), 0U);
     }
+  }
+}
+
+// Random sequences of add / remove / change / start_next / finish at random fake times, on a
+// grid whose origin lies before the start (as a second check loop's), against a model of the
+// slot each target is owed: never two overlapping checks of one target, every slot exactly the
+// owed one and on the target's grid (origin + offset + k × interval; after a change the kept
+// slot + k × the new interval), no slot of a removed target after remove(), lateness ≥ 0 and
+// exact, nothing due left waiting below the concurrency limit, next_wakeup() the earliest owed
+// slot, skipped slots counted exactly, once mode done exactly when every target finished or
+// was removed. Fixed seeds, so a failure repeats.
+TEST(SchedulerProperty, RuntimeChangesKeepTheInvariants) {
+  using TimePoint = Scheduler::TimePoint;
+  struct Model {
+    bool exists = false;  // the index is a target's (scheduled, or removed while it runs)
+    bool active = false;  // scheduled
+    bool running = false;
+    bool done = false;  // once mode
+    std::string name;
+    Duration interval{};
+    TimePoint anchor{};             // its grid: anchor + k × interval
+    std::optional<TimePoint> owed;  // the slot it waits for (not running, not done)
+    TimePoint last{};               // the slot of its running or last check
+    std::uint64_t skipped = 0;
+  };
+  for (std::uint64_t seed = 1; seed <= 150; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    std::mt19937_64 rng(seed);
+    const bool once = rng() % 6 == 0;
+    const std::size_t max_in_flight = 1 + rng() % 6;
+    ManualClock clock;
+    const TimePoint origin = clock.now();
+    clock.advance(Duration(static_cast<std::int64_t>(rng() % 10'000'000)));
+    Scheduler s(once);
+    std::vector<Model> m;
+    std::vector<std::string> removed_names;
+    auto pick = [&](auto&& pred) -> std::optional<std::size_t> {
+      std::vector<std::size_t> candidates;
+      for (std::size_t i = 0; i < m.size(); ++i) {
+        if (pred(m[i])) {
+          candidates.push_back(i);
+        }
+      }
+      if (candidates.empty()) {
+        return std::nullopt;
+      }
+      return candidates[rng() % candidates.size()];
+    };
+    auto random_interval = [&] {
+      return Duration(static_cast<std::int64_t>(1'000 + rng() % 3'000'000));
+    };
+    // The first slot of `name`'s grid not before `now` (once mode: now).
+    auto first_slot = [&](const std::string& name, Duration iv, TimePoint now) {
+      if (once) {
+        return now;
+      }
+      TimePoint t = origin + Duration(static_cast<std::int64_t>(
+                                 stable_hash(name) % static_cast<std::uint64_t>(iv.count())));
+      if (t < now) {
+        const std::int64_t ns = std::chrono::nanoseconds(iv).count();
+        const std::int64_t behind = std::chrono::nanoseconds(now - t).count();
+        t += std::chrono::nanoseconds((behind + ns - 1) / ns * ns);
+      }
+      return t;
+    };
+    auto add = [&](TimePoint now, bool before_start) {
+      std::string name = "t" + std::to_string(rng());
+      if (!removed_names.empty() && rng() % 3 == 0) {
+        name = removed_names[rng() % removed_names.size()];
+      }
+      const Duration iv = random_interval();
+      const std::size_t i = before_start ? s.add(name, iv) : s.add(name, iv, now);
+      if (i < m.size()) {
+        ASSERT_FALSE(m[i].exists) << "index " << i << " given out while in use";
+      } else {
+        ASSERT_EQ(i, m.size()) << "a new index is the next one";
+        m.emplace_back();
+      }
+      Model& t = m[i];
+      t = Model{};
+      t.exists = t.active = true;
+      t.name = name;
+      t.interval = iv;
+      t.anchor = once ? now : first_slot(name, iv, origin);
+      if (!before_start) {
+        t.owed = first_slot(name, iv, now);
+      }
+    };
+
+    const std::size_t initial = rng() % 10;
+    for (std::size_t k = 0; k < initial; ++k) {
+      add(clock.now(), true);
+    }
+    s.start_with_origin(clock.now(), origin, Timestamp{1'700'000'000'000'000});
+    for (auto& t : m) {
+      t.owed = first_slot(t.name, t.interval, clock.now());
+      if (once) {
+        t.anchor = clock.now();
+      }
+    }
+
+    std::uint64_t starts = 0;
+    std::uint64_t skipped_total = 0;
+    for (int step = 0; step < 1500; ++step) {
+      const auto now = clock.now();
+      const auto op = rng() % 100;
+      if (op < 12) {
+        add(now, false);
+      } else if (op < 20) {
+        if (auto i = pick([](const Model& t) { return t.active; })) {
+          s.remove(*i);
+          Model& t = m[*i];
+          t.active = false;
+          t.owed.reset();
+          t.exists = t.running;  // a running one's index is freed by finish()
+          removed_names.push_back(t.name);
+        }
+      } else if (op < 28) {
+        if (auto i = pick([](const Model& t) { return t.active && !t.done; })) {
+          Model& t = m[*i];
+          const Duration iv = random_interval();
+          const std::string name = rng() % 2 == 0 ? t.name : "t" + std::to_string(rng());
+          s.change(*i, name, iv);
+          // The grid goes on from the running slot, or from the owed one.
+          t.anchor = t.running ? t.last : *t.owed;
+          t.interval = iv;
+          t.name = name;
+        }
+      } else if (op < 60) {
+        while (s.running_count() < max_in_flight) {
+          auto slot = s.start_next(now);
+          if (!slot) {
+            break;
+          }
+          const std::size_t i = slot->target;
+          ASSERT_LT(i, m.size());
+          Model& t = m[i];
+          ASSERT_TRUE(t.exists && t.active) << "target " << i << " started after remove";
+          ASSERT_FALSE(t.running) << "target " << i << " started while its check runs";
+          ASSERT_FALSE(t.done) << "once: target " << i << " started twice";
+          ASSERT_TRUE(t.owed.has_value());
+          EXPECT_EQ(slot->scheduled, *t.owed) << "target " << i;
+          EXPECT_LE(slot->scheduled, now);
+          EXPECT_GE(slot->lateness, Duration::zero());
+          EXPECT_EQ(slot->lateness, now - slot->scheduled);
+          EXPECT_GE(slot->scheduled, t.anchor);
+          EXPECT_EQ((slot->scheduled - t.anchor) % t.interval, Duration::zero())
+              << "target " << i << " off its grid";
+          t.running = true;
+          t.last = slot->scheduled;
+          t.owed.reset();
+          ++starts;
+        }
+        if (s.running_count() < max_in_flight) {
+          for (std::size_t i = 0; i < m.size(); ++i) {
+            EXPECT_FALSE(m[i].owed && *m[i].owed <= now) << "target " << i << " due, not started";
+          }
+        }
+      } else if (op < 80) {
+        if (auto i = pick([](const Model& t) { return t.running; })) {
+          Model& t = m[*i];
+          const std::uint64_t skipped = s.finish(*i, now);
+          t.running = false;
+          std::uint64_t expected = 0;
+          if (!t.active) {
+            t.exists = false;
+          } else if (once) {
+            t.done = true;
+          } else {
+            TimePoint next = t.last + t.interval;
+            while (next < now) {
+              next += t.interval;
+              ++expected;
+            }
+            t.owed = next;
+            t.skipped += expected;
+            skipped_total += expected;
+          }
+          EXPECT_EQ(skipped, expected) << "target " << *i;
+        }
+      } else {
+        const auto how = rng() % 3;
+        const auto wake = s.next_wakeup();
+        if (how == 0 && wake) {
+          clock.set(*wake);
+        } else {
+          clock.advance(
+              Duration(static_cast<std::int64_t>(rng() % (how == 1 ? 2'000U : 2'000'000U))));
+        }
+      }
+      // Agreement with the model after every step.
+      std::optional<TimePoint> earliest;
+      std::size_t running = 0;
+      std::size_t active = 0;
+      bool all_done = true;
+      for (const auto& t : m) {
+        if (t.owed) {
+          earliest = earliest ? std::min(*earliest, *t.owed) : *t.owed;
+        }
+        running += t.running ? 1 : 0;
+        active += t.active ? 1 : 0;
+        all_done = all_done && (!t.exists || t.done);
+      }
+      ASSERT_EQ(s.next_wakeup(), earliest) << "step " << step;
+      ASSERT_EQ(s.running_count(), running);
+      ASSERT_EQ(s.active_count(), active);
+      ASSERT_EQ(s.done(), once && all_done);
+    }
+    for (std::size_t i = 0; i < m.size(); ++i) {
+      if (m[i].exists) {
+        EXPECT_EQ(s.skipped(i), m[i].skipped) << "target " << i;
+      }
+    }
+    EXPECT_EQ(s.skipped(), skipped_total);
+    EXPECT_GT(starts, 0U);
   }
 }
 
