@@ -497,19 +497,6 @@ bool status_accepted(const std::vector<StatusRange>& ranges, long code) noexcept
                      [code](const StatusRange& r) { return code >= r.lo && code <= r.hi; });
 }
 
-std::uint64_t stable_hash(std::string_view text) noexcept {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (const char c : text) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 0x100000001b3ULL;
-  }
-  // Final avalanche so that similar names spread evenly.
-  h ^= h >> 33U;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33U;
-  return h;
-}
-
 Settings parse_settings(const ConfigNode& config) {
   static std::once_flag curl_once;
   std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });

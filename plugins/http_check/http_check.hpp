@@ -160,8 +160,9 @@ inline constexpr std::string_view kErrorClasses[] = {
 /// Error class of a libcurl result code (CURLcode as int); "" for CURLE_OK.
 std::string_view classify_curl_error(int curl_code) noexcept;
 
-/// Deterministic 64-bit hash (FNV-1a) used for start offsets and sharding.
-std::uint64_t stable_hash(std::string_view text) noexcept;
+/// Deterministic 64-bit hash used for start offsets, sharding and target fingerprints: the
+/// SDK's, shared with every check (webmon/sdk/scheduler.hpp).
+using sdk::stable_hash;
 
 class HttpCheckSource final : public sdk::Source {
  public:
