@@ -17,13 +17,7 @@ namespace sdk = webmon::sdk;
 namespace wt = webmon::sdk::testing;
 
 std::string error_of(std::initializer_list<std::pair<std::string, std::string>> c) {
-  wt::FakeContext ctx;
-  try {
-    (void)wt::make_sink(webmon_plugin_entry(), wt::config(c), ctx);
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "no error";
+  return wt::config_error(webmon_plugin_entry(), wt::config(c));
 }
 
 std::string read_all(const std::string& path) {

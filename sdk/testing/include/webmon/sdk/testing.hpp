@@ -341,4 +341,25 @@ inline std::unique_ptr<Sink> make_sink(const PluginDescriptor* d, const ConfigNo
                             ctx);
 }
 
+/// What the plugin's factory says about a configuration: "" when the component (of the
+/// descriptor's kind) is built, else the one-line error ("test.yaml:3:3: option ..."). For
+/// tests of options and their messages:
+///   EXPECT_EQ(wt::config_error(webmon_plugin_entry(), wt::config({{"port", "0"}})),
+///             "test.yaml:3:3: option 'port' must be at least 1, got 0");
+inline std::string config_error(const PluginDescriptor* d, const ConfigNode& config) {
+  FakeContext ctx;
+  try {
+    if (d != nullptr && d->kind == PluginKind::source) {
+      (void)make_source(d, config, ctx);
+    } else if (d != nullptr && d->kind == PluginKind::transform) {
+      (void)make_transform(d, config, ctx);
+    } else {
+      (void)make_sink(d, config, ctx);
+    }
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
 }  // namespace webmon::sdk::testing
