@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "webmon/sdk/check.hpp"
 #include "webmon/sdk/options.hpp"
 #include "webmon/sdk/plugin.hpp"
 #include "webmon/sdk/scheduler.hpp"
@@ -114,22 +115,8 @@ struct Options {
   bool once = false;
 };
 
-inline constexpr OptionSpec kShardOptions[] = {
-    {.name = "index",
-     .type = OptionType::integer,
-     .default_value = nullptr,
-     .required = true,
-     .description = "this agent's shard, 0 <= index < count",
-     .min = "0",
-     .assign = sdk::bind<&sdk::Shard::index>()},
-    {.name = "count",
-     .type = OptionType::integer,
-     .default_value = nullptr,
-     .required = true,
-     .description = "number of shards the target list is split into",
-     .min = "1",
-     .assign = sdk::bind<&sdk::Shard::count>()},
-};
+// `shard: {index, count}`: the SDK's table, the same in every check plugin.
+using sdk::kShardOptions;
 
 /// Plugin-level copies of the per-target options bind into Options::defaults.
 template <auto Member>

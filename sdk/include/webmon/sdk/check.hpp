@@ -39,12 +39,25 @@
 #include <vector>
 
 #include "webmon/sdk/kind.hpp"
+#include "webmon/sdk/options.hpp"
 #include "webmon/sdk/plugin.hpp"
 #include "webmon/sdk/record.hpp"
 #include "webmon/sdk/scheduler.hpp"
 #include "webmon/sdk/util.hpp"
 
 namespace webmon::sdk {
+
+/// The options of `shard: {index, count}` (bound to sdk::Shard), for a check plugin's table:
+///   {.name = "shard", .type = OptionType::object, ..., .children = sdk::kShardOptions,
+///    .child_count = std::size(sdk::kShardOptions),
+///    .assign = sdk::bind_object<&Options::shard, sdk::kShardOptions>()}
+/// then `o.shard.check()` and sdk::filter_shard() (scheduler.hpp).
+inline constexpr OptionSpec kShardOptions[] = {
+    option<&Shard::index>("index", "this agent's shard, 0 <= index < count",
+                          {.required = true, .min = "0"}),
+    option<&Shard::count>("count", "number of shards the target list is split into",
+                          {.required = true, .min = "1"}),
+};
 
 class CheckSource : public Source {
  public:
