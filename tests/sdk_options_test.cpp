@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -202,11 +203,12 @@ std::string load_error(const std::string& options) {
   return "no error";
 }
 
-/// The host's error for these options.
-std::string host_error(const std::string& options) {
+/// The host's error for these options (checked against `table`).
+std::string host_error(const std::string& options,
+                       std::span<const OptionSpec> table = std::span<const OptionSpec>(kOptions)) {
   sdk::ConfigNode config = yaml_options(options);
   try {
-    agent::validate_options(config, kOptions, "source 's'");
+    agent::validate_options(config, table, "source 's'");
   } catch (const sdk::ConfigError& e) {
     return e.what();
   }
@@ -362,20 +364,11 @@ TEST(SdkOptions, OptionHelperWritesTheSameEntryAsTheLongForm) {
   EXPECT_EQ(o.timeout, 5s);
   EXPECT_EQ(o.tags, std::vector<std::string>{"x"});
 
-  auto host = [](const std::string& options) -> std::string {
-    sdk::ConfigNode config = yaml_options(options);
-    try {
-      agent::validate_options(config, kShort, "source 's'");
-    } catch (const sdk::ConfigError& e) {
-      return e.what();
-    }
-    return "no error";
-  };
-  EXPECT_EQ(host("    mode: fast\n    small: 11\n"),
+  EXPECT_EQ(host_error("    mode: fast\n    small: 11\n", kShort),
             "p.yaml:5:12: source 's': option 'small' must be at most 10, got 11");
-  EXPECT_EQ(host("    mode: turbo\n"),
+  EXPECT_EQ(host_error("    mode: turbo\n", kShort),
             "p.yaml:4:11: source 's': option 'mode' must be one of 'fast', 'safe', got 'turbo'");
-  EXPECT_EQ(host("    small: 2\n"),
+  EXPECT_EQ(host_error("    small: 2\n", kShort),
             "p.yaml:3:5: source 's': missing required option 'mode' (a choice)");
 }
 
