@@ -37,16 +37,7 @@ class HostContext final : public sdk::Context, public sdk::Emitter {
     const OwnedKind* k = rt_.kinds_.find(name);
     return k != nullptr ? &k->spec() : nullptr;
   }
-  sdk::Status register_kind(const sdk::KindSpec& kind) noexcept override {
-    try {
-      if (auto problem = rt_.kinds_.add(kind)) {
-        return sdk::Status::error(*problem);
-      }
-      return sdk::Status::ok();
-    } catch (const std::exception& e) {
-      return sdk::Status::error(e.what());
-    }
-  }
+  sdk::Status register_kind(const sdk::KindSpec& kind) noexcept override;
 
   EmitResult emit(sdk::Batch&& batch) noexcept override;
   bool wait_writable(std::chrono::milliseconds timeout) noexcept override;
@@ -81,6 +72,7 @@ struct Node final : AckReceiver {
   std::atomic<bool> running{false};  // sources: between start() and the end of run()
   std::thread thread;
   std::vector<const OwnedKind*> declared;  // kinds this source or transform emits
+  std::mutex declared_mu;                  // declared grows when the component registers kinds
   sdk::LogLimiter limiter;
 
   void acknowledged(std::uint64_t token, AckStatus status) noexcept override {
@@ -91,8 +83,25 @@ struct Node final : AckReceiver {
     }
   }
 
+  /// A kind the component registered at run time (ctx().register_kind) is one it emits too,
+  /// when it declares its kinds (a component that declares `*` is not checked at all).
+  void add_registered(const OwnedKind* kind) {
+    const std::lock_guard lock(declared_mu);
+    if (kind == nullptr || declared.empty()) {
+      return;
+    }
+    for (const OwnedKind*& k : declared) {
+      if (k->spec().name == kind->spec().name) {
+        k = kind;  // a newer version replaces the one the component started with
+        return;
+      }
+    }
+    declared.push_back(kind);
+  }
+
   /// Counts and logs records that do not match the kind this component declared for them.
   void check_records(const std::vector<sdk::Record>& records) {
+    const std::lock_guard lock(declared_mu);
     if (declared.empty()) {
       return;
     }
@@ -133,6 +142,18 @@ struct Node final : AckReceiver {
     ctx.reset();
   }
 };
+
+sdk::Status HostContext::register_kind(const sdk::KindSpec& kind) noexcept {
+  try {
+    if (auto problem = rt_.kinds_.add(kind)) {
+      return sdk::Status::error(*problem);
+    }
+    node_.add_registered(rt_.kinds_.find(kind.name));
+    return sdk::Status::ok();
+  } catch (const std::exception& e) {
+    return sdk::Status::error(e.what());
+  }
+}
 
 namespace {
 

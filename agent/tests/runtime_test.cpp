@@ -72,6 +72,39 @@ TEST(Runtime, FanOutDeliversEveryRecordToEverySink) {
   EXPECT_EQ(run.counter("gen", "acked_delivered"), 2U);
 }
 
+// A kind a source registers at run time (ctx().register_kind) is one it declares: its records
+// are checked against that declaration, not counted as schema_mismatch for being unknown.
+TEST(Runtime, KindRegisteredAtRunTimeIsAmongTheSourcesKinds) {
+  TempDir dir;
+  const std::string out = dir.path() + "/out.jsonl";
+  auto run = run_pipeline(
+      "sources:\n  gen:\n    plugin: generator\n    count: 500\n"
+      "    kind: synthetic_tcp_check\nsinks:\n  out:\n    plugin: file\n"
+      "    inputs: [gen]\n    path: " +
+      out + "\n");
+  ASSERT_EQ(run.exit_code, 0) << run.config_error;
+  EXPECT_EQ(lines(read_file(out)).size(), 500U);
+  EXPECT_EQ(run.counter("gen", "sent"), 500U);
+  EXPECT_EQ(run.counter("gen", "schema_mismatch"), 0U);
+}
+
+// A transform's output carries its inputs' kinds besides its own: alert with pass_through
+// passes the generator's http_check records on, and they are not the transform's mismatches.
+TEST(Runtime, TransformPassingItsInputsKindsOnIsNoSchemaMismatch) {
+  TempDir dir;
+  const std::string out = dir.path() + "/out.jsonl";
+  auto run = run_pipeline(
+      "sources:\n  gen:\n    plugin: generator\n    count: 300\n"
+      "transforms:\n  alerts:\n    plugin: alert\n    inputs: [gen]\n"
+      "    pass_through: true\n    state_file: " +
+      dir.path() + "/alert.json\nsinks:\n  out:\n    plugin: file\n    inputs: [alerts]\n" +
+      "    path: " + out + "\n");
+  ASSERT_EQ(run.exit_code, 0) << run.config_error;
+  EXPECT_GE(lines(read_file(out)).size(), 300U);
+  EXPECT_EQ(run.counter("gen", "schema_mismatch"), 0U);
+  EXPECT_EQ(run.counter("alerts", "schema_mismatch"), 0U);
+}
+
 struct AckCase {
   const char* a;
   const char* b;
