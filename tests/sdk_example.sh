@@ -59,8 +59,12 @@ for ex in tcp_connect field_filter; do
   test -f "$tmp/prefix/$plugin_dir/$ex.so" || fail "$ex.so not installed in $plugin_dir: $(cat "$tmp/$ex-install.log")"
 done
 "$agent" --list-plugins >"$tmp/list.log" 2>&1
-grep -q "^tcp_connect (source, version 1.0.0, ABI 1.3)" "$tmp/list.log" || fail "the agent does not list tcp_connect"
-grep -q "^field_filter (transform, version 1.0.0, ABI 1.3)" "$tmp/list.log" || fail "the agent does not list field_filter"
+# The ABI the example was built with: the installed SDK's (examples build against this tree's).
+abi_minor=$(sed -n 's/^#define WEBMON_SDK_ABI_MINOR \([0-9]*\)$/\1/p' "$src/sdk/include/webmon/sdk/version.hpp")
+grep -q "^tcp_connect (source, version 1.0.0, ABI 1.$abi_minor)" "$tmp/list.log" ||
+  fail "the agent does not list tcp_connect (built for ABI 1.$abi_minor)"
+grep -q "^field_filter (transform, version 1.0.0, ABI 1.$abi_minor)" "$tmp/list.log" ||
+  fail "the agent does not list field_filter (built for ABI 1.$abi_minor)"
 
 # field_filter, without --plugin-dir: 1,000 generated checks, every 10th failed; successes dropped.
 FILTER_OUT="$tmp/failures.jsonl" "$agent" --pipeline "$src/sdk/examples/field_filter/pipeline.yaml" \

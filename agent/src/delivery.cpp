@@ -382,6 +382,9 @@ void SinkDelivery::finish(InFlight* f, AckStatus status) {
     for (auto& s : f->shares) {
       s->resolve(status);
     }
+    if (pool_ != nullptr) {
+      pool_->give(std::move(f->batch.records));  // for a source to overwrite
+    }
   }
   delete f;
 }

@@ -20,6 +20,7 @@
 
 #include "metrics.hpp"
 #include "pipeline.hpp"
+#include "record_pool.hpp"
 #include "webmon/sdk/log_limit.hpp"
 #include "webmon/sdk/plugin.hpp"
 
@@ -69,6 +70,8 @@ class SinkDelivery {
   using Clock = std::chrono::steady_clock;
 
   SinkDelivery(DeliverySpec spec, sdk::Sink& sink, ComponentMetrics& metrics, sdk::Context& ctx);
+  /// Where finished batches' records go (memory buffer; nullptr: freed here). Set before start.
+  void set_record_pool(RecordPool* pool) noexcept { pool_ = pool; }
   ~SinkDelivery();
   SinkDelivery(const SinkDelivery&) = delete;
   SinkDelivery& operator=(const SinkDelivery&) = delete;
@@ -122,6 +125,7 @@ class SinkDelivery {
   sdk::Sink& sink_;
   ComponentMetrics& metrics_;
   sdk::Context& ctx_;
+  RecordPool* pool_ = nullptr;
   sdk::LogLimiter limiter_;
   std::unique_ptr<DiskStore> disk_;
 

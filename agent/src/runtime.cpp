@@ -41,6 +41,9 @@ class HostContext final : public sdk::Context, public sdk::Emitter {
 
   EmitResult emit(sdk::Batch&& batch) noexcept override;
   bool wait_writable(std::chrono::milliseconds timeout) noexcept override;
+  std::vector<sdk::Record> take_spare_records() noexcept override {
+    return rt_.record_pool_.take();
+  }
 
  private:
   Runtime& rt_;
@@ -362,6 +365,7 @@ void Runtime::build() {
     if (node->sink != nullptr) {
       node->delivery =
           std::make_unique<SinkDelivery>(c->delivery, *node->sink, *node->metrics, *node->ctx);
+      node->delivery->set_record_pool(&record_pool_);
     }
     nodes_.push_back(std::move(node));
   }

@@ -23,6 +23,7 @@
 #include "metrics.hpp"
 #include "pipeline.hpp"
 #include "plugin_loader.hpp"
+#include "record_pool.hpp"
 
 namespace webmon::agent {
 
@@ -87,6 +88,9 @@ class Runtime {
   std::vector<std::string> search_path_;
   Metrics metrics_;
   KindRegistry kinds_;
+  // Finished batches' records for sources that overwrite them (Emitter::take_spare_records):
+  // up to 16,384 records, a few batches' worth (outlives the nodes, whose sinks fill it).
+  RecordPool record_pool_{16384};
   std::vector<std::unique_ptr<Node>> nodes_;  // topological order
   std::atomic<bool> stop_{false};
   std::atomic<bool> abort_{false};

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "pipeline_runner.hpp"
+#include "record_pool.hpp"
 
 namespace webmon::agent {
 namespace {
@@ -103,6 +104,37 @@ TEST(Runtime, TransformPassingItsInputsKindsOnIsNoSchemaMismatch) {
   EXPECT_GE(lines(read_file(out)).size(), 300U);
   EXPECT_EQ(run.counter("gen", "schema_mismatch"), 0U);
   EXPECT_EQ(run.counter("alerts", "schema_mismatch"), 0U);
+}
+
+// Finished batches are kept for sources (Emitter::take_spare_records) only once one has asked,
+// whole, and up to the pool's bound; past it they are left to the caller to free.
+TEST(RecordPool, KeepsFinishedBatchesOnlyOnceAskedAndUpToItsBound) {
+  auto batch = [](std::size_t n) {
+    std::vector<sdk::Record> v(n);
+    for (auto& r : v) {
+      r.id = std::string(40, 'i');
+    }
+    return v;
+  };
+  RecordPool pool(10);
+  auto b = batch(4);
+  pool.give(std::move(b));
+  EXPECT_EQ(pool.held(), 0U);  // nobody asked yet: freed by the caller
+  EXPECT_EQ(b.size(), 4U);
+  EXPECT_TRUE(pool.take().empty());
+  pool.give(batch(4));
+  pool.give(batch(6));
+  EXPECT_EQ(pool.held(), 10U);
+  auto over = batch(1);
+  pool.give(std::move(over));  // past the bound
+  EXPECT_EQ(pool.held(), 10U);
+  EXPECT_EQ(over.size(), 1U);
+  const auto got = pool.take();
+  EXPECT_EQ(got.size(), 6U);  // whole batches, the last given first
+  EXPECT_EQ(got[0].id, std::string(40, 'i'));
+  EXPECT_EQ(pool.held(), 4U);
+  EXPECT_EQ(pool.take().size(), 4U);
+  EXPECT_TRUE(pool.take().empty());
 }
 
 struct AckCase {

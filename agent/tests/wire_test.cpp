@@ -354,6 +354,56 @@ TEST(Wire, AnyKeyOrderDecodesTheSame) {
   EXPECT_EQ(r, expected);
 }
 
+// Decoding into a record used before (kafka_source decodes into records of finished batches)
+// gives the same record as decoding into a new one, whatever the old one held: more or fewer
+// fields, other types in the same places, other labels, another kind.
+TEST(Wire, DecodingIntoAUsedRecordEqualsDecodingIntoANewOne) {
+  const std::string id = "01890a5d-ac96-774b-bcce-b302099a8057";
+  const std::string head =
+      R"({"schema":1,"kind":"custom","id":")" + id + R"(","time":"2026-01-01T00:00:00Z")";
+  nlohmann::json reversed = nlohmann::json::parse(to_json(sample()));
+  std::string fields_first = "{";
+  for (auto it = reversed.rbegin(); it != reversed.rend(); ++it) {
+    fields_first += (fields_first.size() > 1 ? "," : "") + nlohmann::json(it.key()).dump() + ":" +
+                    it.value().dump();
+  }
+  fields_first += "}";
+  const std::vector<std::string> docs = {
+      to_json(sample()),
+      with("labels", R"({"a":"1","region":"eu","zone":"z-with-a-long-value-0000000"})"),
+      with("labels", R"({"b":"2"})"),
+      with("labels", ""),
+      with("labels", "{}"),
+      with("url", R"("https://a-much-longer-url.example.com/with/a/path?and=query")"),
+      with("status_code", "null"),
+      with("error_message", R"("a message long enough to live on the heap")"),
+      fields_first,
+      head + R"(,"n":3,"x":1.5,"s":"a string longer than fifteen","b":false,"z":null})",
+      head + R"(,"n":"now a string","labels":{"only":"one"}})",
+      head + "}",
+      head + R"(,"labels":{"a":"1"},"labels":{"b":"2"}})",  // a repeated key adds to the first
+      head + R"(,"labels":{"z":"1","a":"2"}})",             // not in the map's order
+  };
+  JsonDecoder d;
+  std::string error;
+  for (const auto& before : docs) {
+    for (const auto& doc : docs) {
+      sdk::Record used;
+      ASSERT_TRUE(d.decode(before, used, error)) << error << " FOR " << before;
+      ASSERT_TRUE(d.decode(doc, used, error)) << error << " FOR " << doc;
+      sdk::Record fresh;
+      ASSERT_TRUE(d.decode(doc, fresh, error)) << error << " FOR " << doc;
+      EXPECT_EQ(used, fresh) << doc << " AFTER " << before;
+    }
+  }
+  // A repeated labels key adds to the first; keys in any order end up in the map.
+  sdk::Record r;
+  ASSERT_TRUE(d.decode(docs[12], r, error)) << error;
+  EXPECT_EQ(r.labels, (sdk::Labels{{"a", "1"}, {"b", "2"}}));
+  ASSERT_TRUE(d.decode(docs[13], r, error)) << error;
+  EXPECT_EQ(r.labels, (sdk::Labels{{"a", "2"}, {"z", "1"}}));
+}
+
 // Random records (valid UTF-8 with quotes, backslashes and control characters; any int64;
 // doubles of every kind; timestamps in years 1-9999; labels): the encoder's output is valid JSON
 // that an independent parser reads back with the same values, and our decoder returns the same

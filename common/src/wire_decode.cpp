@@ -112,7 +112,11 @@ bool convert(simdjson::dom::element e, const FieldSchema* expected, std::string_
       if (expected != nullptr && expected->type != sdk::ValueType::string) {
         return mismatch();
       }
-      out = std::string(s);
+      if (auto* str = std::get_if<std::string>(&out)) {
+        str->assign(s);  // a reused record: keep the string's storage
+      } else {
+        out.emplace<std::string>(s);
+      }
       return true;
     }
     case element_type::ARRAY:
@@ -179,15 +183,18 @@ bool JsonDecoder::decode(std::string_view json, sdk::Record& out, std::string& e
     error = "not a JSON object (got " + std::string(element_type_name(doc.type())) + ")";
     return false;
   }
+  // `out` may be a record used before (kafka_source decodes into records the pipeline has
+  // finished with): its strings, fields and labels are overwritten in place, so decoding a
+  // record like the previous one allocates nothing. Fields past `used` are dropped at the end.
   out.kind.clear();
   out.id.clear();
   out.time = {};
-  out.fields.clear();
-  out.labels.clear();
+  std::size_t used = 0;
   bool have_schema = false;
   bool have_time = false;
   bool kind_seen = false;
   bool fields_before_kind = false;  // the schema was not known for them: convert again
+  bool labels_seen = false;
   const KindSchema* schema = nullptr;
   std::size_t cursor = 0;  // our encoder writes fields in schema order: try the next one first
   std::uint64_t seen = 0;  // schema fields present and not null
@@ -205,7 +212,8 @@ bool JsonDecoder::decode(std::string_view json, sdk::Record& out, std::string& e
         cursor = static_cast<std::size_t>(fs - fields.data()) + 1;
       }
     }
-    sdk::Field& f = out.fields.emplace_back();
+    sdk::Field& f = used < out.fields.size() ? out.fields[used] : out.fields.emplace_back();
+    ++used;
     if (!convert(value, fs, key, f.value, error)) {
       return false;
     }
@@ -282,17 +290,34 @@ bool JsonDecoder::decode(std::string_view json, sdk::Record& out, std::string& e
           error = "'labels' must be an object of strings";
           return false;
         }
+        // In place: labels like the previous record's (same keys, in order) only overwrite the
+        // values; any other key is inserted and the old keys not seen are erased.
+        // A second "labels" key adds to the first (it = end: nothing matched, nothing erased).
+        auto it = labels_seen ? out.labels.end() : out.labels.begin();
+        labels_seen = true;
         for (auto label : labels) {
           std::string_view s;
           if (label.value.get_string().get(s)) {
             error = "label '" + std::string(label.key) + "' must be a string";
             return false;
           }
-          out.labels.insert_or_assign(std::string(label.key), std::string(s));
+          const std::string_view k = label.key;
+          if (it != out.labels.end() && it->first == k) {
+            it->second.assign(s);
+            ++it;
+            continue;
+          }
+          it = out.labels.erase(it, out.labels.end());
+          out.labels.insert_or_assign(std::string(k), std::string(s));
+          it = out.labels.end();
         }
+        out.labels.erase(it, out.labels.end());
         continue;
       }
     }
+  }
+  if (!labels_seen) {
+    out.labels.clear();
   }
   if (!have_schema) {
     error = "missing 'schema'";
@@ -316,7 +341,7 @@ bool JsonDecoder::decode(std::string_view json, sdk::Record& out, std::string& e
   }
   if (fields_before_kind) {
     // Someone else's field order: convert every field again, in document order.
-    out.fields.clear();
+    used = 0;
     cursor = 0;
     seen = 0;
     for (auto field : obj) {
@@ -325,6 +350,7 @@ bool JsonDecoder::decode(std::string_view json, sdk::Record& out, std::string& e
       }
     }
   }
+  out.fields.resize(used);
   if (schema != nullptr) {
     for (std::size_t i = 0; i < schema->fields.size(); ++i) {
       const FieldSchema& fs = schema->fields[i];

@@ -742,10 +742,33 @@ bool KafkaSource::emit_current() {
   return true;
 }
 
+void KafkaSource::refill(sdk::Record& r, bool& asked) {
+  if (spare_next_ == spare_.size()) {
+    if (asked) {
+      return;  // once per call of handle_messages: the host had none a moment ago
+    }
+    asked = true;
+    spare_ = emitter().take_spare_records();
+    spare_next_ = 0;
+  }
+  if (spare_next_ < spare_.size()) {
+    r = std::move(spare_[spare_next_++]);
+  }
+}
+
 void KafkaSource::handle_messages(rd_kafka_message_t** msgs, std::size_t n) {
   // Decode without the lock (acknowledgements keep flowing), then track under one lock.
   if (decoded_.size() < n) {
     decoded_.resize(n);
+  }
+  // Records moved into batches are replaced by finished ones, to be overwritten.
+  bool asked = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    Decoded& d = decoded_[i];
+    if (d.taken) {
+      d.taken = false;
+      refill(d.record, asked);
+    }
   }
   for (std::size_t i = 0; i < n; ++i) {
     rd_kafka_message_t* m = msgs[i];
@@ -821,6 +844,7 @@ void KafkaSource::handle_messages(rd_kafka_message_t** msgs, std::size_t n) {
         current_since_ = Clock::now();
       }
       current_.records.push_back(std::move(d.record));
+      d.taken = true;
       current_info_.refs.push_back(ref);
       current_info_.msgs.push_back(m);
       msgs[i] = nullptr;  // kept until the batch is acknowledged

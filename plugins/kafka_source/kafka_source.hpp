@@ -335,11 +335,17 @@ class KafkaSource final : public sdk::Source {
   struct Decoded {
     bool skip = true;
     bool ok = false;
+    bool taken = true;  // `record` was moved into a batch (or never filled): refill it first
     std::uint32_t part = 0;
-    sdk::Record record;
+    sdk::Record record;  // decoded into in place (strings keep their storage)
     std::string error;
   };
   std::vector<Decoded> decoded_;
+  // Records of finished batches (Emitter::take_spare_records) that take the place of those
+  // moved into batches, so that decoding overwrites storage instead of allocating it.
+  std::vector<sdk::Record> spare_;
+  std::size_t spare_next_ = 0;
+  void refill(sdk::Record& r, bool& asked);
 
   sdk::Counter* dead_lettered_ = nullptr;
   sdk::Counter* rejected_ = nullptr;

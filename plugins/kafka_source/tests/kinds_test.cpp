@@ -207,6 +207,42 @@ TEST(KafkaKinds, AKindTheConsumerNeverSawKeepsEveryTypeThroughKafka) {
   }
 }
 
+// kafka_source decodes into records of finished batches (Emitter::take_spare_records): every
+// part of such a record (kind, id, time, fields, labels) is overwritten, so the records equal
+// those decoded into new ones, whatever the spare records held before.
+TEST(KafkaKinds, RecordsDecodedIntoSpareRecordsEqualTheOnesWritten) {
+  const std::string topic = create_topic("kinds.spare", 1);
+  const auto records = tcp_records(60);
+  ASSERT_EQ(write_through_sink(topic, records, {kTcpKind}), AckStatus::delivered);
+
+  wt::FakeContext ctx("kafka", "consumer");
+  std::vector<Record> junk(40);
+  for (std::size_t i = 0; i < junk.size(); ++i) {
+    Record& r = junk[i];
+    r.kind = "some_other_kind_with_a_long_name";
+    r.id = std::string(50, 'x');
+    r.time = sdk::Timestamp{42};
+    for (int f = 0; f < 30; ++f) {  // more fields than tcp_check, of other types
+      r.add("field_number_" + std::to_string(f),
+            f % 2 == 0 ? sdk::Value(std::string(40, 'y')) : sdk::Value(std::int64_t{f}));
+    }
+    r.labels = {{"aaa", "1"}, {"zzz", std::string(30, 'z')}};
+    if (i % 2 == 0) {
+      r.fields.resize(3);  // fewer fields than tcp_check
+      r.labels.clear();
+    }
+  }
+  ctx.give_spare_records(junk);
+  const auto got = consume_records(ctx, topic, records.size());
+  ASSERT_EQ(got.size(), records.size()) << ctx.all_logs();
+  EXPECT_GE(ctx.spare_asked(), 1U);
+  const auto want = by_id(records);
+  const auto have = by_id(got);
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(have[i], want[i]) << "record " << want[i].id;
+  }
+}
+
 TEST(KafkaKinds, CapturedMessagesOfTheFirstWireFormatDecodeWithTheCompiledInDeclaration) {
   const std::string topic = create_topic("kinds.legacy", 1);
   const RawMessage ok = captured("legacy_http_check_ok.txt");

@@ -168,6 +168,16 @@ class Emitter {
   /// Blocks up to `timeout` until every buffer this source feeds is below its limit; true when
   /// it is (or when stop is requested: check stop_requested()).
   virtual bool wait_writable(std::chrono::milliseconds timeout) noexcept = 0;
+  /// SDK 1.4: records of batches the pipeline has finished with, for the source to overwrite
+  /// instead of building new ones. Their strings, field vectors and label maps keep their
+  /// storage, so a source that assigns into them (`std::string::assign`, a field's value set in
+  /// place) allocates nothing for a record like the one it overwrites, and the sink's thread
+  /// frees nothing either. Each record holds a finished record's contents: overwrite all of
+  /// kind, id, time, fields (resize them) and labels. Empty when the host has none to give:
+  /// it keeps finished records only once a source has asked, and at most a few batches'
+  /// worth. Thread-safe. Call only when `Context::host_abi_minor() >= 4` (an agent older than
+  /// the plugin refuses to load it anyway).
+  virtual std::vector<Record> take_spare_records() noexcept { return {}; }
 
  protected:
   ~Emitter() = default;

@@ -12,9 +12,9 @@
 /// Incremented when the SDK grows compatibly: virtual functions appended at the end of a host
 /// interface or of a component class, members appended to size-prefixed structs, new helpers.
 /// docs/plugins.md ("How the ABI grows") lists what each minor added.
-#define WEBMON_SDK_ABI_MINOR 3
+#define WEBMON_SDK_ABI_MINOR 4
 /// The SDK release; its major.minor is the ABI's (the CMake package has the same version).
-#define WEBMON_SDK_VERSION "1.3.0"
+#define WEBMON_SDK_VERSION "1.4.0"
 
 #define WEBMON_SDK_STR2(x) #x
 #define WEBMON_SDK_STR(x) WEBMON_SDK_STR2(x)

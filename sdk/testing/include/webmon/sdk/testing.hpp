@@ -135,8 +135,29 @@ class FakeContext final : public Context, public Emitter {
     return emit_result_;
   }
   bool wait_writable(std::chrono::milliseconds /*timeout*/) noexcept override { return true; }
+  std::vector<Record> take_spare_records() noexcept override {
+    std::lock_guard lock(mu_);
+    ++spare_asked_;
+    if (spare_.empty()) {
+      return {};
+    }
+    std::vector<Record> out = std::move(spare_.front());
+    spare_.pop_front();
+    return out;
+  }
 
   // Test controls and observations
+  /// Records take_spare_records() hands out next (one call takes one such vector): test that a
+  /// source overwrites every part of a reused record.
+  void give_spare_records(std::vector<Record> records) {
+    std::lock_guard lock(mu_);
+    spare_.push_back(std::move(records));
+  }
+  /// How often take_spare_records() was called.
+  std::size_t spare_asked() {
+    std::lock_guard lock(mu_);
+    return spare_asked_;
+  }
   void request_stop() {
     {
       // Under the lock: a waiter between its check of stop_ and its sleep would miss a
@@ -205,6 +226,8 @@ class FakeContext final : public Context, public Emitter {
     }
   };
   std::deque<OwnedKind> kinds_;
+  std::deque<std::vector<Record>> spare_;
+  std::size_t spare_asked_ = 0;
   std::vector<Record> records_;
   std::vector<std::uint64_t> tokens_;
 };
