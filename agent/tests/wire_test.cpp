@@ -335,15 +335,20 @@ TEST(Wire, DamagedMessagesNeverPassAsValid) {
   EXPECT_GT(accepted, 0);  // some damage (inside strings) leaves a valid record
 }
 
-// Keys in another order than ours (fields before the envelope) decode to the same record.
-TEST(Wire, AnyKeyOrderDecodesTheSame) {
-  nlohmann::json j = nlohmann::json::parse(to_json(sample()));
+// sample() with its keys in reverse alphabetical order (fields before the envelope).
+std::string sample_keys_reversed() {
+  const nlohmann::json j = nlohmann::json::parse(to_json(sample()));
   std::string reordered = "{";
   for (auto it = j.rbegin(); it != j.rend(); ++it) {
     reordered += (reordered.size() > 1 ? "," : "") + nlohmann::json(it.key()).dump() + ":" +
                  it.value().dump();
   }
-  reordered += "}";
+  return reordered + "}";
+}
+
+// Keys in another order than ours (fields before the envelope) decode to the same record.
+TEST(Wire, AnyKeyOrderDecodesTheSame) {
+  const std::string reordered = sample_keys_reversed();
   JsonDecoder d;
   sdk::Record r;
   std::string error;
@@ -361,13 +366,6 @@ TEST(Wire, DecodingIntoAUsedRecordEqualsDecodingIntoANewOne) {
   const std::string id = "01890a5d-ac96-774b-bcce-b302099a8057";
   const std::string head =
       R"({"schema":1,"kind":"custom","id":")" + id + R"(","time":"2026-01-01T00:00:00Z")";
-  nlohmann::json reversed = nlohmann::json::parse(to_json(sample()));
-  std::string fields_first = "{";
-  for (auto it = reversed.rbegin(); it != reversed.rend(); ++it) {
-    fields_first += (fields_first.size() > 1 ? "," : "") + nlohmann::json(it.key()).dump() + ":" +
-                    it.value().dump();
-  }
-  fields_first += "}";
   const std::vector<std::string> docs = {
       to_json(sample()),
       with("labels", R"({"a":"1","region":"eu","zone":"z-with-a-long-value-0000000"})"),
@@ -377,7 +375,7 @@ TEST(Wire, DecodingIntoAUsedRecordEqualsDecodingIntoANewOne) {
       with("url", R"("https://a-much-longer-url.example.com/with/a/path?and=query")"),
       with("status_code", "null"),
       with("error_message", R"("a message long enough to live on the heap")"),
-      fields_first,
+      sample_keys_reversed(),
       head + R"(,"n":3,"x":1.5,"s":"a string longer than fifteen","b":false,"z":null})",
       head + R"(,"n":"now a string","labels":{"only":"one"}})",
       head + "}",
