@@ -137,12 +137,12 @@ class FakeContext final : public Context, public Emitter {
   bool wait_writable(std::chrono::milliseconds /*timeout*/) noexcept override { return true; }
   std::vector<Record> take_spare_records() noexcept override {
     std::lock_guard lock(mu_);
-    ++spare_asked_;
     if (spare_.empty()) {
       return {};
     }
     std::vector<Record> out = std::move(spare_.front());
     spare_.pop_front();
+    spare_taken_ += out.size();
     return out;
   }
 
@@ -153,10 +153,10 @@ class FakeContext final : public Context, public Emitter {
     std::lock_guard lock(mu_);
     spare_.push_back(std::move(records));
   }
-  /// How often take_spare_records() was called.
-  std::size_t spare_asked() {
+  /// How many records take_spare_records() has handed out.
+  std::size_t spare_taken() {
     std::lock_guard lock(mu_);
-    return spare_asked_;
+    return spare_taken_;
   }
   void request_stop() {
     {
@@ -227,7 +227,7 @@ class FakeContext final : public Context, public Emitter {
   };
   std::deque<OwnedKind> kinds_;
   std::deque<std::vector<Record>> spare_;
-  std::size_t spare_asked_ = 0;
+  std::size_t spare_taken_ = 0;
   std::vector<Record> records_;
   std::vector<std::uint64_t> tokens_;
 };
