@@ -335,6 +335,159 @@ TEST(Wire, DamagedMessagesNeverPassAsValid) {
   EXPECT_GT(accepted, 0);  // some damage (inside strings) leaves a valid record
 }
 
+// The fast path (messages in the exact layout our encoder writes, of a kind with a schema)
+// decodes exactly as the general decoder: the same outcome, the same error, the same record —
+// into a new record and into a used one — for our own messages with random values and for the
+// same messages damaged at random or with one value swapped for an awkward one.
+TEST(Wire, FastPathDecodesAsTheGeneralDecoder) {
+  std::mt19937_64 rng(20261202);
+  JsonDecoder fast;
+  JsonDecoder general;
+  general.set_fast_path(false);
+  sdk::Record reused;  // decoded into again and again, whatever it held
+  std::size_t compared = 0;
+  auto check = [&](const std::string& doc) {
+    sdk::Record a;
+    sdk::Record b;
+    std::string ea;
+    std::string eb;
+    const bool oka = fast.decode(doc, a, ea);
+    const bool okb = general.decode(doc, b, eb);
+    ASSERT_EQ(oka, okb) << (oka ? eb : ea) << " FOR " << doc;
+    std::string er;
+    const bool okr = fast.decode(doc, reused, er);
+    ASSERT_EQ(okr, okb) << er << " FOR " << doc;
+    if (okb) {
+      ASSERT_EQ(a, b) << doc;
+      ASSERT_EQ(reused, b) << doc;
+    } else {
+      ASSERT_EQ(ea, eb) << doc;
+      ASSERT_EQ(er, eb) << doc;
+    }
+    ++compared;
+  };
+  auto any_double = [&] {
+    double d = 0;
+    do {
+      const std::uint64_t bits = rng();
+      std::memcpy(&d, &bits, sizeof d);
+    } while (!std::isfinite(d));
+    return d;
+  };
+  // Values that sit on the edges of what the fast path takes.
+  const std::vector<std::string> awkward = {"0",
+                                            "-0",
+                                            "01",
+                                            "-",
+                                            "1.",
+                                            ".5",
+                                            "1e2",
+                                            "1E+2",
+                                            "1e-2",
+                                            "-1.5e-300",
+                                            "1.0",
+                                            "1e400",
+                                            "-1e400",
+                                            "1e-400",
+                                            "4.9e-324",
+                                            "2.2250738585072014e-308",
+                                            "1.7976931348623157e308",
+                                            "-0.0",
+                                            "0.000",
+                                            "123456789.012345",
+                                            "1234567890.12345678",
+                                            "0.1000000000000000055511151231257827",
+                                            "123456789012345678",
+                                            "-123456789012345678",
+                                            "1234567890123456789",
+                                            "9223372036854775807",
+                                            "-9223372036854775808",
+                                            "18446744073709551616",
+                                            "0.1",
+                                            "0.30000000000000004",
+                                            "null",
+                                            "true",
+                                            "false",
+                                            "nul",
+                                            "tru",
+                                            R"("")",
+                                            R"("x")",
+                                            R"("2026-01-01T00:00:00Z")",
+                                            R"("2026-01-01T00:00:00.1+02:00")",
+                                            R"("2026-13-01T00:00:00Z")",
+                                            R"("caf\u00e9")",
+                                            "\"caf\xC3\xA9\"",
+                                            R"({})",
+                                            R"([])",
+                                            R"("a\"b")"};
+  const std::vector<std::string> targets = {
+      "status_code", "body_bytes", "redirects",     "response_time_ms",
+      "dns_ms",      "success",    "regex_matched", "tls_cert_not_after",
+      "target",      "url",        "error",         "time",
+      "id",          "schema",     "kind"};
+  const std::string alphabet = std::string("\"\\{}[],:01-.eE+ atnul\x80\xC3\x1F") + '\0';
+  for (int i = 0; i < 400; ++i) {
+    sdk::Record r = sample();
+    r.fields.front().value = "target-" + std::to_string(i);  // plain: the fast path's kind
+    for (auto& f : r.fields) {
+      switch (sdk::type_of(f.value)) {
+        case sdk::ValueType::integer:
+          f.value =
+              static_cast<std::int64_t>(rng() >> (5 + rng() % 59)) * (rng() % 2 == 0 ? 1 : -1);
+          break;
+        case sdk::ValueType::floating:
+          f.value = i % 2 == 0 ? any_double() : static_cast<double>(rng() % 100'000) / 1000.0;
+          break;
+        case sdk::ValueType::timestamp:
+          f.value = sdk::Timestamp{static_cast<std::int64_t>(rng() % 253'402'300'799'000'000)};
+          break;
+        default:
+          break;
+      }
+    }
+    r.labels.clear();
+    for (std::uint64_t l = rng() % 4; l > 0; --l) {
+      r.labels["k" + std::to_string(rng() % 10)] = "v" + std::to_string(rng() % 1000);
+    }
+    const std::string doc = to_json(r);
+    const std::uint64_t before = fast.fast_decodes();
+    check(doc);
+    ASSERT_EQ(fast.fast_decodes(), before + 2) << "not on the fast path: " << doc;
+    // One value swapped for an awkward one.
+    const std::string& key = targets[rng() % targets.size()];
+    const auto at = doc.find("\"" + key + "\":");
+    ASSERT_NE(at, std::string::npos) << key;
+    const std::size_t begin = at + key.size() + 3;
+    std::size_t end = begin;
+    if (doc[begin] == '"') {
+      end = doc.find('"', begin + 1) + 1;
+    } else {
+      end = doc.find_first_of(",}", begin);
+    }
+    check(doc.substr(0, begin) + awkward[rng() % awkward.size()] + doc.substr(end));
+    // Random damage.
+    for (int m = 0; m < 25; ++m) {
+      std::string damaged = doc;
+      for (int e = 1 + static_cast<int>(rng() % 3); e > 0; --e) {
+        const std::size_t pos = rng() % damaged.size();
+        const char c = alphabet[rng() % alphabet.size()];
+        switch (rng() % 3) {
+          case 0:
+            damaged[pos] = c;
+            break;
+          case 1:
+            damaged.erase(pos, 1);
+            break;
+          default:
+            damaged.insert(pos, 1, c);
+        }
+      }
+      check(damaged);
+    }
+  }
+  EXPECT_EQ(compared, 400U * 27U);
+}
+
 // sample() with its keys in reverse alphabetical order (fields before the envelope).
 std::string sample_keys_reversed() {
   const nlohmann::json j = nlohmann::json::parse(to_json(sample()));

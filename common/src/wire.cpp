@@ -8,9 +8,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include "webmon/common/schema.hpp"
 #include "webmon/common/time.hpp"
@@ -69,36 +66,6 @@ std::size_t utf8_length(std::string_view s, std::size_t i) {
 // sizes alone (a byte never takes more than 6 output bytes, \u00XX), so a record is encoded in
 // one pass; records of ordinary size go through a buffer on the stack and are appended with
 // one copy, which is cheaper than zero-filling a resized std::string for the worst case.
-
-// Bit i set when byte i of the 16 at s is not plain (>= 0x80, < 0x20, '"' or '\\'); without
-// SSE2, bits above a special byte may be set as well, but the lowest set bit is always exact.
-inline unsigned special_mask16(const char* s) {
-#if defined(__SSE2__)
-  __m128i v;
-  std::memcpy(&v, s, 16);
-  // Signed compare: bytes >= 0x80 are negative, so one compare catches them and controls.
-  const __m128i ctl = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
-  const __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
-  const __m128i bslash = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
-  return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(ctl, _mm_or_si128(quote, bslash))));
-#else
-  static_assert(std::endian::native == std::endian::little, "the word tricks assume it");
-  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
-  auto has_zero = [](std::uint64_t v) { return (v - kOnes) & ~v & kHigh; };
-  auto mask8 = [&](std::uint64_t w) {
-    const std::uint64_t m = (w & kHigh) | ((w - kOnes * 0x20) & ~w & kHigh) |
-                            has_zero(w ^ (kOnes * '"')) | has_zero(w ^ (kOnes * '\\'));
-    return static_cast<unsigned>(((m >> 7U) * 0x0102040810204080ULL) >> 56U);
-  };
-  std::uint64_t lo = 0;
-  std::uint64_t hi = 0;
-  std::memcpy(&lo, s, 8);
-  std::memcpy(&hi, s + 8, 8);
-  const unsigned l = mask8(lo);
-  return l != 0 ? l : mask8(hi) << 8U;
-#endif
-}
 
 // Quotes, 6 bytes per input byte, and 16 for a whole-block store past a short string's end.
 constexpr std::size_t string_bound(std::size_t n) { return 18 + 6 * n; }

@@ -1,14 +1,19 @@
 // JSON wire format: the simdjson-based decoder (the hot path of kafka_source).
 #include <simdjson.h>
 
+#include <algorithm>
 #include <array>
+#include <bit>
+#include <charconv>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 
 #include "webmon/common/schema.hpp"
 #include "webmon/common/time.hpp"
 #include "webmon/common/wire.hpp"
+#include "wire_internal.hpp"
 
 namespace webmon::common {
 
@@ -166,12 +171,364 @@ bool JsonDecoder::decode(std::string_view json, sdk::Record& out, std::string& e
   return decode(json, out, error, compiled);
 }
 
+namespace {
+
+// ---- The fast path -------------------------------------------------------------------------
+// Most messages were written by our own encoder (append_json) for a declared kind: the envelope
+// in a fixed order, no whitespace, fields in declaration order, labels last and sorted. For
+// those, the declaration says what each value must be, so the message is read in one pass
+// without building a DOM. Anything else — whitespace, an escape or a non-ASCII byte in a string,
+// a key out of place or repeated, an undeclared field, any value the declaration does not
+// allow, trailing bytes — makes the fast path give up, and the general decoder below decodes
+// the message from the start (and words the error). The fast path only accepts documents that
+// are valid JSON and decodes them to exactly what the general decoder would; a test compares
+// the two on damaged and random messages (wire_test.cpp, FastPathDecodesAsTheGeneralDecoder).
+
+// Bytes that may appear unescaped in a string the fast path takes: printable ASCII except the
+// quote and the backslash.
+constexpr std::array<bool, 256> kPlainByte = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x80; ++c) {
+    t[static_cast<std::size_t>(c)] = c != '"' && c != '\\';
+  }
+  return t;
+}();
+
+class FastReader {
+ public:
+  explicit FastReader(std::string_view s) noexcept : p_(s.data()), end_(s.data() + s.size()) {}
+
+  bool literal(std::string_view l) noexcept {
+    if (static_cast<std::size_t>(end_ - p_) < l.size() ||
+        std::memcmp(p_, l.data(), l.size()) != 0) {
+      return false;
+    }
+    p_ += l.size();
+    return true;
+  }
+  bool next_is(char c) const noexcept { return p_ < end_ && *p_ == c; }
+  bool at_end() const noexcept { return p_ == end_; }
+
+  // A string of plain bytes (no escape, control character or non-ASCII byte).
+  bool string(std::string_view& out) noexcept {
+    if (p_ == end_ || *p_ != '"') {
+      return false;
+    }
+    const char* begin = ++p_;
+    for (;;) {  // 16 bytes at a time while 16 are left, then one at a time
+      if (end_ - p_ < 16) {
+        while (p_ < end_ && kPlainByte[static_cast<unsigned char>(*p_)]) {
+          ++p_;
+        }
+        break;
+      }
+      const unsigned m = special_mask16(p_);
+      if (m != 0) {
+        p_ += std::countr_zero(m);
+        break;
+      }
+      p_ += 16;
+    }
+    if (p_ == end_ || *p_ != '"') {
+      return false;
+    }
+    out = std::string_view(begin, static_cast<std::size_t>(p_ - begin));
+    ++p_;
+    return true;
+  }
+
+  // A number in JSON's grammar; `integer` when it has neither a fraction nor an exponent.
+  bool number(std::string_view& out, bool& integer) noexcept {
+    const char* begin = p_;
+    if (p_ < end_ && *p_ == '-') {
+      ++p_;
+    }
+    if (p_ == end_) {
+      return false;
+    }
+    if (*p_ == '0') {
+      ++p_;
+    } else if (digit()) {
+      skip_digits();
+    } else {
+      return false;
+    }
+    integer = true;
+    if (p_ < end_ && *p_ == '.') {
+      integer = false;
+      ++p_;
+      if (!digit()) {
+        return false;
+      }
+      skip_digits();
+    }
+    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+      integer = false;
+      ++p_;
+      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) {
+        ++p_;
+      }
+      if (!digit()) {
+        return false;
+      }
+      skip_digits();
+    }
+    out = std::string_view(begin, static_cast<std::size_t>(p_ - begin));
+    return true;
+  }
+
+ private:
+  bool digit() const noexcept { return p_ < end_ && *p_ >= '0' && *p_ <= '9'; }
+  void skip_digits() noexcept {
+    while (digit()) {
+      ++p_;
+    }
+  }
+
+  const char* p_;
+  const char* end_;
+};
+
+// An integer the general decoder reads as a JSON int64 and the fast path can convert exactly:
+// at most 18 digits (no overflow), and not "-0" (which JSON parsers disagree about).
+bool small_integer(std::string_view text, std::int64_t& out) noexcept {
+  const std::size_t digits = text.size() - (text.front() == '-' ? 1 : 0);
+  if (digits > 18 || text == "-0") {
+    return false;
+  }
+  return std::from_chars(text.data(), text.data() + text.size(), out).ec == std::errc();
+}
+
+// A decimal without exponent and with at most 15 digits ("104.217", "-0.5"): its digits as an
+// integer are exact in a double, and so is 10^k for k <= 22, so one division gives the correctly
+// rounded value, as any correct parser (simdjson's, from_chars) does — only faster.
+bool simple_decimal(std::string_view text, double& out) noexcept {
+  static constexpr std::array<double, 23> kPow10 = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                                    1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                                    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+  std::size_t i = text.front() == '-' ? 1 : 0;
+  std::uint64_t mantissa = 0;
+  int digits = 0;
+  int fraction = -1;  // digits after the '.', once seen
+  for (; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '.') {
+      fraction = 0;
+      continue;
+    }
+    if (c < '0' || c > '9' || ++digits > 15) {
+      return false;  // an exponent, or too many digits for the exact path
+    }
+    mantissa = mantissa * 10 + static_cast<std::uint64_t>(c - '0');
+    fraction += fraction >= 0 ? 1 : 0;
+  }
+  const double v =
+      static_cast<double>(mantissa) / kPow10[static_cast<std::size_t>(std::max(fraction, 0))];
+  out = text.front() == '-' ? -v : v;
+  return true;
+}
+
+// One value, as the declaration `fs` wants it; false when the general decoder must decide.
+bool fast_value(FastReader& r, const FieldSchema& fs, sdk::Value& out) {
+  if (r.literal("null")) {
+    if (!fs.nullable) {
+      return false;
+    }
+    out = std::monostate{};
+    return true;
+  }
+  switch (fs.type) {
+    case sdk::ValueType::boolean:
+      if (r.literal("true")) {
+        out = true;
+        return true;
+      }
+      if (r.literal("false")) {
+        out = false;
+        return true;
+      }
+      return false;
+    case sdk::ValueType::integer: {
+      std::string_view text;
+      bool integer = false;
+      std::int64_t v = 0;
+      if (!r.number(text, integer) || !integer || !small_integer(text, v)) {
+        return false;
+      }
+      out = v;
+      return true;
+    }
+    case sdk::ValueType::floating: {
+      std::string_view text;
+      bool integer = false;
+      if (!r.number(text, integer)) {
+        return false;
+      }
+      if (integer) {
+        std::int64_t v = 0;
+        if (!small_integer(text, v)) {
+          return false;
+        }
+        out = static_cast<double>(v);  // as the general decoder widens a JSON int64
+        return true;
+      }
+      double d = 0;
+      if (simple_decimal(text, d)) {
+        out = d;
+        return true;
+      }
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), d);
+      if (ec != std::errc() || end != text.data() + text.size()) {
+        return false;  // out of range: the general decoder words it
+      }
+      out = d;
+      return true;
+    }
+    case sdk::ValueType::string: {
+      std::string_view s;
+      if (!r.string(s)) {
+        return false;
+      }
+      if (auto* str = std::get_if<std::string>(&out)) {
+        str->assign(s);
+      } else {
+        out.emplace<std::string>(s);
+      }
+      return true;
+    }
+    case sdk::ValueType::timestamp: {
+      std::string_view s;
+      if (!r.string(s)) {
+        return false;
+      }
+      const auto ts = parse_rfc3339(s);
+      if (!ts) {
+        return false;
+      }
+      out = *ts;
+      return true;
+    }
+    case sdk::ValueType::null:
+      return false;
+  }
+  return false;
+}
+
+// The whole message on the fast path; false hands it to the general decoder, which overwrites
+// whatever was written to `out` so far.
+bool fast_decode(std::string_view json, sdk::Record& out, SchemaLookup& lookup) {
+  FastReader r(json);
+  std::string_view kind;
+  std::string_view id;
+  std::string_view time;
+  if (!r.literal(R"({"schema":1,"kind":)") || !r.string(kind) || kind.empty() ||
+      !r.literal(R"(,"id":)") || !r.string(id) || !is_uuid(id) || !r.literal(R"(,"time":)") ||
+      !r.string(time)) {
+    return false;
+  }
+  const auto t = parse_rfc3339(time);
+  if (!t) {
+    return false;
+  }
+  std::string lookup_error;
+  const KindSchema* schema = lookup.find(kind, lookup_error);
+  if (schema == nullptr || schema->fields.size() > 64) {
+    return false;
+  }
+  out.kind.assign(kind);
+  out.id.assign(id);
+  out.time = *t;
+  const auto& fields = schema->fields;
+  out.fields.reserve(fields.size());
+  std::uint64_t present = 0;  // declared fields read (a repeated key leaves the fast path)
+  std::uint64_t seen = 0;     // ... and not null
+  std::size_t used = 0;
+  std::size_t cursor = 0;
+  for (;;) {
+    std::string_view key;
+    if (!r.literal(",") || !r.string(key) || !r.literal(":")) {
+      return false;
+    }
+    if (key == "labels") {
+      break;
+    }
+    const FieldSchema* fs =
+        cursor < fields.size() && fields[cursor].name == key ? &fields[cursor] : schema->find(key);
+    if (fs == nullptr) {
+      return false;  // undeclared (or an envelope key again)
+    }
+    const auto index = static_cast<std::size_t>(fs - fields.data());
+    const std::uint64_t bit = std::uint64_t{1} << index;
+    if ((present & bit) != 0) {
+      return false;
+    }
+    present |= bit;
+    cursor = index + 1;
+    sdk::Field& f = used < out.fields.size() ? out.fields[used] : out.fields.emplace_back();
+    ++used;
+    if (!fast_value(r, *fs, f.value)) {
+      return false;
+    }
+    f.name.assign(key);
+    if (sdk::type_of(f.value) != sdk::ValueType::null) {
+      seen |= bit;
+    }
+  }
+  if (!r.literal("{")) {
+    return false;
+  }
+  // Labels in place, as the general decoder does; ours are written sorted, so a key not above
+  // the previous one (possibly a repeated one) leaves the fast path.
+  auto it = out.labels.begin();
+  if (!r.next_is('}')) {
+    std::string_view previous;
+    bool first = true;
+    for (;;) {
+      std::string_view k;
+      std::string_view v;
+      if (!r.string(k) || !r.literal(":") || !r.string(v) || (!first && !(previous < k))) {
+        return false;
+      }
+      first = false;
+      previous = k;
+      if (it != out.labels.end() && it->first == k) {
+        it->second.assign(v);
+        ++it;
+      } else {
+        it = out.labels.erase(it, out.labels.end());
+        out.labels.emplace(std::string(k), std::string(v));
+        it = out.labels.end();
+      }
+      if (!r.literal(",")) {
+        break;
+      }
+    }
+  }
+  if (!r.literal("}}") || !r.at_end()) {
+    return false;
+  }
+  out.labels.erase(it, out.labels.end());
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (!fields[i].nullable && (seen & (std::uint64_t{1} << i)) == 0) {
+      return false;  // a required field missing or null: the general decoder words it
+    }
+  }
+  out.fields.resize(used);
+  return true;
+}
+
+}  // namespace
+
 bool JsonDecoder::decode(std::string_view json, sdk::Record& out, std::string& error,
                          SchemaLookup& lookup) {
   if (json.size() > max_bytes_) {
     error = "message of " + std::to_string(json.size()) + " bytes exceeds the limit of " +
             std::to_string(max_bytes_) + " bytes";
     return false;
+  }
+  if (fast_path_ && fast_decode(json, out, lookup)) {
+    ++fast_decodes_;
+    return true;
   }
   simdjson::dom::element doc;
   if (auto err = impl_->parser.parse(json.data(), json.size(), true).get(doc); err) {

@@ -745,11 +745,11 @@ bool KafkaSource::emit_current() {
 void KafkaSource::refill(sdk::Record& r, bool& asked) {
   if (spare_next_ == spare_.size()) {
     if (asked) {
-      return;  // once per call of handle_messages: the host had none a moment ago
+      return;  // the host had none a moment ago (asked once per call of handle_messages)
     }
-    asked = true;
-    spare_ = emitter().take_spare_records();
+    spare_ = emitter().take_spare_records();  // one finished batch: ask again once it is used
     spare_next_ = 0;
+    asked = spare_.empty();
   }
   if (spare_next_ < spare_.size()) {
     r = std::move(spare_[spare_next_++]);
