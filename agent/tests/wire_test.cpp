@@ -458,12 +458,8 @@ TEST(Wire, FastPathDecodesAsTheGeneralDecoder) {
     const auto at = doc.find("\"" + key + "\":");
     ASSERT_NE(at, std::string::npos) << key;
     const std::size_t begin = at + key.size() + 3;
-    std::size_t end = begin;
-    if (doc[begin] == '"') {
-      end = doc.find('"', begin + 1) + 1;
-    } else {
-      end = doc.find_first_of(",}", begin);
-    }
+    const std::size_t end =
+        doc[begin] == '"' ? doc.find('"', begin + 1) + 1 : doc.find_first_of(",}", begin);
     check(doc.substr(0, begin) + awkward[rng() % awkward.size()] + doc.substr(end));
     // Random damage.
     for (int m = 0; m < 25; ++m) {
