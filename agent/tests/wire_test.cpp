@@ -295,6 +295,27 @@ TEST(Wire, AcceptsExactlyValidJson) {
   }
 }
 
+// `doc` with one to three bytes replaced, removed or inserted (from `alphabet`) at random.
+template <typename Rng>
+std::string damaged(std::string doc, const std::string& alphabet, Rng& rng) {
+  const int edits = 1 + static_cast<int>(rng() % 3);
+  for (int e = 0; e < edits && !doc.empty(); ++e) {
+    const std::size_t at = rng() % doc.size();
+    const char c = alphabet[rng() % alphabet.size()];
+    switch (rng() % 3) {
+      case 0:
+        doc[at] = c;
+        break;
+      case 1:
+        doc.erase(at, 1);
+        break;
+      default:
+        doc.insert(at, 1, c);
+    }
+  }
+  return doc;
+}
+
 // Random damage to a real message: whatever the decoder accepts is valid JSON, and what is not
 // valid JSON is refused as "not JSON". Deterministic (fixed seed), so a failure reproduces.
 TEST(Wire, DamagedMessagesNeverPassAsValid) {
@@ -304,22 +325,7 @@ TEST(Wire, DamagedMessagesNeverPassAsValid) {
   JsonDecoder d;
   int accepted = 0;
   for (int i = 0; i < 20000; ++i) {
-    std::string doc = original;
-    const int edits = 1 + static_cast<int>(rng() % 3);
-    for (int e = 0; e < edits && !doc.empty(); ++e) {
-      const std::size_t at = rng() % doc.size();
-      const char c = alphabet[rng() % alphabet.size()];
-      switch (rng() % 3) {
-        case 0:
-          doc[at] = c;
-          break;
-        case 1:
-          doc.erase(at, 1);
-          break;
-        default:
-          doc.insert(at, 1, c);
-      }
-    }
+    const std::string doc = damaged(original, alphabet, rng);
     sdk::Record r;
     std::string error;
     const bool ok = d.decode(doc, r, error);
@@ -463,22 +469,7 @@ TEST(Wire, FastPathDecodesAsTheGeneralDecoder) {
     check(doc.substr(0, begin) + awkward[rng() % awkward.size()] + doc.substr(end));
     // Random damage.
     for (int m = 0; m < 25; ++m) {
-      std::string damaged = doc;
-      for (int e = 1 + static_cast<int>(rng() % 3); e > 0; --e) {
-        const std::size_t pos = rng() % damaged.size();
-        const char c = alphabet[rng() % alphabet.size()];
-        switch (rng() % 3) {
-          case 0:
-            damaged[pos] = c;
-            break;
-          case 1:
-            damaged.erase(pos, 1);
-            break;
-          default:
-            damaged.insert(pos, 1, c);
-        }
-      }
-      check(damaged);
+      check(damaged(doc, alphabet, rng));
     }
   }
   EXPECT_EQ(compared, 400U * 27U);
