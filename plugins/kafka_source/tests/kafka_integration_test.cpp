@@ -693,57 +693,100 @@ TEST(KafkaStack, RejectedBatchesGoToTheDeadLetterTopicAndAreCommitted) {
   EXPECT_TRUE(same_lines(values, expected));
 }
 
+/// Whether the log has an "assigned" line naming every partition of `topic` (0 to n-1).
+bool assigned_all(const std::string& log, const std::string& topic, int partitions) {
+  for (const auto& line : lines(log)) {
+    if (line.find("assigned ") == std::string::npos) {
+      continue;
+    }
+    bool all = true;
+    for (int p = 0; p < partitions && all; ++p) {
+      const std::string name = topic + "/" + std::to_string(p);
+      const auto at = line.find(name);
+      all = at != std::string::npos &&
+            (at + name.size() == line.size() || line[at + name.size()] == ',');
+    }
+    if (all) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Records are produced in three rounds, each after the group has settled, so what each
+// consumer must read does not depend on how fast the first one got through the backlog: the
+// second round lands on partitions of both members, the third (after the first consumer
+// stopped) only on the second's.
 TEST(KafkaStack, TwoConsumersSplitPartitionsAndTakeOver) {
   const std::string topic = create_topic("h5.group", 4);
-  TempDir dir;
-  const int n = 8000;
+  TempDir dir, dir2, dir3;
+  const int n1 = 8000, n2 = 2000, n3 = 2000;
   // Many targets (keys), so every partition holds a fair share of the records.
-  const auto expected = produce_records(plaintext_conn(), topic, n, dir, "    targets: 1000\n");
+  const std::string targets = "    targets: 1000\n";
+  const auto round1 = produce_records(plaintext_conn(), topic, n1, dir, targets);
   const std::string group = "g-" + topic;
   const std::string slow =
       "  slow:\n    plugin: blackhole\n    inputs: [kafka]\n    delay: 50ms\n"
-      "    batch: { max_records: 50 }\n";  // 1,000 records/s: slow enough to see a split
+      "    batch: { max_records: 50 }\n";  // 1,000 records/s: a backlog to share
   const std::string extra = "    batch_size: 50\n    max_in_flight: 500\n";
   const std::string got_a = dir.path() + "/a.jsonl";
   const std::string got_b = dir.path() + "/b.jsonl";
-  // Distinct agent names: each is its own static member (see the same-name test below).
+  const std::string a_log = dir.path() + "/a.log";
+  const std::string b_log = dir.path() + "/b.log";
+  auto logs = [&] { return "--- b.log\n" + read_file(b_log) + "--- a.log\n" + read_file(a_log); };
+  // Distinct agent names: each is its own static member (see the same-name test above).
   Agent a(dir.write("a.yaml", "agent: { name: a }\n" + consumer_yaml(plaintext_conn(), topic, group,
                                                                      got_a, extra, slow)),
-          dir.path() + "/a.log");
-  ASSERT_TRUE(eventually([&] { return line_count(got_a) > 0; }, 30s))
-      << read_file(dir.path() + "/a.log");
+          a_log);
+  ASSERT_TRUE(eventually([&] { return line_count(got_a) > 0; }, 30s)) << read_file(a_log);
   Agent b(dir.write("b.yaml", "agent: { name: b }\n" + consumer_yaml(plaintext_conn(), topic, group,
                                                                      got_b, extra, slow)),
-          dir.path() + "/b.log");
+          b_log);
+  // The group has split once the first consumer gave partitions up and the second got some.
+  ASSERT_TRUE(eventually(
+      [&] {
+        return read_file(a_log).find("revoked") != std::string::npos &&
+               read_file(b_log).find("assigned " + topic) != std::string::npos;
+      },
+      60s))
+      << logs();
+  const auto round2 = produce_records(plaintext_conn(), topic, n2, dir2, targets);
   ASSERT_TRUE(eventually([&] { return line_count(got_b) > 0; }, 30s))
-      << "the second consumer delivered nothing\n--- b.log\n"
-      << read_file(dir.path() + "/b.log") << "--- a.log\n"
-      << read_file(dir.path() + "/a.log");
-  const std::size_t a_before_stop = line_count(got_a);
-  EXPECT_LT(a_before_stop, static_cast<std::size_t>(n)) << "test too fast to see a split";
+      << "the second consumer delivered nothing of its partitions\n"
+      << logs();
   a.signal(SIGTERM);
-  EXPECT_EQ(a.wait(40s), 0) << read_file(dir.path() + "/a.log");
+  EXPECT_EQ(a.wait(40s), 0) << read_file(a_log);
+  // A static member that leaves is noticed after its session timeout (10 s).
+  ASSERT_TRUE(eventually([&] { return assigned_all(read_file(b_log), topic, 4); }, 60s))
+      << "the second consumer never took every partition over\n"
+      << logs();
+  const auto round3 = produce_records(plaintext_conn(), topic, n3, dir3, targets);
 
-  const auto want = ids_of(expected);
+  std::vector<std::string> want = ids_of(round1);
+  for (const auto* round : {&round2, &round3}) {
+    const auto ids = ids_of(*round);
+    want.insert(want.end(), ids.begin(), ids.end());
+  }
+  auto seen_in = [](const std::vector<std::string>& ids, const std::set<std::string>& seen) {
+    return std::all_of(ids.begin(), ids.end(), [&](const auto& id) { return seen.count(id); });
+  };
   auto all_seen = [&] {
     auto ids = ids_of(lines(read_file(got_a)));
     auto more = ids_of(lines(read_file(got_b)));
     ids.insert(ids.end(), more.begin(), more.end());
-    const std::set<std::string> seen(ids.begin(), ids.end());
-    return std::all_of(want.begin(), want.end(), [&](const auto& id) { return seen.count(id); });
+    return seen_in(want, std::set<std::string>(ids.begin(), ids.end()));
   };
   EXPECT_TRUE(eventually(all_seen, 90s)) << "records missed after the first consumer stopped";
+  const auto b_ids = ids_of(lines(read_file(got_b)));
+  EXPECT_TRUE(seen_in(ids_of(round3), std::set<std::string>(b_ids.begin(), b_ids.end())))
+      << "records produced after the first consumer stopped are all the second's";
   b.signal(SIGTERM);
-  EXPECT_EQ(b.wait(40s), 0) << read_file(dir.path() + "/b.log");
-  const std::string a_log = read_file(dir.path() + "/a.log");
-  const std::string b_log = read_file(dir.path() + "/b.log");
-  EXPECT_NE(a_log.find("revoked"), std::string::npos) << a_log;
-  EXPECT_NE(b_log.find("assigned"), std::string::npos) << b_log;
+  EXPECT_EQ(b.wait(40s), 0) << read_file(b_log);
   std::int64_t committed = 0;
   for (auto c : committed_offsets(group, topic, 4)) {
     committed += std::max<std::int64_t>(c, 0);
   }
-  EXPECT_EQ(committed, n);
+  EXPECT_EQ(committed, n1 + n2 + n3);
 }
 
 }  // namespace
