@@ -103,6 +103,9 @@ std::optional<std::string> check_declaration(const sdk::KindSpec& spec) {
     if (!valid_identifier(name)) {
       return where + "not a valid field name (use [a-z][a-z0-9_]*, at most 63 characters)";
     }
+    if (name == "kind_hash") {
+      return where + "'kind_hash' is reserved for the wire format's envelope";
+    }
     if (name == "id" || name == "time" || name == "kind" || name == "schema") {
       return where + "'" + name + "' is implicit in every record and cannot be declared";
     }

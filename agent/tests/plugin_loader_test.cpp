@@ -71,6 +71,26 @@ TEST(PluginLoader, RefusesBuildKeyMismatch) {
                 sdk::kBuildKey + "' (standard library or its ABI differs; rebuild the plugin)");
 }
 
+// An invalid kind declaration refuses the plugin at load, naming the file, the kind and the
+// field (the plugin's constructor aborts: it never runs).
+TEST(PluginLoader, RefusesAnInvalidKindDeclarationNamingTheField) {
+  const std::string twice = kBroken + "/bad_kind_twice.so";
+  EXPECT_EQ(refusal(twice), twice +
+                                ": plugin 'bad_kind' declares an invalid record kind: kind "
+                                "'bad_probe', field 3 'target': declared twice");
+  const std::string reserved = kBroken + "/bad_kind_reserved.so";
+  EXPECT_EQ(refusal(reserved),
+            reserved +
+                ": plugin 'bad_kind' declares an invalid record kind: kind 'bad_probe', field 2 "
+                "'kind_hash': 'kind_hash' is reserved for the wire format's envelope");
+  const std::string identifier = kBroken + "/bad_kind_identifier.so";
+  EXPECT_EQ(refusal(identifier),
+            identifier +
+                ": plugin 'bad_kind' declares an invalid record kind: kind 'bad_probe', field 2 "
+                "'Connect-Time': not a valid field name (use [a-z][a-z0-9_]*, at most 63 "
+                "characters)");
+}
+
 TEST(PluginLoader, RefusesPluginsOfThePre10SdkWithoutLoadingThem) {
   // The file's constructor aborts: reaching the message proves it was never loaded.
   const std::string path = kBroken + "/pre_1_0.so";
@@ -146,7 +166,8 @@ TEST(PluginLoader, DiscoverReportsRefusals) {
   EXPECT_NE(std::find(names.begin(), names.end(), "generator"), names.end());
   EXPECT_NE(std::find(names.begin(), names.end(), "throwing"), names.end());
   EXPECT_EQ(std::find(names.begin(), names.end(), "abi_mismatch"), names.end());
-  EXPECT_EQ(errors.size(), 4U);  // abi_mismatch, build_key_mismatch, no_entry, pre_1_0
+  // abi_mismatch, build_key_mismatch, no_entry, pre_1_0 and the three bad_kind_*
+  EXPECT_EQ(errors.size(), 7U);
 }
 
 TEST(PluginLoader, ExceptionsInPluginsNeverReachTheHost) {

@@ -12,6 +12,7 @@
 #include <random>
 #include <vector>
 
+#include "webmon/common/kind_wire.hpp"
 #include "webmon/common/schema.hpp"
 #include "webmon/common/time.hpp"
 
@@ -49,6 +50,27 @@ sdk::Record sample() {
   return r;
 }
 
+// `json` with its keys in reverse alphabetical order (fields before the envelope).
+std::string keys_reversed(const std::string& json) {
+  const nlohmann::json j = nlohmann::json::parse(json);
+  std::string reordered = "{";
+  for (auto it = j.rbegin(); it != j.rend(); ++it) {
+    reordered += (reordered.size() > 1 ? "," : "") + nlohmann::json(it.key()).dump() + ":" +
+                 it.value().dump();
+  }
+  return reordered + "}";
+}
+
+// sample() with its keys in reverse alphabetical order.
+std::string sample_keys_reversed() { return keys_reversed(to_json(sample())); }
+
+// The same, with a kind_hash.
+std::string sample_keys_reversed_with_hash() {
+  std::string json;
+  append_json(sample(), "0123456789abcdef", json);
+  return keys_reversed(json);
+}
+
 TEST(Wire, EncodesTheDesignFormat) {
   const std::string json = to_json(sample());
   EXPECT_EQ(
@@ -61,6 +83,81 @@ TEST(Wire, EncodesTheDesignFormat) {
   EXPECT_NE(json.find(R"("tls_cert_not_after":"2027-01-15T08:00:00.000000Z")"), std::string::npos);
   EXPECT_NE(json.find(R"("labels":{"region":"eu","team":"web"}})"), std::string::npos);
   EXPECT_TRUE(nlohmann::json::accept(json));
+}
+
+// The hash is specified (docs/wire-format.md) so that any producer can write it: 64-bit FNV-1a
+// over "kind\nversion\nfields", 16 lowercase hex digits. The expected value was computed
+// independently of this code.
+TEST(Wire, KindHashIsFnv1aOfTheThreeHeaderValues) {
+  EXPECT_EQ(kind_hash("tcp_check", "1", "target:s!*,port:i!,labels:m!"), "82e577483ee7f0e1");
+  EXPECT_EQ(kind_hash("", "", ""), "08547e07b5084555");
+  EXPECT_NE(kind_hash("tcp_check", "2", "target:s!*,port:i!,labels:m!"),
+            kind_hash("tcp_check", "1", "target:s!*,port:i!,labels:m!"));
+  EXPECT_TRUE(is_kind_hash("0123456789abcdef"));
+  EXPECT_FALSE(is_kind_hash("0123456789ABCDEF"));
+  EXPECT_FALSE(is_kind_hash("0123456789abcde"));
+  EXPECT_FALSE(is_kind_hash("0123456789abcdef0"));
+  EXPECT_FALSE(is_kind_hash("0123456789abcdeg"));
+}
+
+// A lookup that answers with the compiled-in schemas and remembers what it was asked.
+class RecordingLookup final : public SchemaLookup {
+ public:
+  const KindSchema* find(std::string_view kind, std::string_view hash,
+                         std::string& /*error*/) override {
+    kinds.emplace_back(kind);
+    hashes.emplace_back(hash);
+    return find_schema(kind);
+  }
+  std::vector<std::string> kinds;
+  std::vector<std::string> hashes;
+};
+
+// kafka_sink's form: "kind_hash" right after "kind"; it is envelope, not a field, and reaches
+// the lookup on both of the decoder's paths, wherever it stands.
+TEST(Wire, KindHashIsWrittenAfterTheKindAndGivenToTheLookup) {
+  std::string json;
+  append_json(sample(), "0123456789abcdef", json);
+  EXPECT_EQ(
+      json.rfind(R"({"schema":1,"kind":"http_check","kind_hash":"0123456789abcdef","id":)", 0), 0U)
+      << json;
+  EXPECT_TRUE(nlohmann::json::accept(json));
+  std::string plain;
+  append_json(sample(), "", plain);
+  EXPECT_EQ(plain, to_json(sample()));
+
+  sdk::Record reversed = sample();  // the fields in the reversed document's order
+  std::sort(reversed.fields.begin(), reversed.fields.end(),
+            [](const sdk::Field& x, const sdk::Field& y) { return x.name > y.name; });
+  for (const bool fast : {true, false}) {
+    for (const bool reverse : {false, true}) {
+      const std::string doc = reverse ? sample_keys_reversed_with_hash() : json;
+      JsonDecoder d;
+      d.set_fast_path(fast);
+      RecordingLookup lookup;
+      sdk::Record r;
+      std::string error;
+      ASSERT_TRUE(d.decode(doc, r, error, lookup)) << error;
+      EXPECT_EQ(r, reverse ? reversed : sample()) << "kind_hash is not a field";
+      ASSERT_FALSE(lookup.hashes.empty());
+      for (const auto& h : lookup.hashes) {
+        EXPECT_EQ(h, "0123456789abcdef");
+      }
+    }
+  }
+  // Without one, the lookup is told so.
+  JsonDecoder d;
+  RecordingLookup lookup;
+  sdk::Record r;
+  std::string error;
+  ASSERT_TRUE(d.decode(plain, r, error, lookup)) << error;
+  ASSERT_FALSE(lookup.hashes.empty());
+  EXPECT_EQ(lookup.hashes.front(), "");
+
+  // A record field cannot take the name.
+  sdk::Record odd = sample();
+  odd.add("kind_hash", std::string("x"));
+  EXPECT_EQ(to_json(odd), to_json(sample()));
 }
 
 TEST(Wire, RoundTripsExactly) {
@@ -177,6 +274,19 @@ INSTANTIATE_TEST_SUITE_P(
                    "'time' must be an RFC 3339 timestamp"},
         DecodeCase{"WrongSchema", with("schema", "2"), "unsupported 'schema' (expected 1)"},
         DecodeCase{"LabelNotString", with("labels", R"({"a":1})"), "label 'a' must be a string"},
+        DecodeCase{"KindHashNotHex", with("kind_hash", R"("0123456789abcdeg")"),
+                   "'kind_hash' must be a string of 16 lowercase hex digits"},
+        DecodeCase{"KindHashUppercase", with("kind_hash", R"("0123456789ABCDEF")"),
+                   "'kind_hash' must be a string of 16 lowercase hex digits"},
+        DecodeCase{"KindHashShort", with("kind_hash", R"("0123")"),
+                   "'kind_hash' must be a string of 16 lowercase hex digits"},
+        DecodeCase{"KindHashNumber", with("kind_hash", "123"),
+                   "'kind_hash' must be a string of 16 lowercase hex digits"},
+        DecodeCase{"KindHashTwice",
+                   replaced(R"("kind":"http_check",)",
+                            R"("kind":"http_check","kind_hash":"0123456789abcdef",)"
+                            R"("kind_hash":"0123456789abcde0",)"),
+                   "'kind_hash' appears twice with different values"},
         DecodeCase{"Oversized", std::string(5000, ' '),
                    "message of 5000 bytes exceeds the limit of 4096 bytes"}),
     [](const auto& tpi) { return std::string(tpi.param.name); });
@@ -357,8 +467,10 @@ TEST(Wire, FastPathDecodesAsTheGeneralDecoder) {
     sdk::Record b;
     std::string ea;
     std::string eb;
-    const bool oka = fast.decode(doc, a, ea);
-    const bool okb = general.decode(doc, b, eb);
+    RecordingLookup la;
+    RecordingLookup lb;
+    const bool oka = fast.decode(doc, a, ea, la);
+    const bool okb = general.decode(doc, b, eb, lb);
     ASSERT_EQ(oka, okb) << (oka ? eb : ea) << " FOR " << doc;
     std::string er;
     const bool okr = fast.decode(doc, reused, er);
@@ -366,6 +478,11 @@ TEST(Wire, FastPathDecodesAsTheGeneralDecoder) {
     if (okb) {
       ASSERT_EQ(a, b) << doc;
       ASSERT_EQ(reused, b) << doc;
+      // The lookup was told the same kind and kind_hash (the last question is the one that
+      // counts: the general path asks again when the fast one gives up).
+      ASSERT_FALSE(la.kinds.empty() || lb.kinds.empty()) << doc;
+      ASSERT_EQ(la.kinds.back(), lb.kinds.back()) << doc;
+      ASSERT_EQ(la.hashes.back(), lb.hashes.back()) << doc;
     } else {
       ASSERT_EQ(ea, eb) << doc;
       ASSERT_EQ(er, eb) << doc;
@@ -430,7 +547,7 @@ TEST(Wire, FastPathDecodesAsTheGeneralDecoder) {
       "status_code", "body_bytes", "redirects",     "response_time_ms",
       "dns_ms",      "success",    "regex_matched", "tls_cert_not_after",
       "target",      "url",        "error",         "time",
-      "id",          "schema",     "kind"};
+      "id",          "schema",     "kind",          "kind_hash"};
   const std::string alphabet = std::string("\"\\{}[],:01-.eE+ atnul\x80\xC3\x1F") + '\0';
   for (int i = 0; i < 400; ++i) {
     sdk::Record r = sample();
@@ -455,12 +572,14 @@ TEST(Wire, FastPathDecodesAsTheGeneralDecoder) {
     for (std::uint64_t l = rng() % 4; l > 0; --l) {
       r.labels["k" + std::to_string(rng() % 10)] = "v" + std::to_string(rng() % 1000);
     }
-    const std::string doc = to_json(r);
+    // Half of them as kafka_sink writes them, with a kind_hash.
+    std::string doc;
+    append_json(r, i % 2 == 0 ? "0123456789abcdef" : "", doc);
     const std::uint64_t before = fast.fast_decodes();
     check(doc);
     ASSERT_EQ(fast.fast_decodes(), before + 2) << "not on the fast path: " << doc;
     // One value swapped for an awkward one.
-    const std::string& key = targets[rng() % targets.size()];
+    const std::string& key = targets[rng() % (i % 2 == 0 ? targets.size() : targets.size() - 1)];
     const auto at = doc.find("\"" + key + "\":");
     ASSERT_NE(at, std::string::npos) << key;
     const std::size_t begin = at + key.size() + 3;
@@ -473,17 +592,6 @@ TEST(Wire, FastPathDecodesAsTheGeneralDecoder) {
     }
   }
   EXPECT_EQ(compared, 400U * 27U);
-}
-
-// sample() with its keys in reverse alphabetical order (fields before the envelope).
-std::string sample_keys_reversed() {
-  const nlohmann::json j = nlohmann::json::parse(to_json(sample()));
-  std::string reordered = "{";
-  for (auto it = j.rbegin(); it != j.rend(); ++it) {
-    reordered += (reordered.size() > 1 ? "," : "") + nlohmann::json(it.key()).dump() + ":" +
-                 it.value().dump();
-  }
-  return reordered + "}";
 }
 
 // Keys in another order than ours (fields before the envelope) decode to the same record.

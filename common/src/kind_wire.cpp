@@ -2,6 +2,7 @@
 #include "webmon/common/kind_wire.hpp"
 
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 #include <set>
 
@@ -51,6 +52,38 @@ std::string shorten(std::string_view s) {
 }
 
 }  // namespace
+
+std::string kind_hash(std::string_view kind, std::string_view version, std::string_view fields) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a, 64-bit
+  auto mix = [&h](std::string_view s) {
+    for (const char c : s) {
+      h ^= static_cast<unsigned char>(c);
+      h *= 0x100000001b3ULL;
+    }
+  };
+  mix(kind);
+  mix("\n");
+  mix(version);
+  mix("\n");
+  mix(fields);
+  std::string out(kKindHashSize, '0');
+  for (std::size_t i = kKindHashSize; i-- > 0; h >>= 4U) {
+    out[i] = "0123456789abcdef"[h & 0xFU];
+  }
+  return out;
+}
+
+bool is_kind_hash(std::string_view s) noexcept {
+  if (s.size() != kKindHashSize) {
+    return false;
+  }
+  for (const char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return false;
+    }
+  }
+  return true;
+}
 
 char type_letter(sdk::FieldType t) noexcept {
   switch (t) {
@@ -134,6 +167,10 @@ std::unique_ptr<WireKind> WireKind::parse(std::string_view kind, std::string_vie
     std::string_view rest = entry.substr(colon + 1);
     if (!valid_identifier(name)) {
       error = where + "not a valid field name ([a-z][a-z0-9_]*, at most 63 characters)";
+      return nullptr;
+    }
+    if (name == kKindHashKey) {
+      error = where + "'kind_hash' is reserved for the wire format's envelope";
       return nullptr;
     }
     if (name == "id" || name == "time" || name == "kind" || name == "schema") {

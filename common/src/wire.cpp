@@ -248,15 +248,16 @@ char* put_value(char* p, const sdk::Value& v) {
   return p;
 }
 
-// reserved_name() with the common case (no envelope key has 1, 3 or more than 6 bytes, or 5)
-// decided on the size alone.
+// reserved_name() with the common case (no envelope key has 1, 3, 5, 7, 8 or more than 9
+// bytes) decided on the size alone.
 bool is_reserved(const std::string& name) {
   const std::size_t n = name.size();
-  return (n == 2 || n == 4 || n == 6) && reserved_name(name);
+  return (n == 2 || n == 4 || n == 6 || n == 9) && reserved_name(name);
 }
 
-std::size_t record_bound(const sdk::Record& r) {
-  std::size_t bound = 64 + string_bound(r.kind.size()) + string_bound(r.id.size()) + kNumberBound;
+std::size_t record_bound(const sdk::Record& r, std::string_view kind_hash) {
+  std::size_t bound = 64 + 16 + string_bound(kind_hash.size()) + string_bound(r.kind.size()) +
+                      string_bound(r.id.size()) + kNumberBound;
   for (const auto& f : r.fields) {
     const auto* s = std::get_if<std::string>(&f.value);
     bound +=
@@ -268,9 +269,13 @@ std::size_t record_bound(const sdk::Record& r) {
   return bound;
 }
 
-char* put_record(char* p, const sdk::Record& r) {
+char* put_record(char* p, const sdk::Record& r, std::string_view kind_hash) {
   p = put(p, R"({"schema":1,"kind":)");
   p = put_string(p, r.kind, kOwned);
+  if (!kind_hash.empty()) {
+    p = put(p, R"(,"kind_hash":)");
+    p = put_string(p, kind_hash, !kOwned);
+  }
   p = put(p, R"(,"id":)");
   p = put_string(p, r.id, kOwned);
   p = put(p, R"(,"time":)");
@@ -307,19 +312,21 @@ void append_json_string(std::string_view s, std::string& out) {
   out.resize(static_cast<std::size_t>(end - out.data()));
 }
 
-void append_json(const sdk::Record& r, std::string& out) {
-  const std::size_t bound = record_bound(r);
+void append_json(const sdk::Record& r, std::string_view kind_hash, std::string& out) {
+  const std::size_t bound = record_bound(r, kind_hash);
   if (bound <= kStackBuffer) {
     char buf[kStackBuffer];
-    const char* end = put_record(buf, r);
+    const char* end = put_record(buf, r, kind_hash);
     out.append(buf, static_cast<std::size_t>(end - buf));
     return;
   }
   const std::size_t old = out.size();
   out.resize(old + bound);
-  char* end = put_record(out.data() + old, r);
+  char* end = put_record(out.data() + old, r, kind_hash);
   out.resize(static_cast<std::size_t>(end - out.data()));
 }
+
+void append_json(const sdk::Record& r, std::string& out) { append_json(r, {}, out); }
 
 std::string to_json(const sdk::Record& record) {
   std::string out;

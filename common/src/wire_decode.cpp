@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "webmon/common/kind_wire.hpp"
 #include "webmon/common/schema.hpp"
 #include "webmon/common/time.hpp"
 #include "webmon/common/wire.hpp"
@@ -138,7 +139,7 @@ bool convert(simdjson::dom::element e, const FieldSchema* expected, std::string_
 
 namespace {
 
-enum class Key : std::uint8_t { field, schema, kind, id, time, labels };
+enum class Key : std::uint8_t { field, schema, kind, kind_hash, id, time, labels };
 
 // Classifies a key by its length first: most keys are fields and fail at once.
 Key classify(std::string_view k) noexcept {
@@ -149,6 +150,8 @@ Key classify(std::string_view k) noexcept {
       return k == "kind" ? Key::kind : k == "time" ? Key::time : Key::field;
     case 6:
       return k == "schema" ? Key::schema : k == "labels" ? Key::labels : Key::field;
+    case 9:
+      return k == "kind_hash" ? Key::kind_hash : Key::field;
     default:
       return Key::field;
   }
@@ -160,7 +163,8 @@ namespace {
 // The schemas compiled in; other kinds decode untyped.
 class CompiledSchemas final : public SchemaLookup {
  public:
-  const KindSchema* find(std::string_view kind, std::string& /*error*/) override {
+  const KindSchema* find(std::string_view kind, std::string_view /*kind_hash*/,
+                         std::string& /*error*/) override {
     return find_schema(kind);
   }
 };
@@ -421,7 +425,9 @@ bool fast_decode(std::string_view json, sdk::Record& out, SchemaLookup& lookup) 
   std::string_view kind;
   std::string_view id;
   std::string_view time;
+  std::string_view kind_hash;
   if (!r.literal(R"({"schema":1,"kind":)") || !r.string(kind) || kind.empty() ||
+      (r.literal(R"(,"kind_hash":)") && (!r.string(kind_hash) || !is_kind_hash(kind_hash))) ||
       !r.literal(R"(,"id":)") || !r.string(id) || !is_uuid(id) || !r.literal(R"(,"time":)") ||
       !r.string(time)) {
     return false;
@@ -431,7 +437,7 @@ bool fast_decode(std::string_view json, sdk::Record& out, SchemaLookup& lookup) 
     return false;
   }
   std::string lookup_error;
-  const KindSchema* schema = lookup.find(kind, lookup_error);
+  const KindSchema* schema = lookup.find(kind, kind_hash, lookup_error);
   if (schema == nullptr || schema->fields.size() > 64) {
     return false;
   }
@@ -582,6 +588,14 @@ bool JsonDecoder::decode(std::string_view json, sdk::Record& out, std::string& e
     return true;
   };
 
+  // The declaration's hash goes with 'kind' to the lookup, wherever the key stands.
+  std::string_view kind_hash;
+  if (simdjson::dom::element h; obj.at_key("kind_hash").get(h) == simdjson::SUCCESS) {
+    if (h.get_string().get(kind_hash) || !is_kind_hash(kind_hash)) {
+      error = "'kind_hash' must be a string of 16 lowercase hex digits";
+      return false;
+    }
+  }
   // One pass: the envelope comes first in what we write, so the schema is known before the
   // fields. Fields written before 'kind' are converted again once it is known.
   for (auto field : obj) {
@@ -606,6 +620,14 @@ bool JsonDecoder::decode(std::string_view json, sdk::Record& out, std::string& e
         have_schema = true;
         continue;
       }
+      case Key::kind_hash: {
+        std::string_view h;
+        if (v.get_string().get(h) || h != kind_hash) {
+          error = "'kind_hash' appears twice with different values";
+          return false;
+        }
+        continue;
+      }
       case Key::kind:
       case Key::id: {
         std::string_view s;
@@ -618,7 +640,7 @@ bool JsonDecoder::decode(std::string_view json, sdk::Record& out, std::string& e
           if (!kind_seen) {
             kind_seen = true;
             std::string lookup_error;
-            schema = lookup.find(out.kind, lookup_error);
+            schema = lookup.find(out.kind, kind_hash, lookup_error);
             if (schema == nullptr && !lookup_error.empty()) {
               error = std::move(lookup_error);
               return false;

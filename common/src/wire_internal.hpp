@@ -13,7 +13,8 @@ namespace webmon::common {
 
 /// Names of the envelope keys, which a record field cannot take.
 inline bool reserved_name(std::string_view name) {
-  return name == "schema" || name == "kind" || name == "id" || name == "time" || name == "labels";
+  return name == "schema" || name == "kind" || name == "id" || name == "time" || name == "labels" ||
+         name == "kind_hash";
 }
 
 // Bit i set when byte i of the 16 at s is not plain (>= 0x80, < 0x20, '"' or '\\'); without

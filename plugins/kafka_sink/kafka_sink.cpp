@@ -278,12 +278,14 @@ const KafkaSink::KindWire& KafkaSink::kind_wire(const std::string& kind) {
   if (spec != nullptr) {
     w.version = std::to_string(spec->version);
     w.fields = common::format_kind_fields(*spec);
+    w.hash = common::kind_hash(kind, w.version, w.fields);
     w.key_field = key_override_ ? key_field_ : (spec->key_field != nullptr ? spec->key_field : "");
     ctx().debug("kind '" + kind + "' version " + w.version + ": webmon-fields " + w.fields +
                 (w.key_field.empty() ? ", no key" : ", key field '" + w.key_field + "'"));
   } else {
     w.version.clear();
     w.fields.clear();
+    w.hash.clear();
     w.key_field = key_override_ ? key_field_ : "";
     limiter_.log(ctx(), sdk::LogLevel::warn, "undeclared:" + kind,
                  "kind '" + kind +
@@ -319,7 +321,7 @@ sdk::Status KafkaSink::on_write(const sdk::Batch& batch, sdk::Ack ack) {
   std::string encoded;
   encoded.reserve(n * (value_size_hint_ + value_size_hint_ / 8 + 64));
   for (std::size_t k = 0; k < n; ++k) {
-    common::append_json(batch.records[order_[k]], encoded);
+    common::append_json(batch.records[order_[k]], wires_[order_[k]]->hash, encoded);
     ends_[k] = encoded.size();
   }
   value_size_hint_ = encoded.size() / n;  // NOLINT(clang-analyzer-core.DivideZero): n > 0 here

@@ -132,6 +132,7 @@ class KafkaSink final : public sdk::Sink {
     const sdk::KindSpec* spec = nullptr;  // the host's declaration it was built from
     std::string version;                  // webmon-kind-version ("" = undeclared kind)
     std::string fields;                   // webmon-fields ("" = undeclared kind)
+    std::string hash;                     // the value's kind_hash ("" = undeclared kind)
     std::string key_field;                // "" = no key
     std::uint64_t checked = 0;            // the batch it was last checked against find_kind
   };

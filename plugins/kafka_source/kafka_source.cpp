@@ -815,9 +815,8 @@ void KafkaSource::handle_messages(rd_kafka_message_t** msgs, std::size_t n) {
           if (m->payload == nullptr) {
             d.ok = false;
             d.error = "empty message (null value)";
-          } else if (!slot.begin(m, d.error)) {
-            d.ok = false;  // its declaration is malformed or incompatible
           } else {
+            slot.begin(m);
             d.ok = decoder.decode(std::string_view(static_cast<const char*>(m->payload), m->len),
                                   d.record, d.error, slot);
             if (!d.ok && !d.record.kind.empty() && d.error.rfind("field '", 0) == 0) {

@@ -1,6 +1,8 @@
 // kafka_source: the declaration each message is decoded with (see wire_kinds.hpp).
 #include "wire_kinds.hpp"
 
+#include <cstring>
+
 #include "webmon/common/http_check_kind.hpp"
 
 namespace webmon::plugins::kafka_source {
@@ -18,45 +20,80 @@ std::optional<std::string_view> header(rd_kafka_headers_t* hdrs, const char* nam
 
 }  // namespace
 
-bool WireKinds::Slot::begin(const rd_kafka_message_t* m, std::string& error) {
-  current_ = nullptr;
+rd_kafka_headers_t* WireKinds::Slot::headers() const noexcept {
   rd_kafka_headers_t* hdrs = nullptr;
-  if (rd_kafka_message_headers(const_cast<rd_kafka_message_t*>(m), &hdrs) !=
-          RD_KAFKA_RESP_ERR_NO_ERROR ||
-      hdrs == nullptr) {
-    return true;
+  if (message_ == nullptr || rd_kafka_message_headers(const_cast<rd_kafka_message_t*>(message_),
+                                                      &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return nullptr;
   }
-  const auto fields = header(hdrs, "webmon-fields");
-  if (!fields) {
-    return true;  // no declaration in the headers: the kind's known one (find)
-  }
-  const std::string_view kind = header(hdrs, "webmon-kind").value_or(std::string_view());
-  const std::string_view version = header(hdrs, "webmon-kind-version").value_or(std::string_view());
-  // The hot path: the same declaration as the previous message (a string compare).
-  if (last_ != nullptr && last_->fields == *fields && last_->kind == kind &&
-      last_->version == version) {
-    current_ = last_;
-  } else {
-    current_ = owner_.lookup(kind, version, *fields);
-    last_ = current_;
-  }
-  if (!current_->error.empty()) {
-    error = current_->error;
-    current_ = nullptr;
-    return false;
-  }
-  return true;
+  return hdrs;
 }
 
-const common::KindSchema* WireKinds::Slot::find(std::string_view kind, std::string& error) {
-  if (current_ != nullptr) {
-    if (kind != current_->kind) {
-      error = "the value's kind '" + std::string(kind.substr(0, 64)) +
-              "' differs from its header webmon-kind '" + current_->kind + "'";
-      return nullptr;
-    }
-    return &current_->schema->schema();
+const common::KindSchema* WireKinds::Slot::from_entry(const Entry* e, std::string_view kind,
+                                                      std::string& error) const {
+  if (!e->error.empty()) {
+    error = e->error;
+    return nullptr;
   }
+  if (kind != e->kind) {
+    error = "the value's kind '" + std::string(kind.substr(0, 64)) +
+            "' differs from its header webmon-kind '" + e->kind + "'";
+    return nullptr;
+  }
+  return &e->schema->schema();
+}
+
+const common::KindSchema* WireKinds::Slot::find(std::string_view kind, std::string_view kind_hash,
+                                                std::string& error) {
+  if (!kind_hash.empty()) {
+    // The hot path: the same hash as the previous message's (16 bytes compared), else one
+    // lookup; the headers are read only for a hash this consumer has not learned yet.
+    if (last_hashed_ != nullptr &&
+        std::memcmp(last_hash_.data(), kind_hash.data(), last_hash_.size()) == 0) {
+      return from_entry(last_hashed_, kind, error);
+    }
+    const Entry* e = owner_.by_hash(kind_hash);
+    if (e == nullptr) {
+      rd_kafka_headers_t* hdrs = headers();
+      const auto fields = hdrs != nullptr ? header(hdrs, "webmon-fields") : std::nullopt;
+      if (!fields) {
+        error = "'kind_hash' " + std::string(kind_hash) +
+                " names a declaration this consumer has not learned, and the message has no "
+                "webmon-fields header to learn it from";
+        return nullptr;
+      }
+      const std::string_view hkind = header(hdrs, "webmon-kind").value_or(std::string_view());
+      const std::string_view version =
+          header(hdrs, "webmon-kind-version").value_or(std::string_view());
+      const std::string h = common::kind_hash(hkind, version, *fields);
+      if (h != kind_hash) {
+        error = "'kind_hash' " + std::string(kind_hash) +
+                " does not match the declaration in the message headers (webmon-kind, "
+                "webmon-kind-version and webmon-fields hash to " +
+                h + ")";
+        return nullptr;
+      }
+      e = owner_.lookup(hkind, version, *fields);
+      owner_.remember(kind_hash, e);
+    }
+    last_hashed_ = e;
+    std::memcpy(last_hash_.data(), kind_hash.data(), last_hash_.size());
+    return from_entry(e, kind, error);
+  }
+  if (rd_kafka_headers_t* hdrs = headers()) {
+    if (const auto fields = header(hdrs, "webmon-fields")) {
+      const std::string_view hkind = header(hdrs, "webmon-kind").value_or(std::string_view());
+      const std::string_view version =
+          header(hdrs, "webmon-kind-version").value_or(std::string_view());
+      // The same declaration as the previous such message's (a string compare), else a lookup.
+      if (last_ == nullptr || last_->fields != *fields || last_->kind != hkind ||
+          last_->version != version) {
+        last_ = owner_.lookup(hkind, version, *fields);
+      }
+      return from_entry(last_, kind, error);
+    }
+  }
+  // No declaration in the message: the one the agent knows for the value's kind.
   const std::uint64_t g = owner_.generation_.load(std::memory_order_acquire);
   if (last_schema_ != nullptr && g == generation_ && kind == last_kind_) {
     return last_schema_;
@@ -68,6 +105,21 @@ const common::KindSchema* WireKinds::Slot::find(std::string_view kind, std::stri
     generation_ = g;
   }
   return s;
+}
+
+const WireKinds::Entry* WireKinds::by_hash(std::string_view kind_hash) {
+  std::lock_guard lock(mu_);
+  const auto it = hashes_.find(std::string(kind_hash));
+  return it != hashes_.end() ? it->second : nullptr;
+}
+
+void WireKinds::remember(std::string_view kind_hash, const Entry* e) {
+  std::lock_guard lock(mu_);
+  // At most as many hashes as declarations; past that, a new hash is checked against its
+  // message's headers each time it comes.
+  if (hashes_.size() < kMaxDeclarations) {
+    hashes_.emplace(std::string(kind_hash), e);
+  }
 }
 
 const WireKinds::Entry* WireKinds::lookup(std::string_view kind, std::string_view version,

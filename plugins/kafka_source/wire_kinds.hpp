@@ -1,19 +1,26 @@
 // Which declaration each consumed message is decoded with (docs/wire-format.md, "Kinds and
 // types on the wire"):
-//  * a message with a `webmon-fields` header: the declaration in its headers (webmon-kind,
-//    webmon-kind-version, webmon-fields), parsed once per distinct header bytes and cached
-//    (per message: one string compare against the previous message's headers), checked
-//    against the declaration the agent already knows for that kind (a field changing type is
-//    refused), and registered with the agent (ctx().register_kind) so sinks downstream know it;
-//  * a message without one (the first wire format, or a producer that did not declare the
-//    kind): the declaration the agent knows for the value's `kind` (a loaded plugin's, one
-//    registered from an earlier message, or http_check's, compiled in);
-//  * neither: the message cannot be decoded with its types and goes to the dead-letter topic.
+//  * a value with a "kind_hash" this consumer has seen before: the declaration learned then
+//    (per message: a 16-byte compare against the previous message's hash, or one map lookup;
+//    the headers are not read at all);
+//  * a value with a new "kind_hash": the declaration in the message's headers (webmon-kind,
+//    webmon-kind-version, webmon-fields), which must hash to it; parsed, checked against the
+//    declaration the agent already knows for that kind (a field changing type is refused) and
+//    registered with the agent (ctx().register_kind) so sinks downstream know it;
+//  * a value without "kind_hash" but with a `webmon-fields` header: the declaration in its
+//    headers, parsed once per distinct header bytes and cached (per message: the headers are
+//    read and compared with the previous message's);
+//  * neither (the first wire format, or a producer that did not declare the kind): the
+//    declaration the agent knows for the value's `kind` (a loaded plugin's, one registered
+//    from an earlier message, or http_check's, compiled in);
+//  * none of these: the message cannot be decoded with its types and goes to the dead-letter
+//    topic.
 // Thread-safe: each decode thread uses a Slot of its own.
 #pragma once
 
 #include <librdkafka/rdkafka.h>
 
+#include <array>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -52,16 +59,27 @@ class WireKinds {
   class Slot final : public common::SchemaLookup {
    public:
     explicit Slot(WireKinds& owner) : owner_(owner) {}
-    /// Reads the message's headers. False (with `error`) when its declaration is malformed or
-    /// incompatible: the message goes to the dead-letter topic.
-    bool begin(const rd_kafka_message_t* m, std::string& error);
-    const common::KindSchema* find(std::string_view kind, std::string& error) override;
+    /// The message about to be decoded (its headers are read only if find() needs them).
+    void begin(const rd_kafka_message_t* m) noexcept { message_ = m; }
+    /// The declaration of the message given to begin(); nullptr with `error` set when it
+    /// cannot be decoded with one (the message goes to the dead-letter topic). Asked twice
+    /// for a message the decoder's fast path gives up on: the second answer comes from the
+    /// caches the first filled.
+    const common::KindSchema* find(std::string_view kind, std::string_view kind_hash,
+                                   std::string& error) override;
 
    private:
+    const common::KindSchema* from_entry(const Entry* e, std::string_view kind,
+                                         std::string& error) const;
+    /// The message's headers (nullptr: none); librdkafka parses them all on the first call.
+    rd_kafka_headers_t* headers() const noexcept;
+
     WireKinds& owner_;
-    const Entry* last_ = nullptr;     // the previous message's header declaration
-    const Entry* current_ = nullptr;  // this message's, or nullptr (none in its headers)
-    std::string last_kind_;           // header-less messages: the last kind looked up
+    const rd_kafka_message_t* message_ = nullptr;
+    const Entry* last_ = nullptr;         // the previous header declaration (no kind_hash)
+    const Entry* last_hashed_ = nullptr;  // the previous kind_hash's declaration
+    std::array<char, common::kKindHashSize> last_hash_{};
+    std::string last_kind_;  // messages without a declaration: the last kind looked up
     const common::KindSchema* last_schema_ = nullptr;
     std::uint64_t generation_ = ~std::uint64_t{0};
   };
@@ -72,11 +90,15 @@ class WireKinds {
 
  private:
   const Entry* lookup(std::string_view kind, std::string_view version, std::string_view fields);
+  /// The declaration learned for a kind_hash, or nullptr.
+  const Entry* by_hash(std::string_view kind_hash);
+  void remember(std::string_view kind_hash, const Entry* e);
   const common::KindSchema* known(std::string_view kind, std::string& error);
 
   sdk::Context& ctx_;
   std::mutex mu_;
   std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;  // never erased
+  std::unordered_map<std::string, const Entry*> hashes_;  // kind_hash -> entry, never erased
   struct Known {
     const sdk::KindSpec* spec = nullptr;
     std::unique_ptr<common::OwnedKindSchema> schema;

@@ -63,6 +63,8 @@ TEST(KindWire, MalformedDeclarationsNameTheEntryAndTheProblem) {
       {"k", "1", "tags:m", "entry 1 'tags:m': only 'labels' is a string map"},
       {"k", "1", "labels:s", "entry 1 'labels:s': only 'labels' is a string map"},
       {"k", "1", "time:t", "entry 1 'time:t': 'time' is implicit in every record"},
+      {"k", "1", "a:s,kind_hash:s",
+       "entry 2 'kind_hash:s': 'kind_hash' is reserved for the wire format's envelope"},
       {"k", "1", "a:s,", "entry 2 '': expected name:type"},
   };
   for (const auto& c : cases) {

@@ -15,6 +15,7 @@
 #include "kafka_sink.hpp"
 #include "kafka_source.hpp"
 #include "kafka_test_support.hpp"
+#include "webmon/common/kind_wire.hpp"
 #include "webmon/sdk/testing.hpp"
 
 namespace webmon::kafka_test {
@@ -172,6 +173,12 @@ TEST(KafkaKinds, AKindTheConsumerNeverSawKeepsEveryTypeThroughKafka) {
     EXPECT_EQ(m.headers.at("webmon-kind"), "tcp_check");
     EXPECT_EQ(m.headers.at("webmon-kind-version"), "1");
     EXPECT_EQ(m.headers.at("webmon-fields"), kTcpWireFields);
+    // ... and the value names it by its hash, right after the kind.
+    EXPECT_EQ(m.value.rfind(R"({"schema":1,"kind":"tcp_check","kind_hash":")" +
+                                common::kind_hash("tcp_check", "1", kTcpWireFields) + "\",",
+                            0),
+              0U)
+        << m.value;
     ASSERT_TRUE(m.has_key);
     EXPECT_NE(m.value.find("\"target\":\"" + m.key + "\""), std::string::npos) << m.value;
   }
@@ -355,6 +362,69 @@ TEST(KafkaKinds, MessagesWithoutAUsableDeclarationGoToTheDeadLetterTopicWithTheR
             "kind 'svc': header webmon-fields entry 2 'port:x': unknown type (expected one of "
             "b i d s t m)");
   EXPECT_EQ(reason["e"], "kind 'svc': field 'port': expected int, got double");
+}
+
+// The value's kind_hash names the declaration: the headers of the first message with a hash
+// teach it (and must hash to it); later messages with that hash decode with it without
+// headers being read; a hash nobody taught, a hash its headers contradict and a malformed one
+// go to the dead-letter topic with the reason.
+TEST(KafkaKinds, KindHashNamesTheDeclarationItsFirstMessageTaught) {
+  const std::string topic = create_topic("kinds.hash", 1);
+  const std::string fields = "target:s!*,port:i!,at:t,labels:m!";
+  const std::string hash = common::kind_hash("svc", "1", fields);
+  auto value = [](int i, const std::string& kind_hash) {
+    return R"({"schema":1,"kind":"svc","kind_hash":")" + kind_hash + R"(","id":")" + uuid(i) +
+           R"(","time":"2026-12-02T06:00:00.000001Z","target":"t)" + std::to_string(i) +
+           R"(","port":)" + std::to_string(i) + R"(,"at":"2026-12-03T10:00:00Z","labels":{}})";
+  };
+  const std::map<std::string, std::string> headers = {
+      {"webmon-kind", "svc"}, {"webmon-kind-version", "1"}, {"webmon-fields", fields}};
+  auto raw = [](const std::string& key, std::string v, std::map<std::string, std::string> h) {
+    RawMessage m;
+    m.key = key;
+    m.value = std::move(v);
+    m.headers = std::move(h);
+    return m;
+  };
+  std::vector<RawMessage> msgs(6);
+  msgs[0] = raw("a", value(1, hash), headers);                // teaches the hash
+  msgs[1] = raw("b", value(2, hash), {});                     // no headers: the learned declaration
+  msgs[2] = raw("c", value(3, "0123456789abcdef"), {});       // nobody taught this hash
+  msgs[3] = raw("d", value(4, "fedcba9876543210"), headers);  // its headers hash otherwise
+  msgs[4] = raw("e", value(5, "0123456789ABCDEF"), headers);  // not lowercase hex
+  msgs[5] = raw("f", value(6, hash),
+                {{"webmon-kind", "svc"},  // headers not even read
+                 {"webmon-kind-version", "9"},
+                 {"webmon-fields", "garbage"}});
+  produce_raw(topic, msgs);
+
+  wt::FakeContext ctx("kafka", "consumer");
+  const auto got = by_id(consume_records(ctx, topic, 3, 3));
+  ASSERT_EQ(got.size(), 3U) << ctx.all_logs();
+  for (const auto& r : got) {
+    EXPECT_EQ(r.kind, "svc");
+    EXPECT_EQ(sdk::type_of(*r.find("at")), sdk::ValueType::timestamp) << r.id;
+    EXPECT_EQ(sdk::type_of(*r.find("port")), sdk::ValueType::integer) << r.id;
+    EXPECT_EQ(r.find("kind_hash"), nullptr) << "the envelope is not a field";
+  }
+  EXPECT_EQ(*got[0].get<std::string>("target"), "t1");
+  EXPECT_EQ(*got[1].get<std::string>("target"), "t2");
+  EXPECT_EQ(*got[2].get<std::string>("target"), "t6");
+
+  const auto dlq = consume_raw(topic + ".dlq", 3, 30s);
+  ASSERT_EQ(dlq.size(), 3U);
+  std::map<std::string, std::string> reason;
+  for (const auto& m : dlq) {
+    reason[m.key] = m.headers.at("webmon-dlq-reason");
+  }
+  EXPECT_EQ(reason["c"],
+            "'kind_hash' 0123456789abcdef names a declaration this consumer has not learned, "
+            "and the message has no webmon-fields header to learn it from");
+  EXPECT_EQ(reason["d"],
+            "'kind_hash' fedcba9876543210 does not match the declaration in the message headers "
+            "(webmon-kind, webmon-kind-version and webmon-fields hash to " +
+                hash + ")");
+  EXPECT_EQ(reason["e"], "'kind_hash' must be a string of 16 lowercase hex digits");
 }
 
 }  // namespace

@@ -25,6 +25,20 @@ inline constexpr std::string_view kKindHeader = "webmon-kind";
 inline constexpr std::string_view kKindVersionHeader = "webmon-kind-version";
 inline constexpr std::string_view kFieldsHeader = "webmon-fields";
 
+/// The value's envelope key that names the declaration in the message's headers
+/// (docs/wire-format.md, "kind_hash"): 16 lowercase hex digits.
+inline constexpr std::string_view kKindHashKey = "kind_hash";
+inline constexpr std::size_t kKindHashSize = 16;
+
+/// The declaration's hash: 64-bit FNV-1a over the three header values joined by '\n'
+/// (`kind '\n' version '\n' fields`), as 16 lowercase hex digits. kafka_sink writes it as the
+/// value's "kind_hash" next to the headers; kafka_source reads the headers only for a hash it
+/// has not seen yet.
+std::string kind_hash(std::string_view kind, std::string_view version, std::string_view fields);
+
+/// Whether `s` is 16 lowercase hex digits (the form of a kind_hash).
+bool is_kind_hash(std::string_view s) noexcept;
+
 /// Longest webmon-fields value accepted (a declaration of a few hundred fields fits).
 inline constexpr std::size_t kMaxFieldsHeader = 32 * 1024;
 

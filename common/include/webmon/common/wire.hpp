@@ -22,6 +22,10 @@ inline constexpr int kWireSchema = 1;
 /// Appends the record's JSON object (no newline) to `out`.
 void append_json(const sdk::Record& record, std::string& out);
 
+/// The same with the envelope key "kind_hash" (kind_wire.hpp: the hash of the declaration the
+/// message's headers carry) right after "kind"; none when `kind_hash` is empty.
+void append_json(const sdk::Record& record, std::string_view kind_hash, std::string& out);
+
 /// The record's JSON object.
 std::string to_json(const sdk::Record& record);
 
@@ -34,13 +38,15 @@ bool is_uuid(std::string_view s) noexcept;
 
 struct KindSchema;
 
-/// Tells the decoder the schema of the kind it is reading (once per message, as soon as the
-/// 'kind' key is read).
+/// Tells the decoder the schema of the kind it is reading (as soon as the 'kind' key is read;
+/// a message the fast path gives up on is asked about again by the general decoder).
 class SchemaLookup {
  public:
   /// The schema to decode `kind` with; nullptr with `error` empty decodes without one (fields
   /// take their JSON types), nullptr with `error` set fails the decode with that error.
-  virtual const KindSchema* find(std::string_view kind, std::string& error) = 0;
+  /// `kind_hash` is the value's "kind_hash" (16 lowercase hex digits), empty when it has none.
+  virtual const KindSchema* find(std::string_view kind, std::string_view kind_hash,
+                                 std::string& error) = 0;
 
  protected:
   ~SchemaLookup() = default;

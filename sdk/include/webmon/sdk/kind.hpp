@@ -69,7 +69,8 @@ inline constexpr ValueType value_type_of(FieldType t) noexcept {
 }
 
 /// One declared field. `id`, `time` and `kind` are implicit in every record and never
-/// declared; `labels` (a string map) is declared like a field when the kind has labels.
+/// declared (nor are `schema` and `kind_hash`, the wire format's envelope); `labels` (a string
+/// map) is declared like a field when the kind has labels.
 struct FieldSpec {
   const char* name;  ///< [a-z][a-z0-9_]*, at most 63 characters
   FieldType type;
