@@ -30,7 +30,7 @@ rd_kafka_headers_t* WireKinds::Slot::headers() const noexcept {
 }
 
 const common::KindSchema* WireKinds::Slot::from_entry(const Entry* e, std::string_view kind,
-                                                      std::string& error) const {
+                                                      std::string& error) {
   if (!e->error.empty()) {
     error = e->error;
     return nullptr;

@@ -69,8 +69,8 @@ class WireKinds {
                                    std::string& error) override;
 
    private:
-    const common::KindSchema* from_entry(const Entry* e, std::string_view kind,
-                                         std::string& error) const;
+    static const common::KindSchema* from_entry(const Entry* e, std::string_view kind,
+                                                std::string& error);
     /// The message's headers (nullptr: none); librdkafka parses them all on the first call.
     rd_kafka_headers_t* headers() const noexcept;
 
