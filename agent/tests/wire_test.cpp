@@ -67,7 +67,7 @@ std::string sample_keys_reversed() { return keys_reversed(to_json(sample())); }
 // The same, with a kind_hash.
 std::string sample_keys_reversed_with_hash() {
   std::string json;
-  append_json(sample(), "0123456789abcdef", json);
+  append_json(sample(), "0123456789abcdef0123456789abcdef", json);
   return keys_reversed(json);
 }
 
@@ -85,19 +85,20 @@ TEST(Wire, EncodesTheDesignFormat) {
   EXPECT_TRUE(nlohmann::json::accept(json));
 }
 
-// The hash is specified (docs/wire-format.md) so that any producer can write it: 64-bit FNV-1a
-// over "kind\nversion\nfields", 16 lowercase hex digits. The expected value was computed
-// independently of this code.
-TEST(Wire, KindHashIsFnv1aOfTheThreeHeaderValues) {
-  EXPECT_EQ(kind_hash("tcp_check", "1", "target:s!*,port:i!,labels:m!"), "82e577483ee7f0e1");
-  EXPECT_EQ(kind_hash("", "", ""), "08547e07b5084555");
+// The hash is specified (docs/wire-format.md) so that any producer can write it: the first 128
+// bits of the SHA-256 of "kind\nversion\nfields", 32 lowercase hex digits. The expected values
+// were computed independently of this code (Python's hashlib).
+TEST(Wire, KindHashIsTheSha256OfTheThreeHeaderValues) {
+  EXPECT_EQ(kind_hash("tcp_check", "1", "target:s!*,port:i!,labels:m!"),
+            "e2f6c921ad49f0b93d6c7ceb64afddd4");
+  EXPECT_EQ(kind_hash("", "", ""), "75a11da44c802486bc6f65640aa48a73");
   EXPECT_NE(kind_hash("tcp_check", "2", "target:s!*,port:i!,labels:m!"),
             kind_hash("tcp_check", "1", "target:s!*,port:i!,labels:m!"));
-  EXPECT_TRUE(is_kind_hash("0123456789abcdef"));
-  EXPECT_FALSE(is_kind_hash("0123456789ABCDEF"));
-  EXPECT_FALSE(is_kind_hash("0123456789abcde"));
-  EXPECT_FALSE(is_kind_hash("0123456789abcdef0"));
-  EXPECT_FALSE(is_kind_hash("0123456789abcdeg"));
+  EXPECT_TRUE(is_kind_hash("0123456789abcdef0123456789abcdef"));
+  EXPECT_FALSE(is_kind_hash("0123456789ABCDEF0123456789ABCDEF"));
+  EXPECT_FALSE(is_kind_hash("0123456789abcdef0123456789abcde"));
+  EXPECT_FALSE(is_kind_hash("0123456789abcdef0123456789abcdef0"));
+  EXPECT_FALSE(is_kind_hash("0123456789abcdef0123456789abcdeg"));
 }
 
 // A lookup that answers with the compiled-in schemas and remembers what it was asked.
@@ -113,13 +114,19 @@ class RecordingLookup final : public SchemaLookup {
   std::vector<std::string> hashes;
 };
 
+// The sample's JSON with one piece of text replaced (below).
+std::string replaced(const std::string& from, const std::string& to);
+
 // kafka_sink's form: "kind_hash" right after "kind"; it is envelope, not a field, and reaches
 // the lookup on both of the decoder's paths, wherever it stands.
 TEST(Wire, KindHashIsWrittenAfterTheKindAndGivenToTheLookup) {
   std::string json;
-  append_json(sample(), "0123456789abcdef", json);
+  append_json(sample(), "0123456789abcdef0123456789abcdef", json);
   EXPECT_EQ(
-      json.rfind(R"({"schema":1,"kind":"http_check","kind_hash":"0123456789abcdef","id":)", 0), 0U)
+      json.rfind(
+          R"({"schema":1,"kind":"http_check","kind_hash":"0123456789abcdef0123456789abcdef","id":)",
+          0),
+      0U)
       << json;
   EXPECT_TRUE(nlohmann::json::accept(json));
   std::string plain;
@@ -141,8 +148,26 @@ TEST(Wire, KindHashIsWrittenAfterTheKindAndGivenToTheLookup) {
       EXPECT_EQ(r, reverse ? reversed : sample()) << "kind_hash is not a field";
       ASSERT_FALSE(lookup.hashes.empty());
       for (const auto& h : lookup.hashes) {
-        EXPECT_EQ(h, "0123456789abcdef");
+        EXPECT_EQ(h, "0123456789abcdef0123456789abcdef");
       }
+    }
+  }
+  // Elsewhere in the object (another producer's order): the only question names it, and a
+  // second copy of the same value is accepted; neither becomes a field.
+  for (const std::string& doc :
+       {replaced(R"(,"target":)", R"(,"kind_hash":"0123456789abcdef0123456789abcdef","target":)"),
+        replaced(R"("kind":"http_check",)",
+                 R"("kind":"http_check","kind_hash":"0123456789abcdef0123456789abcdef",)"
+                 R"("kind_hash":"0123456789abcdef0123456789abcdef",)")}) {
+    JsonDecoder d;
+    RecordingLookup lookup;
+    sdk::Record r;
+    std::string error;
+    ASSERT_TRUE(d.decode(doc, r, error, lookup)) << error << " FOR " << doc;
+    EXPECT_EQ(r, sample()) << doc;
+    ASSERT_FALSE(lookup.hashes.empty());
+    for (const auto& h : lookup.hashes) {
+      EXPECT_EQ(h, "0123456789abcdef0123456789abcdef") << doc;
     }
   }
   // Without one, the lookup is told so.
@@ -274,18 +299,18 @@ INSTANTIATE_TEST_SUITE_P(
                    "'time' must be an RFC 3339 timestamp"},
         DecodeCase{"WrongSchema", with("schema", "2"), "unsupported 'schema' (expected 1)"},
         DecodeCase{"LabelNotString", with("labels", R"({"a":1})"), "label 'a' must be a string"},
-        DecodeCase{"KindHashNotHex", with("kind_hash", R"("0123456789abcdeg")"),
-                   "'kind_hash' must be a string of 16 lowercase hex digits"},
-        DecodeCase{"KindHashUppercase", with("kind_hash", R"("0123456789ABCDEF")"),
-                   "'kind_hash' must be a string of 16 lowercase hex digits"},
+        DecodeCase{"KindHashNotHex", with("kind_hash", R"("0123456789abcdef0123456789abcdeg")"),
+                   "'kind_hash' must be a string of 32 lowercase hex digits"},
+        DecodeCase{"KindHashUppercase", with("kind_hash", R"("0123456789ABCDEF0123456789ABCDEF")"),
+                   "'kind_hash' must be a string of 32 lowercase hex digits"},
         DecodeCase{"KindHashShort", with("kind_hash", R"("0123")"),
-                   "'kind_hash' must be a string of 16 lowercase hex digits"},
+                   "'kind_hash' must be a string of 32 lowercase hex digits"},
         DecodeCase{"KindHashNumber", with("kind_hash", "123"),
-                   "'kind_hash' must be a string of 16 lowercase hex digits"},
+                   "'kind_hash' must be a string of 32 lowercase hex digits"},
         DecodeCase{"KindHashTwice",
                    replaced(R"("kind":"http_check",)",
-                            R"("kind":"http_check","kind_hash":"0123456789abcdef",)"
-                            R"("kind_hash":"0123456789abcde0",)"),
+                            R"("kind":"http_check","kind_hash":"0123456789abcdef0123456789abcdef",)"
+                            R"("kind_hash":"0123456789abcdef0123456789abcde0",)"),
                    "'kind_hash' appears twice with different values"},
         DecodeCase{"Oversized", std::string(5000, ' '),
                    "message of 5000 bytes exceeds the limit of 4096 bytes"}),
@@ -478,11 +503,13 @@ TEST(Wire, FastPathDecodesAsTheGeneralDecoder) {
     if (okb) {
       ASSERT_EQ(a, b) << doc;
       ASSERT_EQ(reused, b) << doc;
-      // The lookup was told the same kind and kind_hash (the last question is the one that
-      // counts: the general path asks again when the fast one gives up).
+      // Every question to the lookup named the same kind and kind_hash (the general path asks
+      // again when the fast one gives up after asking).
       ASSERT_FALSE(la.kinds.empty() || lb.kinds.empty()) << doc;
-      ASSERT_EQ(la.kinds.back(), lb.kinds.back()) << doc;
-      ASSERT_EQ(la.hashes.back(), lb.hashes.back()) << doc;
+      for (std::size_t q = 0; q < la.kinds.size(); ++q) {
+        ASSERT_EQ(la.kinds[q], lb.kinds.back()) << doc;
+        ASSERT_EQ(la.hashes[q], lb.hashes.back()) << doc;
+      }
     } else {
       ASSERT_EQ(ea, eb) << doc;
       ASSERT_EQ(er, eb) << doc;
@@ -574,7 +601,7 @@ TEST(Wire, FastPathDecodesAsTheGeneralDecoder) {
     }
     // Half of them as kafka_sink writes them, with a kind_hash.
     std::string doc;
-    append_json(r, i % 2 == 0 ? "0123456789abcdef" : "", doc);
+    append_json(r, i % 2 == 0 ? "0123456789abcdef0123456789abcdef" : "", doc);
     const std::uint64_t before = fast.fast_decodes();
     check(doc);
     ASSERT_EQ(fast.fast_decodes(), before + 2) << "not on the fast path: " << doc;

@@ -1,10 +1,13 @@
 // The compact declaration of the webmon-fields Kafka header (see kind_wire.hpp).
 #include "webmon/common/kind_wire.hpp"
 
+#include <openssl/evp.h>
+
 #include <charconv>
 #include <cstdint>
 #include <cstring>
 #include <set>
+#include <stdexcept>
 
 namespace webmon::common {
 namespace {
@@ -54,21 +57,19 @@ std::string shorten(std::string_view s) {
 }  // namespace
 
 std::string kind_hash(std::string_view kind, std::string_view version, std::string_view fields) {
-  std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a, 64-bit
-  auto mix = [&h](std::string_view s) {
-    for (const char c : s) {
-      h ^= static_cast<unsigned char>(c);
-      h *= 0x100000001b3ULL;
-    }
-  };
-  mix(kind);
-  mix("\n");
-  mix(version);
-  mix("\n");
-  mix(fields);
+  std::string joined;
+  joined.reserve(kind.size() + version.size() + fields.size() + 2);
+  joined.append(kind).append(1, '\n').append(version).append(1, '\n').append(fields);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (EVP_Digest(joined.data(), joined.size(), digest, &size, EVP_sha256(), nullptr) != 1 ||
+      size < kKindHashSize / 2) {
+    throw std::runtime_error("SHA-256 failed (OpenSSL)");
+  }
   std::string out(kKindHashSize, '0');
-  for (std::size_t i = kKindHashSize; i-- > 0; h >>= 4U) {
-    out[i] = "0123456789abcdef"[h & 0xFU];
+  for (std::size_t i = 0; i < kKindHashSize / 2; ++i) {
+    out[2 * i] = "0123456789abcdef"[digest[i] >> 4U];
+    out[2 * i + 1] = "0123456789abcdef"[digest[i] & 0xFU];
   }
   return out;
 }

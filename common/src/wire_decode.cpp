@@ -436,6 +436,11 @@ bool fast_decode(std::string_view json, sdk::Record& out, SchemaLookup& lookup) 
   if (!t) {
     return false;
   }
+  // A kind_hash anywhere else: the general decoder's, so that the lookup is asked with it
+  // (not first without it by this path and then with it by the other).
+  if (kind_hash.empty() && json.find(R"("kind_hash")") != std::string_view::npos) {
+    return false;
+  }
   std::string lookup_error;
   const KindSchema* schema = lookup.find(kind, kind_hash, lookup_error);
   if (schema == nullptr || schema->fields.size() > 64) {
@@ -592,7 +597,7 @@ bool JsonDecoder::decode(std::string_view json, sdk::Record& out, std::string& e
   std::string_view kind_hash;
   if (simdjson::dom::element h; obj.at_key("kind_hash").get(h) == simdjson::SUCCESS) {
     if (h.get_string().get(kind_hash) || !is_kind_hash(kind_hash)) {
-      error = "'kind_hash' must be a string of 16 lowercase hex digits";
+      error = "'kind_hash' must be a string of 32 lowercase hex digits";
       return false;
     }
   }

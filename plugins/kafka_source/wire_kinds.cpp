@@ -30,14 +30,15 @@ rd_kafka_headers_t* WireKinds::Slot::headers() const noexcept {
 }
 
 const common::KindSchema* WireKinds::Slot::from_entry(const Entry* e, std::string_view kind,
-                                                      std::string& error) {
+                                                      bool by_hash, std::string& error) {
   if (!e->error.empty()) {
     error = e->error;
     return nullptr;
   }
   if (kind != e->kind) {
     error = "the value's kind '" + std::string(kind.substr(0, 64)) +
-            "' differs from its header webmon-kind '" + e->kind + "'";
+            (by_hash ? "' differs from the kind its kind_hash names, '" + e->kind + "'"
+                     : "' differs from its header webmon-kind '" + e->kind + "'");
     return nullptr;
   }
   return &e->schema->schema();
@@ -45,42 +46,51 @@ const common::KindSchema* WireKinds::Slot::from_entry(const Entry* e, std::strin
 
 const common::KindSchema* WireKinds::Slot::find(std::string_view kind, std::string_view kind_hash,
                                                 std::string& error) {
-  if (!kind_hash.empty()) {
-    // The hot path: the same hash as the previous message's (16 bytes compared), else one
-    // lookup; the headers are read only for a hash this consumer has not learned yet.
-    if (last_hashed_ != nullptr &&
-        std::memcmp(last_hash_.data(), kind_hash.data(), last_hash_.size()) == 0) {
-      return from_entry(last_hashed_, kind, error);
+  rd_kafka_headers_t* hdrs = nullptr;  // read only when needed
+  bool headers_read = false;
+  if (kind_hash.size() == common::kKindHashSize) {
+    // The hot path: a hash this thread met lately (compares, no lock), else the shared map;
+    // the headers are read only for a hash this consumer has not learned yet.
+    for (const Recent& r : recent_) {
+      if (r.entry != nullptr && std::memcmp(r.hash.data(), kind_hash.data(), r.hash.size()) == 0) {
+        return from_entry(r.entry, kind, true, error);
+      }
     }
     const Entry* e = owner_.by_hash(kind_hash);
     if (e == nullptr) {
-      rd_kafka_headers_t* hdrs = headers();
+      hdrs = headers();
+      headers_read = true;
       const auto fields = hdrs != nullptr ? header(hdrs, "webmon-fields") : std::nullopt;
-      if (!fields) {
-        error = "'kind_hash' " + std::string(kind_hash) +
-                " names a declaration this consumer has not learned, and the message has no "
-                "webmon-fields header to learn it from";
-        return nullptr;
+      if (fields) {
+        const std::string_view hkind = header(hdrs, "webmon-kind").value_or(std::string_view());
+        const std::string_view version =
+            header(hdrs, "webmon-kind-version").value_or(std::string_view());
+        const std::string h = common::kind_hash(hkind, version, *fields);
+        if (h != kind_hash) {
+          error = "'kind_hash' " + std::string(kind_hash) +
+                  " does not match the declaration in the message headers (webmon-kind, "
+                  "webmon-kind-version and webmon-fields hash to " +
+                  h + ")";
+          return nullptr;
+        }
+        e = owner_.lookup(hkind, version, *fields);
+        owner_.remember(kind_hash, e);
       }
-      const std::string_view hkind = header(hdrs, "webmon-kind").value_or(std::string_view());
-      const std::string_view version =
-          header(hdrs, "webmon-kind-version").value_or(std::string_view());
-      const std::string h = common::kind_hash(hkind, version, *fields);
-      if (h != kind_hash) {
-        error = "'kind_hash' " + std::string(kind_hash) +
-                " does not match the declaration in the message headers (webmon-kind, "
-                "webmon-kind-version and webmon-fields hash to " +
-                h + ")";
-        return nullptr;
-      }
-      e = owner_.lookup(hkind, version, *fields);
-      owner_.remember(kind_hash, e);
+      // No declaration to learn the hash from (headers lost on the way, say): decoded like a
+      // message without one, with the declaration the agent knows for its kind (below).
     }
-    last_hashed_ = e;
-    std::memcpy(last_hash_.data(), kind_hash.data(), last_hash_.size());
-    return from_entry(e, kind, error);
+    if (e != nullptr) {
+      Recent& slot = recent_[recent_next_];
+      recent_next_ = (recent_next_ + 1) % recent_.size();
+      std::memcpy(slot.hash.data(), kind_hash.data(), slot.hash.size());
+      slot.entry = e;
+      return from_entry(e, kind, true, error);
+    }
   }
-  if (rd_kafka_headers_t* hdrs = headers()) {
+  if (!headers_read) {
+    hdrs = headers();
+  }
+  if (hdrs != nullptr) {
     if (const auto fields = header(hdrs, "webmon-fields")) {
       const std::string_view hkind = header(hdrs, "webmon-kind").value_or(std::string_view());
       const std::string_view version =
@@ -90,7 +100,7 @@ const common::KindSchema* WireKinds::Slot::find(std::string_view kind, std::stri
           last_->version != version) {
         last_ = owner_.lookup(hkind, version, *fields);
       }
-      return from_entry(last_, kind, error);
+      return from_entry(last_, kind, false, error);
     }
   }
   // No declaration in the message: the one the agent knows for the value's kind.

@@ -1,12 +1,13 @@
 // Which declaration each consumed message is decoded with (docs/wire-format.md, "Kinds and
 // types on the wire"):
-//  * a value with a "kind_hash" this consumer has seen before: the declaration learned then
-//    (per message: a 16-byte compare against the previous message's hash, or one map lookup;
+//  * a value with a "kind_hash" this consumer has learned: the declaration learned then (per
+//    message: 32-byte compares against the hashes this thread met last, else one map lookup;
 //    the headers are not read at all);
-//  * a value with a new "kind_hash": the declaration in the message's headers (webmon-kind,
-//    webmon-kind-version, webmon-fields), which must hash to it; parsed, checked against the
-//    declaration the agent already knows for that kind (a field changing type is refused) and
-//    registered with the agent (ctx().register_kind) so sinks downstream know it;
+//  * a value with a new "kind_hash" and a `webmon-fields` header: the declaration in the
+//    message's headers (webmon-kind, webmon-kind-version, webmon-fields), which must hash to
+//    it; parsed, checked against the declaration the agent already knows for that kind (a
+//    field changing type is refused) and registered with the agent (ctx().register_kind) so
+//    sinks downstream know it (a new kind_hash without the header is decoded as below);
 //  * a value without "kind_hash" but with a `webmon-fields` header: the declaration in its
 //    headers, parsed once per distinct header bytes and cached (per message: the headers are
 //    read and compared with the previous message's);
@@ -69,16 +70,22 @@ class WireKinds {
                                    std::string& error) override;
 
    private:
-    static const common::KindSchema* from_entry(const Entry* e, std::string_view kind,
+    static const common::KindSchema* from_entry(const Entry* e, std::string_view kind, bool by_hash,
                                                 std::string& error);
     /// The message's headers (nullptr: none); librdkafka parses them all on the first call.
     rd_kafka_headers_t* headers() const noexcept;
 
     WireKinds& owner_;
     const rd_kafka_message_t* message_ = nullptr;
-    const Entry* last_ = nullptr;         // the previous header declaration (no kind_hash)
-    const Entry* last_hashed_ = nullptr;  // the previous kind_hash's declaration
-    std::array<char, common::kKindHashSize> last_hash_{};
+    const Entry* last_ = nullptr;  // the previous header declaration (no kind_hash)
+    // The kind_hashes this thread met last (a topic of several kinds alternates between a
+    // few), tried before the shared map: no lock and no allocation per message.
+    struct Recent {
+      std::array<char, common::kKindHashSize> hash{};
+      const Entry* entry = nullptr;
+    };
+    std::array<Recent, 8> recent_{};
+    std::size_t recent_next_ = 0;
     std::string last_kind_;  // messages without a declaration: the last kind looked up
     const common::KindSchema* last_schema_ = nullptr;
     std::uint64_t generation_ = ~std::uint64_t{0};

@@ -366,15 +366,19 @@ TEST(KafkaKinds, MessagesWithoutAUsableDeclarationGoToTheDeadLetterTopicWithTheR
 
 // The value's kind_hash names the declaration: the headers of the first message with a hash
 // teach it (and must hash to it); later messages with that hash decode with it without
-// headers being read; a hash nobody taught, a hash its headers contradict and a malformed one
+// headers being read. A hash nobody taught, on a message without headers, decodes like a
+// message without a hash (with the declaration the agent knows for its kind, or not at all).
+// A hash its headers contradict, a malformed one, and a learned one on a value of another kind
 // go to the dead-letter topic with the reason.
 TEST(KafkaKinds, KindHashNamesTheDeclarationItsFirstMessageTaught) {
   const std::string topic = create_topic("kinds.hash", 1);
   const std::string fields = "target:s!*,port:i!,at:t,labels:m!";
   const std::string hash = common::kind_hash("svc", "1", fields);
-  auto value = [](int i, const std::string& kind_hash) {
-    return R"({"schema":1,"kind":"svc","kind_hash":")" + kind_hash + R"(","id":")" + uuid(i) +
-           R"(","time":"2026-12-02T06:00:00.000001Z","target":"t)" + std::to_string(i) +
+  ASSERT_EQ(hash.size(), 32U);
+  const std::string untaught = "0123456789abcdef0123456789abcdef";
+  auto value = [](int i, const std::string& kind_hash, const std::string& kind = "svc") {
+    return R"({"schema":1,"kind":")" + kind + R"(","kind_hash":")" + kind_hash + R"(","id":")" +
+           uuid(i) + R"(","time":"2026-12-02T06:00:00.000001Z","target":"t)" + std::to_string(i) +
            R"(","port":)" + std::to_string(i) + R"(,"at":"2026-12-03T10:00:00Z","labels":{}})";
   };
   const std::map<std::string, std::string> headers = {
@@ -386,45 +390,48 @@ TEST(KafkaKinds, KindHashNamesTheDeclarationItsFirstMessageTaught) {
     m.headers = std::move(h);
     return m;
   };
-  std::vector<RawMessage> msgs(6);
-  msgs[0] = raw("a", value(1, hash), headers);                // teaches the hash
-  msgs[1] = raw("b", value(2, hash), {});                     // no headers: the learned declaration
-  msgs[2] = raw("c", value(3, "0123456789abcdef"), {});       // nobody taught this hash
-  msgs[3] = raw("d", value(4, "fedcba9876543210"), headers);  // its headers hash otherwise
-  msgs[4] = raw("e", value(5, "0123456789ABCDEF"), headers);  // not lowercase hex
-  msgs[5] = raw("f", value(6, hash),
-                {{"webmon-kind", "svc"},  // headers not even read
-                 {"webmon-kind-version", "9"},
-                 {"webmon-fields", "garbage"}});
+  const std::vector<RawMessage> msgs = {
+      raw("a", value(1, hash), headers),  // teaches the hash
+      raw("b", value(2, hash), {}),       // no headers: the learned declaration
+      raw("c", value(3, untaught), {}),   // untaught, no headers: svc's known declaration
+      raw("d", value(4, "fedcba9876543210fedcba9876543210"), headers),  // headers hash otherwise
+      raw("e", value(5, "0123456789ABCDEF0123456789ABCDEF"), headers),  // not lowercase hex
+      raw("f", value(6, hash),  // learned: its headers are not even read
+          {{"webmon-kind", "svc"}, {"webmon-kind-version", "9"}, {"webmon-fields", "garbage"}}),
+      raw("g", value(7, untaught, "mystery"), {}),  // untaught, no headers, an unknown kind
+      raw("h", value(8, hash, "other"), {}),        // svc's hash on another kind's value
+  };
   produce_raw(topic, msgs);
 
   wt::FakeContext ctx("kafka", "consumer");
-  const auto got = by_id(consume_records(ctx, topic, 3, 3));
-  ASSERT_EQ(got.size(), 3U) << ctx.all_logs();
+  const auto got = by_id(consume_records(ctx, topic, 4, 4));
+  ASSERT_EQ(got.size(), 4U) << ctx.all_logs();
+  std::vector<std::string> targets;
   for (const auto& r : got) {
     EXPECT_EQ(r.kind, "svc");
     EXPECT_EQ(sdk::type_of(*r.find("at")), sdk::ValueType::timestamp) << r.id;
     EXPECT_EQ(sdk::type_of(*r.find("port")), sdk::ValueType::integer) << r.id;
     EXPECT_EQ(r.find("kind_hash"), nullptr) << "the envelope is not a field";
+    targets.push_back(*r.get<std::string>("target"));
   }
-  EXPECT_EQ(*got[0].get<std::string>("target"), "t1");
-  EXPECT_EQ(*got[1].get<std::string>("target"), "t2");
-  EXPECT_EQ(*got[2].get<std::string>("target"), "t6");
+  EXPECT_EQ(targets, (std::vector<std::string>{"t1", "t2", "t3", "t6"}));
 
-  const auto dlq = consume_raw(topic + ".dlq", 3, 30s);
-  ASSERT_EQ(dlq.size(), 3U);
+  const auto dlq = consume_raw(topic + ".dlq", 4, 30s);
+  ASSERT_EQ(dlq.size(), 4U);
   std::map<std::string, std::string> reason;
   for (const auto& m : dlq) {
     reason[m.key] = m.headers.at("webmon-dlq-reason");
   }
-  EXPECT_EQ(reason["c"],
-            "'kind_hash' 0123456789abcdef names a declaration this consumer has not learned, "
-            "and the message has no webmon-fields header to learn it from");
   EXPECT_EQ(reason["d"],
-            "'kind_hash' fedcba9876543210 does not match the declaration in the message headers "
-            "(webmon-kind, webmon-kind-version and webmon-fields hash to " +
+            "'kind_hash' fedcba9876543210fedcba9876543210 does not match the declaration in the "
+            "message headers (webmon-kind, webmon-kind-version and webmon-fields hash to " +
                 hash + ")");
-  EXPECT_EQ(reason["e"], "'kind_hash' must be a string of 16 lowercase hex digits");
+  EXPECT_EQ(reason["e"], "'kind_hash' must be a string of 32 lowercase hex digits");
+  EXPECT_EQ(reason["g"],
+            "kind 'mystery' has no known declaration and the message carries none (no "
+            "webmon-fields header): its field types cannot be decoded");
+  EXPECT_EQ(reason["h"],
+            "the value's kind 'other' differs from the kind its kind_hash names, 'svc'");
 }
 
 }  // namespace

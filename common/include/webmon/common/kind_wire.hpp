@@ -26,17 +26,18 @@ inline constexpr std::string_view kKindVersionHeader = "webmon-kind-version";
 inline constexpr std::string_view kFieldsHeader = "webmon-fields";
 
 /// The value's envelope key that names the declaration in the message's headers
-/// (docs/wire-format.md, "kind_hash"): 16 lowercase hex digits.
+/// (docs/wire-format.md, "kind_hash"): 32 lowercase hex digits.
 inline constexpr std::string_view kKindHashKey = "kind_hash";
-inline constexpr std::size_t kKindHashSize = 16;
+inline constexpr std::size_t kKindHashSize = 32;
 
-/// The declaration's hash: 64-bit FNV-1a over the three header values joined by '\n'
-/// (`kind '\n' version '\n' fields`), as 16 lowercase hex digits. kafka_sink writes it as the
-/// value's "kind_hash" next to the headers; kafka_source reads the headers only for a hash it
-/// has not seen yet.
+/// The declaration's hash: the first 128 bits of the SHA-256 of the three header values joined
+/// by '\n' (`kind '\n' version '\n' fields`), as 32 lowercase hex digits. kafka_sink writes
+/// it as the value's "kind_hash" next to the headers; kafka_source reads the headers only for a
+/// hash it has not learned yet. A cryptographic hash, so that nobody who can produce to a topic
+/// can make a declaration of their own that another producer's hash would name.
 std::string kind_hash(std::string_view kind, std::string_view version, std::string_view fields);
 
-/// Whether `s` is 16 lowercase hex digits (the form of a kind_hash).
+/// Whether `s` is 32 lowercase hex digits (the form of a kind_hash).
 bool is_kind_hash(std::string_view s) noexcept;
 
 /// Longest webmon-fields value accepted (a declaration of a few hundred fields fits).

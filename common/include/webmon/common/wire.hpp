@@ -44,7 +44,7 @@ class SchemaLookup {
  public:
   /// The schema to decode `kind` with; nullptr with `error` empty decodes without one (fields
   /// take their JSON types), nullptr with `error` set fails the decode with that error.
-  /// `kind_hash` is the value's "kind_hash" (16 lowercase hex digits), empty when it has none.
+  /// `kind_hash` is the value's "kind_hash" (32 lowercase hex digits), empty when it has none.
   virtual const KindSchema* find(std::string_view kind, std::string_view kind_hash,
                                  std::string& error) = 0;
 
