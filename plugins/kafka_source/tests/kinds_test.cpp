@@ -140,6 +140,15 @@ std::vector<Record> consume_records(wt::FakeContext& ctx, const std::string& top
   return ctx.records();
 }
 
+/// The dead-letter reasons of the first `n` messages of `topic`, by message key.
+std::map<std::string, std::string> dlq_reasons(const std::string& topic, std::size_t n) {
+  std::map<std::string, std::string> reason;
+  for (const auto& m : consume_raw(topic, n, 30s)) {
+    reason[m.key] = m.headers.at("webmon-dlq-reason");
+  }
+  return reason;
+}
+
 /// A message of the first wire format, captured from Kafka (fixtures/*.txt).
 RawMessage captured(const std::string& name) {
   std::ifstream in(source_dir() + "/plugins/kafka_source/tests/fixtures/" + name);
@@ -346,22 +355,18 @@ TEST(KafkaKinds, MessagesWithoutAUsableDeclarationGoToTheDeadLetterTopicWithTheR
   EXPECT_EQ(got[0].kind, "svc");
   EXPECT_EQ(*got[0].get<std::int64_t>("port"), 80);
 
-  const auto dlq = consume_raw(topic + ".dlq", 4, 30s);
-  ASSERT_EQ(dlq.size(), 4U);
-  std::map<std::string, std::string> reason;
-  for (const auto& m : dlq) {
-    reason[m.key] = m.headers.at("webmon-dlq-reason");
-  }
-  EXPECT_EQ(reason["a"],
+  const auto reason = dlq_reasons(topic + ".dlq", 4);
+  ASSERT_EQ(reason.size(), 4U);
+  EXPECT_EQ(reason.at("a"),
             "kind 'mystery' has no known declaration and the message carries none (no "
             "webmon-fields header): its field types cannot be decoded");
-  EXPECT_EQ(reason["c"],
+  EXPECT_EQ(reason.at("c"),
             "kind 'svc' field 'port' changes type from int (known declaration, version 1) to "
             "string (message headers, version 2)");
-  EXPECT_EQ(reason["d"],
+  EXPECT_EQ(reason.at("d"),
             "kind 'svc': header webmon-fields entry 2 'port:x': unknown type (expected one of "
             "b i d s t m)");
-  EXPECT_EQ(reason["e"], "kind 'svc': field 'port': expected int, got double");
+  EXPECT_EQ(reason.at("e"), "kind 'svc': field 'port': expected int, got double");
 }
 
 // The value's kind_hash names the declaration: the headers of the first message with a hash
@@ -416,21 +421,17 @@ TEST(KafkaKinds, KindHashNamesTheDeclarationItsFirstMessageTaught) {
   }
   EXPECT_EQ(targets, (std::vector<std::string>{"t1", "t2", "t3", "t6"}));
 
-  const auto dlq = consume_raw(topic + ".dlq", 4, 30s);
-  ASSERT_EQ(dlq.size(), 4U);
-  std::map<std::string, std::string> reason;
-  for (const auto& m : dlq) {
-    reason[m.key] = m.headers.at("webmon-dlq-reason");
-  }
-  EXPECT_EQ(reason["d"],
+  const auto reason = dlq_reasons(topic + ".dlq", 4);
+  ASSERT_EQ(reason.size(), 4U);
+  EXPECT_EQ(reason.at("d"),
             "'kind_hash' fedcba9876543210fedcba9876543210 does not match the declaration in the "
             "message headers (webmon-kind, webmon-kind-version and webmon-fields hash to " +
                 hash + ")");
-  EXPECT_EQ(reason["e"], "'kind_hash' must be a string of 32 lowercase hex digits");
-  EXPECT_EQ(reason["g"],
+  EXPECT_EQ(reason.at("e"), "'kind_hash' must be a string of 32 lowercase hex digits");
+  EXPECT_EQ(reason.at("g"),
             "kind 'mystery' has no known declaration and the message carries none (no "
             "webmon-fields header): its field types cannot be decoded");
-  EXPECT_EQ(reason["h"],
+  EXPECT_EQ(reason.at("h"),
             "the value's kind 'other' differs from the kind its kind_hash names, 'svc'");
 }
 
